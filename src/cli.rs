@@ -1,0 +1,255 @@
+//! Command-line interface: clap definitions, dispatch, and the one place errors are
+//! printed (one line on stderr; exit code 2 for bad input, 1 for other failures; a closed
+//! stdout pipe exits quietly).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::{ReadError, UsageError, usage};
+use crate::roots::{DEFAULT_PROC, DEFAULT_ROOT, DEFAULT_SYS, Roots};
+use crate::source::{Collector, Origin};
+
+const ABOUT: &str = "Why is this Linux machine stalling on I/O? Finds the disk, the process, the file and the safe next step.";
+
+const LONG_ABOUT: &str = "\
+Why is this Linux machine stalling on I/O? In one run of a few seconds, iowhy does what
+`iostat -xz 1`, `iotop -o`, `strace -fp`, `lsof -p`, `df -h` and `du -sh` do by hand:
+which disk is saturated (and whether it is queueing or slow), who writes to it, to which
+file, on which filesystem, and what is safe to do now.
+
+Run without a command, it diagnoses this machine for 5 seconds:
+    iowhy                              # = iowhy diagnose --duration 5s
+    iowhy diagnose --format json       # the stable JSON contract, for scripts
+    iowhy diagnose --format markdown   # an incident note for a ticket
+
+Run as root to see every process; as a normal user the report is partial and says what
+it could not see. Read a host mounted elsewhere (a DaemonSet) with
+--proc-root /host/proc --sys-root /host/sys --root /host.";
+
+#[derive(Parser, Debug)]
+#[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `diagnose`, the default command.
+    #[command(flatten)]
+    pub diagnose: cmd::diagnose::DiagnoseArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Where procfs is mounted (node_exporter's --path.procfs).
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_PROC, env = "IOWHY_PROC_ROOT")]
+    pub proc_root: PathBuf,
+    /// Where sysfs is mounted.
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_SYS, env = "IOWHY_SYS_ROOT")]
+    pub sys_root: PathBuf,
+    /// Where the host's / is mounted (for mountpoints and files).
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT, env = "IOWHY_ROOT")]
+    pub root: PathBuf,
+    /// Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live
+    /// machine: offline diagnosis of a capture, and the tests.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub fixture: Option<PathBuf>,
+}
+
+impl Global {
+    pub fn roots(&self) -> Roots {
+        Roots::new(&self.proc_root, &self.sys_root, &self.root)
+    }
+
+    pub fn collector(&self) -> Result<Collector> {
+        match &self.fixture {
+            Some(dir) => Collector::fixture(dir),
+            None => Collector::new(Origin::Live(self.roots())),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Find the disk, the process and the file behind an I/O stall (the default command).
+    Diagnose(cmd::diagnose::DiagnoseArgs),
+    /// Device statistics like sysstat's `iostat -dx`, with the same formulas and JSON keys.
+    Iostat(cmd::iostat::IostatArgs),
+    /// Processes doing I/O, like `iotop -o` / `pidstat -d`.
+    Top(cmd::top::TopArgs),
+    /// Every open file of a process, with size, growth, offset and open flags (a better `lsof -p`).
+    Files(cmd::files::FilesArgs),
+    /// Filesystems, the biggest files under PATH, and space held by deleted open files.
+    Space(cmd::space::SpaceArgs),
+    /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
+    Lab(crate::lab::LabArgs),
+    /// Print the I/O-stall checklist as Markdown.
+    Playbook,
+    /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
+    /// with --fixture DIR or to attach to a bug report.
+    Capture(cmd::capture::CaptureArgs),
+    #[command(name = "lab-worker", hide = true)]
+    LabWorker(crate::lab::worker::WorkerArgs),
+}
+
+/// Parse a duration: `5s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("{s:?} is not a duration"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 5s, 500ms, 2m"))
+}
+
+/// Parse a byte size: `10M`, `512k`, `1G`, `4096` (powers of 1024).
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = t[i..].to_ascii_lowercase();
+            let m: u64 = match unit.trim_end_matches("ib").trim_end_matches('b') {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                "t" => 1 << 40,
+                _ => return Err(format!("{s:?}: unknown unit (use k, M, G, T)")),
+            };
+            (&t[..i], m)
+        }
+        None => (t, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; use e.g. 10M, 512k, 1G"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s:?} is not a size"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+/// Write to stdout; a closed pipe (`iowhy ... | head`) is not an error.
+pub fn emit(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<UsageError>() || c.is::<ReadError>())
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    // Rust ignores SIGPIPE; we handle EPIPE as a quiet exit instead.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    return 0;
+                }
+                _ => {
+                    // One line: clap's first line, without its "error: " prefix.
+                    let text = e.render().to_string();
+                    let first = text
+                        .lines()
+                        .next()
+                        .unwrap_or("invalid arguments")
+                        .trim_start_matches("error: ");
+                    eprintln!("iowhy: {first} (see iowhy --help)");
+                    return 2;
+                }
+            }
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            // Contexts often repeat the path of the error below them: keep each once.
+            let mut line = String::new();
+            for m in msg {
+                if !line.contains(&m) {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(&m);
+                }
+            }
+            eprintln!("iowhy: {line}");
+            if is_usage(&e) { 2 } else { 1 }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    if g.fixture.is_some() && g.roots() != Roots::default() {
+        return Err(usage(
+            "--fixture reads its own roots; do not combine it with --proc-root/--sys-root/--root",
+        ));
+    }
+    match cli.command {
+        None => cmd::diagnose::run(&g, &cli.diagnose),
+        Some(Command::Diagnose(a)) => cmd::diagnose::run(&g, &a),
+        Some(Command::Iostat(a)) => cmd::iostat::run(&g, &a),
+        Some(Command::Top(a)) => cmd::top::run(&g, &a),
+        Some(Command::Files(a)) => cmd::files::run(&g, &a),
+        Some(Command::Space(a)) => cmd::space::run(&g, &a),
+        Some(Command::Lab(a)) => crate::lab::run(&g, &a),
+        Some(Command::Playbook) => emit(cmd::playbook::TEXT),
+        Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
+        Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert_eq!(parse_bytes("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_bytes("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert!(parse_bytes("10Q").is_err());
+        assert!(parse_bytes("x").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

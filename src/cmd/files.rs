@@ -1,0 +1,226 @@
+//! `iowhy files PID`: a better `lsof -p`: every fd with its full path, type, size, growth
+//! over the window, offset, open flags (O_APPEND, O_SYNC, O_DSYNC, O_DIRECT), and the
+//! mount and device it lives on; deleted files marked.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Global, emit, parse_duration};
+use crate::error::usage;
+use crate::interval::{FileRates, Interval};
+use crate::parse::fdinfo::{O_ACCMODE, O_RDWR, O_WRONLY};
+use crate::parse::fdlink::FdKind;
+use crate::render::json::r2o;
+use crate::render::table::Table;
+use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
+use crate::units;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FilesFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FilesArgs {
+    /// The process to inspect.
+    #[arg(value_name = "PID")]
+    pub pid: u32,
+    /// Window for the growth of each file (0 for a single look, without growth).
+    #[arg(long, short = 'd', default_value = "1s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, short = 'f', value_enum, default_value_t = FilesFormat::Text)]
+    pub format: FilesFormat,
+}
+
+#[derive(Serialize)]
+struct FilesReport<'a> {
+    pid: u32,
+    comm: &'a str,
+    cmdline: &'a str,
+    window_seconds: f64,
+    files: Vec<FileEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct FileEntry<'a> {
+    fd: i32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    mode: &'static str,
+    path: &'a str,
+    deleted: bool,
+    size_bytes: Option<u64>,
+    growth_bytes_per_s: Option<f64>,
+    pos_bytes: Option<u64>,
+    flags: Vec<&'static str>,
+    inode: Option<u64>,
+    mountpoint: Option<&'a str>,
+    fstype: Option<&'a str>,
+    device: Option<&'a str>,
+}
+
+/// lsof's TYPE column.
+pub fn type_name(f: &FileRates, mode: Option<u32>) -> &'static str {
+    match f.kind {
+        Some(FdKind::Pipe) => "FIFO",
+        Some(FdKind::Socket) => "sock",
+        Some(FdKind::AnonInode) => "a_inode",
+        _ => match mode.map(|m| m & libc::S_IFMT) {
+            Some(libc::S_IFREG) => "REG",
+            Some(libc::S_IFDIR) => "DIR",
+            Some(libc::S_IFCHR) => "CHR",
+            Some(libc::S_IFBLK) => "BLK",
+            Some(libc::S_IFIFO) => "FIFO",
+            Some(libc::S_IFSOCK) => "sock",
+            Some(libc::S_IFLNK) => "LINK",
+            _ => "?",
+        },
+    }
+}
+
+/// lsof's access mode letter: r, w or u (read and write).
+pub fn mode_letter(flags: Option<u32>) -> &'static str {
+    match flags.map(|f| f & O_ACCMODE) {
+        Some(O_WRONLY) => "w",
+        Some(O_RDWR) => "u",
+        Some(_) => "r",
+        None => " ",
+    }
+}
+
+pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
+    let mut c = g.collector()?;
+    let one = BTreeSet::from([a.pid]);
+    let opts = SnapshotOptions {
+        processes: Some(ProcessOptions {
+            fds: FdPolicy::Pids(one.clone()),
+            threads: false,
+            details: true,
+            only: Some(one),
+        }),
+        mounts: true,
+        block: true,
+    };
+    let s0 = c.snapshot(&opts)?;
+    if s0.process(a.pid).is_none() {
+        return Err(usage(format!(
+            "no process with pid {} (under {})",
+            a.pid,
+            c.roots().proc.display()
+        )));
+    }
+    let stop = super::stop_flag();
+    let s1 = if a.duration.is_zero() {
+        s0.clone()
+    } else {
+        c.wait(a.duration, &stop, |_| {});
+        c.snapshot(&opts)?
+    };
+    let Some(after) = s1.process(a.pid) else {
+        return Err(anyhow::anyhow!(
+            "process {} exited during the window",
+            a.pid
+        ));
+    };
+    if after.fds.is_none() {
+        return Err(usage(format!(
+            "cannot read the open files of pid {} (permission denied: it belongs to another user; run as root)",
+            a.pid
+        )));
+    }
+    let modes: Vec<(i32, Option<u32>)> = after
+        .fds
+        .iter()
+        .flatten()
+        .map(|f| (f.fd, f.stat.map(|s| s.mode)))
+        .collect();
+    let mode_of = |fd: i32| modes.iter().find(|(f, _)| *f == fd).and_then(|(_, m)| *m);
+    let iv = Interval::new(s0, s1);
+    let p = iv.process(a.pid).expect("present in the second snapshot");
+    let out = match a.format {
+        FilesFormat::Json => {
+            let r = FilesReport {
+                pid: p.pid,
+                comm: &p.comm,
+                cmdline: &p.cmdline,
+                window_seconds: if a.duration.is_zero() {
+                    0.0
+                } else {
+                    iv.elapsed_s
+                },
+                files: p
+                    .files
+                    .iter()
+                    .map(|f| FileEntry {
+                        fd: f.fd,
+                        kind: type_name(f, mode_of(f.fd)),
+                        mode: mode_letter(f.flags),
+                        path: &f.path,
+                        deleted: f.deleted,
+                        size_bytes: f.size_bytes,
+                        growth_bytes_per_s: if a.duration.is_zero() {
+                            None
+                        } else {
+                            r2o(f.growth_bytes_per_s)
+                        },
+                        pos_bytes: f.pos_bytes,
+                        flags: f.flag_names(),
+                        inode: f.ino,
+                        mountpoint: f.mountpoint.as_deref(),
+                        fstype: f.fstype.as_deref(),
+                        device: f.devices.first().map(String::as_str),
+                    })
+                    .collect(),
+            };
+            serde_json::to_string_pretty(&r)? + "\n"
+        }
+        FilesFormat::Text => {
+            let mut o = format!("pid {} {} — {}", p.pid, p.comm, p.cmdline);
+            if !a.duration.is_zero() {
+                o.push_str(&format!(" ({:.1} s window)", iv.elapsed_s));
+            }
+            o.push('\n');
+            let mut t = Table::new(&[
+                "FD", "TYPE", "MODE", "FLAGS", "SIZE", "GROWTH/s", "OFFSET", "MOUNT", "DEVICE",
+                "PATH",
+            ])
+            .text_columns(&[1, 2, 3, 7, 8, 9]);
+            for f in &p.files {
+                t.row(vec![
+                    f.fd.to_string(),
+                    type_name(f, mode_of(f.fd)).into(),
+                    mode_letter(f.flags).into(),
+                    f.flag_names()
+                        .into_iter()
+                        .filter(|n| !n.starts_with("O_RD") && *n != "O_WRONLY")
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                    f.size_bytes
+                        .filter(|_| f.regular)
+                        .map(units::bytes_u)
+                        .unwrap_or_default(),
+                    f.growth_bytes_per_s
+                        .filter(|g| *g != 0.0)
+                        .map(units::rate)
+                        .unwrap_or_default(),
+                    f.pos_bytes.map(|v| v.to_string()).unwrap_or_default(),
+                    f.mountpoint.clone().unwrap_or_default(),
+                    f.devices.first().cloned().unwrap_or_default(),
+                    if f.deleted {
+                        format!("{} (deleted)", f.path)
+                    } else {
+                        f.path.clone()
+                    },
+                ]);
+            }
+            o.push_str(&t.render());
+            o
+        }
+    };
+    emit(&out)
+}

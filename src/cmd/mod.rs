@@ -1,0 +1,28 @@
+//! The commands: each wires a source, the pipeline and a renderer.
+
+pub mod capture;
+pub mod diagnose;
+pub mod files;
+pub mod iostat;
+pub mod playbook;
+pub mod space;
+pub mod top;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// A flag set by SIGINT/SIGTERM, for commands that stop cleanly (finish the report, clean
+/// up a lab). Commands that do not ask keep the default behaviour (exit at once).
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+    }
+    flag
+}
+
+/// Progress goes to stderr, and only when a person is watching.
+pub fn progress_wanted() -> bool {
+    std::io::stderr().is_terminal()
+}

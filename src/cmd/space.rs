@@ -1,0 +1,475 @@
+//! `iowhy space [PATH]`: where the space went. Filesystems with use %, inode use %,
+//! growth and time to full (df, plus a window); the bytes held by deleted files that
+//! processes keep open (the df/du gap `du` cannot see); and with PATH, the biggest files
+//! and directories under it (a parallel walk that stays on PATH's filesystem, like
+//! `du -x`).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Global, emit, parse_duration};
+use crate::error::usage;
+use crate::interval::{FsRates, Interval};
+use crate::render::json::r2o;
+use crate::render::table::Table;
+use crate::source::SnapshotOptions;
+use crate::units;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpaceFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SpaceArgs {
+    /// Walk this directory (on its filesystem only) for the biggest files and directories.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// How many of the biggest files and directories to list.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+    /// Directory totals down to this depth below PATH (like du --max-depth).
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// Window for growth and time-to-full (0 to skip).
+    #[arg(long, short = 'd', default_value = "2s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, short = 'f', value_enum, default_value_t = SpaceFormat::Text)]
+    pub format: SpaceFormat,
+}
+
+#[derive(Serialize, Default)]
+pub struct SpaceReport {
+    pub window_seconds: f64,
+    pub filesystems: Vec<crate::render::json::Filesystem>,
+    pub deleted_open: Vec<DeletedOpen>,
+    pub walk: Option<Walk>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct DeletedOpen {
+    pub pid: u32,
+    pub comm: String,
+    pub fd: i32,
+    pub path: String,
+    pub size_bytes: u64,
+    pub mountpoint: Option<String>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Walk {
+    pub path: String,
+    pub mountpoint: Option<String>,
+    /// Allocated bytes (du's default), counting hard links once.
+    pub total_bytes: u64,
+    pub files: u64,
+    pub dirs: u64,
+    /// Entries we could not read (permission denied, vanished).
+    pub errors: u64,
+    pub biggest_files: Vec<Entry>,
+    pub biggest_dirs: Vec<Entry>,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub bytes: u64,
+    pub path: String,
+}
+
+pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
+    let roots = g.roots();
+    let walk_root = match &a.path {
+        Some(p) => {
+            let under = if g.fixture.is_some() {
+                p.clone()
+            } else {
+                roots.host(&absolute(p)?)
+            };
+            let md = std::fs::symlink_metadata(&under)
+                .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            if !md.is_dir() {
+                return Err(usage(format!("{}: not a directory", p.display())));
+            }
+            Some(under)
+        }
+        None => None,
+    };
+    let mut c = g.collector()?;
+    let opts = SnapshotOptions::full();
+    let s0 = c.snapshot(&opts)?;
+    let stop = super::stop_flag();
+    let iv = if a.duration.is_zero() {
+        let s1 = s0.clone();
+        Interval::new(s0, s1)
+    } else {
+        c.wait(a.duration, &stop, |_| {});
+        let s1 = c.snapshot(&opts)?;
+        Interval::new(s0, s1)
+    };
+    let mut report = SpaceReport {
+        window_seconds: if a.duration.is_zero() {
+            0.0
+        } else {
+            iv.elapsed_s
+        },
+        filesystems: fs_json(&iv.filesystems, !a.duration.is_zero()),
+        deleted_open: deleted_open(&iv),
+        walk: None,
+    };
+    if let Some(root) = walk_root {
+        let mut w = walk(&root, a.top, a.depth, super::progress_wanted())?;
+        w.path = roots.host_path_of(&root).display().to_string();
+        w.mountpoint = mount_for(&iv, &w.path);
+        for e in w.biggest_files.iter_mut().chain(w.biggest_dirs.iter_mut()) {
+            e.path = roots.host_path_of(Path::new(&e.path)).display().to_string();
+        }
+        report.walk = Some(w);
+    }
+    let out = match a.format {
+        SpaceFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        SpaceFormat::Text => text(&report),
+    };
+    emit(&out)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+fn mount_for(iv: &Interval, path: &str) -> Option<String> {
+    iv.after
+        .mounts
+        .iter()
+        .filter(|m| {
+            path == m.mountpoint
+                || path.starts_with(&format!("{}/", m.mountpoint.trim_end_matches('/')))
+                || m.mountpoint == "/"
+        })
+        .max_by_key(|m| m.mountpoint.len())
+        .map(|m| m.mountpoint.clone())
+}
+
+pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Filesystem> {
+    fs.iter()
+        .map(|f| crate::render::json::Filesystem {
+            mountpoint: f.mountpoint.clone(),
+            source: f.source.clone(),
+            fstype: f.fstype.clone(),
+            size_bytes: f.size_bytes,
+            used_bytes: f.used_bytes,
+            avail_bytes: f.avail_bytes,
+            use_pct: f.use_pct,
+            inodes_use_pct: f.inodes_use_pct,
+            growth_bytes_per_s: if with_growth {
+                r2o(f.growth_bytes_per_s)
+            } else {
+                None
+            },
+            time_to_full_s: if with_growth {
+                r2o(f.time_to_full_s)
+            } else {
+                None
+            },
+            devices: f.devices.clone(),
+            also_mounted_at: f.also_mounted_at.clone(),
+        })
+        .collect()
+}
+
+/// Deleted files still open, each inode once (the first holder named), biggest first.
+pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
+    let mut seen = HashSet::new();
+    let mut v: Vec<DeletedOpen> = iv
+        .processes
+        .iter()
+        .flat_map(|p| p.files.iter().map(move |f| (p, f)))
+        .filter(|(_, f)| f.deleted && f.regular)
+        .filter(|(_, f)| seen.insert((f.mountpoint.clone(), f.ino)))
+        .map(|(p, f)| DeletedOpen {
+            pid: p.pid,
+            comm: p.comm.clone(),
+            fd: f.fd,
+            path: f.path.clone(),
+            size_bytes: f.alloc_bytes.or(f.size_bytes).unwrap_or(0),
+            mountpoint: f.mountpoint.clone(),
+        })
+        .filter(|d| d.size_bytes > 0)
+        .collect();
+    v.sort_by_key(|d| std::cmp::Reverse(d.size_bytes));
+    v
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Meta {
+    alloc: u64,
+    dev: u64,
+    ino: u64,
+    nlink: u64,
+}
+
+/// Walk `root` on its own filesystem: allocated bytes per file (hard links once), totals
+/// for directories down to `depth`, the `top` biggest of each.
+pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Walk> {
+    let root_dev = std::fs::symlink_metadata(root)
+        .with_context(|| root.display().to_string())?
+        .dev();
+    let errors = Arc::new(AtomicU64::new(0));
+    let errs = Arc::clone(&errors);
+    let walker = jwalk::WalkDirGeneric::<((), Option<Meta>)>::new(root)
+        .skip_hidden(false)
+        .follow_links(false)
+        .parallelism(jwalk::Parallelism::RayonNewPool(2))
+        .process_read_dir(move |_, _, _, children| {
+            for c in children.iter_mut() {
+                match c {
+                    Ok(e) => match e.metadata() {
+                        Ok(m) => {
+                            e.client_state = Some(Meta {
+                                alloc: m.blocks() * 512,
+                                dev: m.dev(),
+                                ino: m.ino(),
+                                nlink: m.nlink(),
+                            });
+                            if m.dev() != root_dev {
+                                // Another filesystem mounted below: do not descend (du -x).
+                                e.read_children = None;
+                            }
+                        }
+                        Err(_) => {
+                            errs.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                    Err(_) => {
+                        errs.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            children.retain(|c| {
+                c.as_ref()
+                    .is_ok_and(|e| e.client_state.is_some_and(|m| m.dev == root_dev))
+            });
+        });
+    let pb = progress.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} walking {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb
+    });
+    let mut w = Walk::default();
+    let mut files: BinaryHeap<Reverse<(u64, PathBuf)>> = BinaryHeap::new();
+    let mut dirs: HashMap<PathBuf, u64> = HashMap::new();
+    let mut links: HashSet<(u64, u64)> = HashSet::new();
+    for entry in walker {
+        let Ok(e) = entry else {
+            w.errors += 1;
+            continue;
+        };
+        let Some(m) = e.client_state else { continue };
+        if e.depth == 0 {
+            continue;
+        }
+        if m.nlink > 1 && !e.file_type.is_dir() && !links.insert((m.dev, m.ino)) {
+            continue;
+        }
+        w.total_bytes += m.alloc;
+        let path = e.path();
+        if e.file_type.is_dir() {
+            w.dirs += 1;
+        } else {
+            w.files += 1;
+            files.push(Reverse((m.alloc, path.clone())));
+            if files.len() > top {
+                files.pop();
+            }
+        }
+        // Add to every ancestor directory down to `depth` below the root.
+        if let Ok(rel) = path.strip_prefix(root) {
+            let comps: Vec<_> = rel.components().collect();
+            let upto = comps
+                .len()
+                .saturating_sub(usize::from(!e.file_type.is_dir()))
+                .min(depth);
+            let mut acc = root.to_path_buf();
+            for c in comps.iter().take(upto) {
+                acc.push(c);
+                *dirs.entry(acc.clone()).or_default() += m.alloc;
+            }
+        }
+        if let Some(pb) = &pb {
+            if w.files % 4096 == 0 {
+                pb.set_message(format!(
+                    "{} files, {}",
+                    w.files,
+                    units::bytes_u(w.total_bytes)
+                ));
+                pb.tick();
+            }
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    w.errors += errors.load(Ordering::Relaxed);
+    let mut fv: Vec<Entry> = files
+        .into_iter()
+        .map(|Reverse((b, p))| Entry {
+            bytes: b,
+            path: p.display().to_string(),
+        })
+        .collect();
+    fv.sort_by(|a, b| b.cmp(a));
+    let mut dv: Vec<Entry> = dirs
+        .into_iter()
+        .map(|(p, b)| Entry {
+            bytes: b,
+            path: p.display().to_string(),
+        })
+        .collect();
+    dv.sort_by(|a, b| b.cmp(a));
+    dv.truncate(top);
+    w.biggest_files = fv;
+    w.biggest_dirs = dv;
+    Ok(w)
+}
+
+fn text(r: &SpaceReport) -> String {
+    let mut o = String::new();
+    o.push_str("Filesystems\n");
+    let mut t = Table::new(&[
+        "Mountpoint",
+        "Size",
+        "Used",
+        "Avail",
+        "Use%",
+        "IUse%",
+        "Growth/s",
+        "Full in",
+        "Source",
+    ])
+    .text_columns(&[8]);
+    for f in r
+        .filesystems
+        .iter()
+        .filter(|f| f.size_bytes > 64 * 1024 && f.fstype != "devtmpfs")
+    {
+        t.row(vec![
+            f.mountpoint.clone(),
+            units::bytes_u(f.size_bytes),
+            units::bytes_u(f.used_bytes),
+            units::bytes_u(f.avail_bytes),
+            f.use_pct
+                .map(|v| format!("{v:.0}%"))
+                .unwrap_or_else(|| "-".into()),
+            f.inodes_use_pct
+                .map(|v| format!("{v:.0}%"))
+                .unwrap_or_else(|| "-".into()),
+            f.growth_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "-".into()),
+            f.time_to_full_s
+                .map(units::duration)
+                .unwrap_or_else(|| "-".into()),
+            f.source.clone(),
+        ]);
+    }
+    o.push_str(&t.render());
+    o.push('\n');
+    if r.deleted_open.is_empty() {
+        o.push_str("No deleted files are held open: df and du agree.\n\n");
+    } else {
+        let total: u64 = r.deleted_open.iter().map(|d| d.size_bytes).sum();
+        o.push_str(&format!(
+            "Deleted but still open: {} that df counts and du cannot see (freed when the holder closes it)\n",
+            units::bytes_u(total)
+        ));
+        let mut t =
+            Table::new(&["PID", "COMM", "FD", "SIZE", "MOUNT", "PATH"]).text_columns(&[1, 4, 5]);
+        for d in &r.deleted_open {
+            t.row(vec![
+                d.pid.to_string(),
+                d.comm.clone(),
+                d.fd.to_string(),
+                units::bytes_u(d.size_bytes),
+                d.mountpoint.clone().unwrap_or_default(),
+                format!("{} (deleted)", d.path),
+            ]);
+        }
+        o.push_str(&t.render());
+        o.push_str("  free one now without stopping its process: iowhy reclaim PID FD\n\n");
+    }
+    if let Some(w) = &r.walk {
+        o.push_str(&format!(
+            "{}: {} in {} files and {} directories{}{}\n",
+            w.path,
+            units::bytes_u(w.total_bytes),
+            w.files,
+            w.dirs,
+            w.mountpoint
+                .as_ref()
+                .map(|m| format!(", on the filesystem mounted at {m}"))
+                .unwrap_or_default(),
+            if w.errors > 0 {
+                format!(" ({} entries unreadable)", w.errors)
+            } else {
+                String::new()
+            }
+        ));
+        o.push_str("\nBiggest directories\n");
+        let mut t = Table::new(&["Size", "Directory"]).text_columns(&[1]);
+        for e in &w.biggest_dirs {
+            t.row(vec![units::bytes_u(e.bytes), e.path.clone()]);
+        }
+        o.push_str(&t.render());
+        o.push_str("\nBiggest files\n");
+        let mut t = Table::new(&["Size", "File"]).text_columns(&[1]);
+        for e in &w.biggest_files {
+            t.row(vec![units::bytes_u(e.bytes), e.path.clone()]);
+        }
+        o.push_str(&t.render());
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_counts_sizes_and_hard_links_once() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("a/b/big"), vec![1u8; 256 * 1024]).unwrap();
+        std::fs::write(d.path().join("a/small"), vec![1u8; 8192]).unwrap();
+        std::fs::hard_link(d.path().join("a/b/big"), d.path().join("a/big-link")).unwrap();
+        let w = walk(d.path(), 5, 3, false).unwrap();
+        assert_eq!(w.files, 2, "the hard link is counted once: {w:?}");
+        assert_eq!(
+            w.biggest_files[0].path,
+            d.path().join("a/b/big").display().to_string()
+        );
+        assert!(w.biggest_files[0].bytes >= 256 * 1024);
+        let a = w
+            .biggest_dirs
+            .iter()
+            .find(|e| e.path.ends_with("/a"))
+            .unwrap();
+        assert!(a.bytes >= 256 * 1024 + 8192);
+        assert!(w.total_bytes >= a.bytes);
+    }
+}

@@ -1,0 +1,247 @@
+//! `device_saturated`: a disk that is busy all the time and makes its requests wait.
+//!
+//! %util alone misleads: it is the share of time with at least one request in flight, so a
+//! single thread that syncs in a loop holds an SSD at 100% while the device could serve
+//! dozens more requests in parallel. We weigh the queue (aqu-sz) against the device's own
+//! service time and queue depth, and say which case it is:
+//! - queueing: await far above the device's time per request (the seed: await 293 ms,
+//!   svctm 2.2 ms) — requests wait behind each other, the device itself is fine;
+//! - slow device: the device takes long for each request even without a queue;
+//! - serial: busy, but about one request at a time — %util is not saturation here.
+
+use crate::interval::{DeviceRates, Interval};
+
+use super::{Finding, Kind, Severity, remedy::step};
+
+/// sysstat's man page: saturation "when this value is close to 100% for devices serving
+/// requests serially". 90 leaves room for sampling jitter.
+pub const UTIL_BUSY_PCT: f64 = 90.0;
+/// A request that waits 50 ms is felt by people as a stall (an SSD answers in < 1 ms, a
+/// spinning disk in ~10 ms).
+pub const AWAIT_STALL_MS: f64 = 50.0;
+/// await this many times the device's own time per request means queueing.
+pub const QUEUEING_FACTOR: f64 = 5.0;
+/// With fewer requests than this in the queue on average, the device is not saturated.
+pub const AQU_QUEUED: f64 = 1.5;
+/// Device time per request above which the device itself is slow.
+pub const SLOW_SERVICE_MS_SSD: f64 = 10.0;
+pub const SLOW_SERVICE_MS_ROTATIONAL: f64 = 30.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Queueing,
+    SlowDevice,
+    Serial,
+    Busy,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Queueing => "queueing",
+            Cause::SlowDevice => "slow_device",
+            Cause::Serial => "serial",
+            Cause::Busy => "busy",
+        }
+    }
+}
+
+/// Classify one device's interval; `None` when it is not busy or slow at all.
+pub fn classify(d: &DeviceRates) -> Option<(Severity, Cause)> {
+    let svctm = d.svctm_est_ms.unwrap_or(0.0);
+    let rotational = d.rotational.unwrap_or(false);
+    let slow_ms = if rotational {
+        SLOW_SERVICE_MS_ROTATIONAL
+    } else {
+        SLOW_SERVICE_MS_SSD
+    };
+    let busy = d.util_pct >= UTIL_BUSY_PCT;
+    let stalled = d.await_ms.max(d.f_await_ms) >= AWAIT_STALL_MS;
+    let queued = d.aqu_sz >= AQU_QUEUED;
+    if !(busy || stalled && queued) {
+        return None;
+    }
+    let cause = if queued && svctm > 0.0 && d.await_ms >= QUEUEING_FACTOR * svctm {
+        Cause::Queueing
+    } else if svctm >= slow_ms {
+        Cause::SlowDevice
+    } else if !queued && !rotational {
+        Cause::Serial
+    } else {
+        Cause::Busy
+    };
+    let severity = match cause {
+        _ if busy && stalled && queued => Severity::Critical,
+        Cause::Serial => Severity::Info,
+        _ => Severity::Warning,
+    };
+    Some((severity, cause))
+}
+
+pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for d in iv.whole_devices() {
+        let Some((severity, cause)) = classify(d) else {
+            continue;
+        };
+        let svctm = d.svctm_est_ms.unwrap_or(0.0);
+        let summary = match cause {
+            Cause::Queueing => format!(
+                "{} is saturated: {:.1}% util, requests wait {:.1} ms but the device needs only ~{:.1} ms each (queueing, not a slow disk)",
+                d.name, d.util_pct, d.await_ms, svctm
+            ),
+            Cause::SlowDevice => format!(
+                "{} is slow: {:.1} ms per request at {:.1}% util, queue {:.1}",
+                d.name, svctm, d.util_pct, d.aqu_sz
+            ),
+            Cause::Serial => format!(
+                "{} is busy {:.1}% of the time with ~{:.1} request in flight: a serial workload, not saturation",
+                d.name, d.util_pct, d.aqu_sz
+            ),
+            Cause::Busy => format!(
+                "{} is busy: {:.1}% util, queue {:.1}, await {:.1} ms",
+                d.name, d.util_pct, d.aqu_sz, d.await_ms
+            ),
+        };
+        let mut f = Finding::new(Kind::DeviceSaturated, severity, summary);
+        f.subject.device = Some(d.name.clone());
+        f.evidence
+            .num("util_pct", d.util_pct)
+            .num("aqu_sz", d.aqu_sz)
+            .num("await_ms", d.await_ms)
+            .num("r_await_ms", d.r_await_ms)
+            .num("w_await_ms", d.w_await_ms)
+            .opt("svctm_est_ms", d.svctm_est_ms)
+            .num("r_per_s", d.r_s)
+            .num("w_per_s", d.w_s)
+            .num("f_per_s", d.f_s)
+            .num("f_await_ms", d.f_await_ms)
+            .num("read_bytes_per_s", d.rkb_s * 1024.0)
+            .num("write_bytes_per_s", d.wkb_s * 1024.0)
+            .opt("queue_depth", d.nr_requests.map(|v| v as f64))
+            .text("cause", cause.as_str());
+        if let Some(r) = d.rotational {
+            f.evidence
+                .text("media", if r { "rotational" } else { "non-rotational" });
+        }
+        if let Some(b) = iv
+            .after
+            .block_device(&d.name)
+            .and_then(|b| b.loop_backing_file.clone())
+        {
+            f.evidence.text("loop_backing_file", b);
+        }
+        f.explanation = explain(d, cause);
+        f.remediation = vec![
+            step(
+                "iowhy top -b -n 3 -d 1",
+                "which processes write to it right now",
+            ),
+            step(
+                "iowhy iostat -x -z 1 5",
+                "watch await, aqu-sz and %util per second",
+            ),
+        ];
+        if d.f_s > 0.0 && d.f_s >= 0.2 * d.w_s {
+            f.remediation.push(step(
+                "iowhy trace --duration 5s",
+                "many flushes: find the process that syncs after every write",
+            ));
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn explain(d: &DeviceRates, cause: Cause) -> String {
+    let svctm = d.svctm_est_ms.unwrap_or(0.0);
+    let depth = d
+        .nr_requests
+        .map(|n| format!(" (queue depth {n})"))
+        .unwrap_or_default();
+    let flush = if d.f_s > 0.0 {
+        format!(" {:.0} flushes/s wait {:.1} ms each.", d.f_s, d.f_await_ms)
+    } else {
+        String::new()
+    };
+    match cause {
+        Cause::Queueing => format!(
+            "On average {:.1} requests are queued{depth}. Each takes the device ~{svctm:.1} ms, but a request waits {:.1} ms in total: \
+             the time goes to waiting in line behind other requests. Every task that touches this disk waits too, \
+             which is why the machine feels hung while the CPU is idle.{flush}",
+            d.aqu_sz, d.await_ms
+        ),
+        Cause::SlowDevice => format!(
+            "The device needs ~{svctm:.1} ms per request even with a short queue ({:.1}): the device (or what is behind it) is slow, \
+             not merely busy.{flush}",
+            d.aqu_sz
+        ),
+        Cause::Serial => format!(
+            "%util counts time with at least one request in flight. With ~{:.1} request at a time at {:.0} requests per second, a single \
+             thread waiting for each request (typically a sync after every write) keeps %util near 100 while a non-rotational \
+             device could serve many more in parallel. Look at the latency each request sees ({:.1} ms) rather than %util.{flush}",
+            d.aqu_sz,
+            d.r_s + d.w_s + d.f_s,
+            d.await_ms
+        ),
+        Cause::Busy => format!(
+            "The device is busy {:.0}% of the time with {:.1} requests queued on average; requests take {:.1} ms.{flush}",
+            d.util_pct, d.aqu_sz, d.await_ms
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(util: f64, aqu: f64, await_ms: f64, svctm: f64, rot: bool) -> DeviceRates {
+        DeviceRates {
+            name: "nvme0n1".into(),
+            util_pct: util,
+            aqu_sz: aqu,
+            await_ms,
+            w_await_ms: await_ms,
+            svctm_est_ms: Some(svctm),
+            rotational: Some(rot),
+            w_s: 42.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_seed_incident_is_queueing_and_critical() {
+        // iostat -xz in the seed: util 99.8, avgqu-sz 12.4, await 293.5, svctm 2.2.
+        assert_eq!(
+            classify(&dev(99.8, 12.4, 293.5, 2.2, false)),
+            Some((Severity::Critical, Cause::Queueing))
+        );
+    }
+
+    #[test]
+    fn idle_device_is_not_flagged() {
+        assert_eq!(classify(&dev(3.0, 0.01, 0.4, 0.3, false)), None);
+    }
+
+    #[test]
+    fn one_request_at_a_time_on_ssd_is_serial_info() {
+        assert_eq!(
+            classify(&dev(99.0, 1.0, 1.0, 1.0, false)),
+            Some((Severity::Info, Cause::Serial))
+        );
+    }
+
+    #[test]
+    fn slow_rotational_disk() {
+        assert_eq!(
+            classify(&dev(95.0, 1.2, 45.0, 40.0, true)),
+            Some((Severity::Warning, Cause::SlowDevice))
+        );
+    }
+
+    #[test]
+    fn long_waits_with_a_queue_count_even_below_full_util() {
+        let r = classify(&dev(70.0, 6.0, 120.0, 5.0, false));
+        assert_eq!(r, Some((Severity::Warning, Cause::Queueing)));
+    }
+}

@@ -1,0 +1,235 @@
+//! Findings: small rules, each a pure function of an [`Interval`].
+//!
+//! A finding names its subject, its evidence (numbers) and its remediation (commands that
+//! are correct and safe for that case). Kinds are snake_case and stable: add kinds, never
+//! rename one (`DESIGN.md`).
+
+pub mod device;
+pub mod memory;
+pub mod pressure;
+pub mod remedy;
+pub mod space;
+pub mod writer;
+
+use serde::{Serialize, Serializer};
+
+use crate::interval::Interval;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    DeviceSaturated,
+    TopIoWriter,
+    FsyncStorm,
+    FilesystemFull,
+    InodeExhaustion,
+    DeletedFileHeldOpen,
+    RunawayLog,
+    IoPressure,
+    DStateTasks,
+    DirtyWritebackPressure,
+    PipeBlocked,
+    ContainerLogFlood,
+    LogRotationMissing,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::DeviceSaturated => "device_saturated",
+            Kind::TopIoWriter => "top_io_writer",
+            Kind::FsyncStorm => "fsync_storm",
+            Kind::FilesystemFull => "filesystem_full",
+            Kind::InodeExhaustion => "inode_exhaustion",
+            Kind::DeletedFileHeldOpen => "deleted_file_held_open",
+            Kind::RunawayLog => "runaway_log",
+            Kind::IoPressure => "io_pressure",
+            Kind::DStateTasks => "d_state_tasks",
+            Kind::DirtyWritebackPressure => "dirty_writeback_pressure",
+            Kind::PipeBlocked => "pipe_blocked",
+            Kind::ContainerLogFlood => "container_log_flood",
+            Kind::LogRotationMissing => "log_rotation_missing",
+        }
+    }
+
+    /// Where the story tells it: device, then process, then file, then filesystem, then
+    /// the system-wide symptoms.
+    pub fn story_rank(self) -> u8 {
+        match self {
+            Kind::DeviceSaturated => 0,
+            Kind::IoPressure => 1,
+            Kind::TopIoWriter => 2,
+            Kind::FsyncStorm => 3,
+            Kind::PipeBlocked => 4,
+            Kind::ContainerLogFlood => 5,
+            Kind::RunawayLog => 6,
+            Kind::LogRotationMissing => 7,
+            Kind::DeletedFileHeldOpen => 8,
+            Kind::FilesystemFull => 9,
+            Kind::InodeExhaustion => 10,
+            Kind::DirtyWritebackPressure => 11,
+            Kind::DStateTasks => 12,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What a finding is about. Every field is optional; the JSON leaves out absent ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Subject {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mountpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Text(String),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Round to what a person can read; keep integers integral.
+            Value::Num(v) if v.is_finite() => {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    s.serialize_i64(*v as i64)
+                } else {
+                    s.serialize_f64((v * 100.0).round() / 100.0)
+                }
+            }
+            Value::Num(_) => s.serialize_none(),
+            Value::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// Named numbers and strings, in the order the rule added them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evidence(pub Vec<(&'static str, Value)>);
+
+impl Evidence {
+    pub fn num(&mut self, name: &'static str, v: f64) -> &mut Self {
+        self.0.push((name, Value::Num(v)));
+        self
+    }
+    pub fn opt(&mut self, name: &'static str, v: Option<f64>) -> &mut Self {
+        if let Some(v) = v {
+            self.num(name, v);
+        }
+        self
+    }
+    pub fn text(&mut self, name: &'static str, v: impl Into<String>) -> &mut Self {
+        self.0.push((name, Value::Text(v.into())));
+        self
+    }
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+    pub fn get_num(&self, name: &str) -> Option<f64> {
+        match self.get(name)? {
+            Value::Num(v) => Some(*v),
+            Value::Text(_) => None,
+        }
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub severity: Severity,
+    /// One line: what is wrong, with the key number.
+    pub summary: String,
+    pub subject: Subject,
+    pub evidence: Evidence,
+    /// Commands to run, in order, each with its reason as a trailing `# comment`.
+    pub remediation: Vec<String>,
+    /// The reasoning behind the summary, for the text and Markdown reports.
+    pub explanation: String,
+}
+
+impl Finding {
+    pub fn new(kind: Kind, severity: Severity, summary: impl Into<String>) -> Self {
+        Finding {
+            kind,
+            severity,
+            summary: summary.into(),
+            subject: Subject::default(),
+            evidence: Evidence::default(),
+            remediation: Vec::new(),
+            explanation: String::new(),
+        }
+    }
+}
+
+/// A rule: a pure function of the interval.
+pub type Rule = fn(&Interval) -> Vec<Finding>;
+
+pub const RULES: &[Rule] = &[
+    device::device_saturated,
+    pressure::io_pressure,
+    writer::top_io_writer,
+    space::runaway_log,
+    space::deleted_file_held_open,
+    space::filesystem_full,
+    space::inode_exhaustion,
+    memory::dirty_writeback_pressure,
+    pressure::d_state_tasks,
+];
+
+/// Run every rule and order the findings: most severe first, then in story order.
+pub fn run_all(iv: &Interval) -> Vec<Finding> {
+    run(iv, RULES)
+}
+
+pub fn run(iv: &Interval, rules: &[Rule]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = rules.iter().flat_map(|r| r(iv)).collect();
+    sort(&mut out);
+    out
+}
+
+pub fn sort(out: &mut [Finding]) {
+    out.sort_by_key(|f| (f.severity, f.kind.story_rank()));
+}

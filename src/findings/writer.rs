@@ -1,0 +1,151 @@
+//! `top_io_writer`: who is writing, how much, to which file on which disk.
+//!
+//! The kernel gives per-process bytes (`/proc/PID/io`) and per-device bytes
+//! (`/proc/diskstats`) but nothing per process and device; we join a writer to the disks
+//! behind the files it has open for writing.
+
+use crate::interval::{Interval, ProcessRates};
+use crate::units;
+
+use super::{Finding, Kind, Severity, device, remedy::step};
+
+/// Below 512 KiB/s nobody is drowning a disk; keep the report for the ones that matter.
+pub const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
+/// Report at most this many writers, and only those within this share of the top one.
+pub const MAX_WRITERS: usize = 3;
+pub const SHARE_OF_TOP: f64 = 0.25;
+/// A write() of at most this many bytes that still costs a full page on disk suggests the
+/// page was cleaned (synced) between two writes.
+const SMALL_WRITE_BYTES: f64 = 1024.0;
+const PAGE: f64 = 4096.0;
+
+pub fn top_io_writer(iv: &Interval) -> Vec<Finding> {
+    let mut writers: Vec<&ProcessRates> = iv
+        .processes
+        .iter()
+        .filter(|p| p.write_bytes_per_s.unwrap_or(0.0) >= MIN_WRITE_BYTES_PER_S)
+        .collect();
+    writers.sort_by(|a, b| {
+        b.write_bytes_per_s
+            .partial_cmp(&a.write_bytes_per_s)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let Some(top) = writers.first().and_then(|p| p.write_bytes_per_s) else {
+        return Vec::new();
+    };
+    writers
+        .into_iter()
+        .filter(|p| p.write_bytes_per_s.unwrap_or(0.0) >= SHARE_OF_TOP * top)
+        .take(MAX_WRITERS)
+        .map(|p| finding(iv, p))
+        .collect()
+}
+
+fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
+    let w = p.write_bytes_per_s.unwrap_or(0.0);
+    let file = p.main_written_file();
+    // The disk the writer's file lives on; the whole disk if it is a partition.
+    let disk = file.and_then(|f| {
+        f.devices
+            .iter()
+            .find(|d| iv.device(d).is_some_and(|x| !x.is_partition))
+            .cloned()
+    });
+    let dev = disk.as_deref().and_then(|d| iv.device(d));
+    let saturated = dev
+        .and_then(device::classify)
+        .is_some_and(|(s, _)| s != Severity::Info);
+    let severity = if saturated {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut summary = format!("{} (pid {}) writes {}", p.comm, p.pid, units::rate(w));
+    if let Some(f) = file {
+        summary.push_str(&format!(" to {}", f.path));
+    }
+    if let Some(d) = &disk {
+        summary.push_str(&format!(" on {d}"));
+    }
+    let mut f = Finding::new(Kind::TopIoWriter, severity, summary);
+    f.subject.pid = Some(p.pid);
+    f.subject.comm = Some(p.comm.clone());
+    f.subject.device = disk.clone();
+    f.subject.path = file.map(|x| x.path.clone());
+    f.subject.mountpoint = file.and_then(|x| x.mountpoint.clone());
+    f.evidence
+        .num("write_bytes_per_s", w)
+        .opt("read_bytes_per_s", p.read_bytes_per_s)
+        .opt("wchar_per_s", p.wchar_per_s)
+        .opt("syscw_per_s", p.syscw_per_s)
+        .opt("io_wait_pct", p.io_wait_pct);
+    if let Some(d) = dev {
+        if d.wkb_s > 0.0 {
+            f.evidence.num(
+                "share_of_device_writes_pct",
+                (w / (d.wkb_s * 1024.0) * 100.0).min(100.0),
+            );
+        }
+    }
+    if let Some(file) = file {
+        f.evidence
+            .opt("file_growth_bytes_per_s", file.growth_bytes_per_s)
+            .opt("file_size_bytes", file.size_bytes.map(|v| v as f64));
+        let flags = file.flag_names();
+        if !flags.is_empty() {
+            f.evidence.text("open_flags", flags.join("|"));
+        }
+    }
+    let mut why = format!(
+        "{} has written {} to storage over the window",
+        p.cmdline,
+        units::rate(w)
+    );
+    if let (Some(wchar), Some(syscw)) = (p.wchar_per_s, p.syscw_per_s) {
+        if syscw > 0.0 {
+            let per_call = wchar / syscw;
+            let disk_per_call = w / syscw;
+            f.evidence
+                .num("bytes_per_write_call", per_call)
+                .num("storage_bytes_per_write_call", disk_per_call);
+            why.push_str(&format!(
+                " in {syscw:.0} write calls/s of ~{per_call:.0} bytes each"
+            ));
+            if per_call <= SMALL_WRITE_BYTES && disk_per_call >= 0.8 * PAGE {
+                why.push_str(&format!(
+                    ". Each small write costs a whole {PAGE:.0}-byte page on disk: the page is written out between \
+                     writes, which is what a sync (fsync/fdatasync/O_SYNC) after every write does. \
+                     `iowhy trace --pid {}` counts the syncs",
+                    p.pid
+                ));
+            }
+        }
+    }
+    if let (Some(file), Some(d)) = (file, &disk) {
+        why.push_str(&format!(". Its file {} lives on {d}", file.path));
+        if let Some(m) = &file.mountpoint {
+            why.push_str(&format!(" (mounted at {m})"));
+        }
+    }
+    why.push('.');
+    f.explanation = why;
+    f.remediation = vec![
+        step(
+            format!("iowhy files {}", p.pid),
+            "every file it has open, with size, growth and open flags",
+        ),
+        step(
+            format!("iowhy trace --pid {} --duration 5s", p.pid),
+            "its write and sync calls per file, without stopping it",
+        ),
+        step(
+            format!("iowhy pause {} --for 10s", p.pid),
+            "the kill -STOP experiment, measured: does the stall go away? (always resumed)",
+        ),
+        step(
+            format!("iowhy throttle {} --write-bps 10M --for 10m", p.pid),
+            "limit its writes instead of killing it",
+        ),
+    ];
+    f
+}

@@ -1,0 +1,360 @@
+//! `iowhy lab SCENARIO`: reproduce the seed's incidents on purpose, bounded in size and
+//! time, and self-cleaning — for onboarding, and for the live tests that prove detection.
+//!
+//! Each scenario prints what it started and where, runs until `--duration` passes or
+//! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
+
+pub mod stage;
+pub mod worker;
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::units;
+use stage::Stage;
+use worker::{SyncMode, WorkerKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// A logger that appends a 40-byte line and fsyncs it, forever (the seed's logger.py).
+    FsyncLogger,
+    /// A small loop-device filesystem filling up with a growing log (root).
+    DiskFill,
+    /// Space held by a deleted file that a process keeps open.
+    DeletedOpen,
+    /// Heavy buffered writes: dirty pages and writers throttled in balance_dirty_pages.
+    BufferedFlood,
+    /// Remove what labs killed with SIGKILL left behind.
+    Cleanup,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::FsyncLogger => "fsync-logger",
+            Scenario::DiskFill => "disk-fill",
+            Scenario::DeletedOpen => "deleted-open",
+            Scenario::BufferedFlood => "buffered-flood",
+            Scenario::Cleanup => "cleanup",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabFormat {
+    Text,
+    /// JSON Lines: a "started" event (pids, paths, mountpoint, device) and a "stopped" one.
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LabArgs {
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// Stop after this long.
+    #[arg(long, short = 'd', default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Work in a new directory under DIR instead of a loop-device filesystem of the lab's own.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Size of the lab's own filesystem.
+    #[arg(long, default_value = "256M", value_parser = parse_bytes)]
+    pub size: u64,
+    /// fsync-logger: how many writer processes (each with its own log).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub writers: u32,
+    /// fsync-logger: lines per second per writer; disk-fill: bytes per second (e.g. 8M). 0 = as fast as possible.
+    #[arg(long, default_value = "0", value_parser = parse_bytes)]
+    pub rate: u64,
+    /// fsync-logger: how each line is made durable.
+    #[arg(long, value_enum, default_value_t = SyncMode::Fsync)]
+    pub sync: SyncMode,
+    #[arg(long, short = 'f', value_enum, default_value_t = LabFormat::Text)]
+    pub format: LabFormat,
+}
+
+#[derive(Serialize, Debug, Default)]
+struct Event {
+    event: &'static str,
+    scenario: &'static str,
+    pids: Vec<u32>,
+    paths: Vec<String>,
+    mountpoint: Option<String>,
+    device: Option<String>,
+    base: Option<String>,
+    duration_s: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cleaned: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+struct Worker {
+    child: Child,
+    path: PathBuf,
+}
+
+fn spawn(kind: WorkerKind, path: &std::path::Path, name: &str, extra: &[String]) -> Result<Worker> {
+    let exe = std::env::current_exe().context("finding our own executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("lab-worker")
+        .arg(kind.to_possible_value().expect("named").get_name())
+        .arg("--path")
+        .arg(path)
+        .arg("--name")
+        .arg(name)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    // SAFETY: prctl is async-signal-safe; the worker also sets it itself.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("starting a lab worker")?;
+    Ok(Worker {
+        child,
+        path: path.to_path_buf(),
+    })
+}
+
+pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
+    if a.scenario == Scenario::Cleanup {
+        let done = stage::cleanup_orphans();
+        return emit(&if done.is_empty() {
+            "nothing left behind by earlier labs\n".to_string()
+        } else {
+            done.join("\n") + "\n"
+        });
+    }
+    let stop = crate::cmd::stop_flag();
+    let mut st = match (&a.dir, a.scenario) {
+        (Some(_), Scenario::DiskFill) => bail!(
+            "disk-fill only fills a loop-device filesystem of its own, never an existing one: drop --dir"
+        ),
+        (Some(d), _) => Stage::in_dir(d)?,
+        (None, Scenario::DiskFill) => Stage::loop_fs(a.size, false)?,
+        (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(a.size, true)?,
+        (None, _) if stage::is_root() => Stage::loop_fs(a.size, false)?,
+        (None, _) => Stage::in_dir(&std::env::temp_dir())?,
+    };
+    let result = run_in(&mut st, a, &stop);
+    // Cleanup happens whatever run_in returned (workers first, then the stage).
+    let (workers, mut ev) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            st.cleanup();
+            return Err(e);
+        }
+    };
+    let mut cleaned = stop_workers(workers);
+    cleaned.extend(st.cleanup());
+    ev.event = "stopped";
+    ev.cleaned = cleaned;
+    print_event(a, &ev, false)
+}
+
+fn print_event(a: &LabArgs, ev: &Event, started: bool) -> Result<()> {
+    match a.format {
+        LabFormat::Json => emit(&(serde_json::to_string(ev)? + "\n")),
+        LabFormat::Text if started => {
+            let mut o = format!("lab {}: started\n", ev.scenario);
+            for (pid, p) in ev.pids.iter().zip(&ev.paths) {
+                o.push_str(&format!("  pid {pid} writes {p}\n"));
+            }
+            if let Some(m) = &ev.mountpoint {
+                o.push_str(&format!(
+                    "  filesystem {m}{}\n",
+                    ev.device
+                        .as_ref()
+                        .map(|d| format!(" (ext4 on /dev/{d})"))
+                        .unwrap_or_default()
+                ));
+            }
+            if let Some(n) = &ev.note {
+                o.push_str(&format!("  {n}\n"));
+            }
+            o.push_str(&format!(
+                "  stops in {} or on Ctrl-C and removes all of it; meanwhile try: iowhy diagnose\n",
+                units::duration(ev.duration_s)
+            ));
+            emit(&o)
+        }
+        LabFormat::Text => emit(&format!(
+            "lab {}: stopped; {}\n",
+            ev.scenario,
+            ev.cleaned.join("; ")
+        )),
+    }
+}
+
+fn run_in(
+    st: &mut Stage,
+    a: &LabArgs,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(Vec<Worker>, Event)> {
+    let dir = st.dir.join("app");
+    std::fs::create_dir_all(&dir)?;
+    let mut workers = Vec::new();
+    let mut note = None;
+    let sync = SyncMode::to_possible_value(&a.sync)
+        .expect("named")
+        .get_name()
+        .to_string();
+    match a.scenario {
+        Scenario::FsyncLogger => {
+            for i in 0..a.writers {
+                let path = if a.writers == 1 {
+                    dir.join("output.log")
+                } else {
+                    dir.join(format!("output-{i}.log"))
+                };
+                let extra = vec![
+                    "--sync".into(),
+                    sync.clone(),
+                    "--rate".into(),
+                    a.rate.to_string(),
+                    "--max-bytes".into(),
+                    "64M".into(),
+                ];
+                workers.push(spawn(
+                    WorkerKind::FsyncLogger,
+                    &path,
+                    "lab-fsync-log",
+                    &extra,
+                )?);
+            }
+            note = Some(format!(
+                "each writer appends a 40-byte line and syncs it ({sync}) after every write"
+            ));
+        }
+        Scenario::DiskFill => {
+            let rate = if a.rate == 0 { 16 << 20 } else { a.rate };
+            let extra = vec!["--rate".into(), rate.to_string()];
+            workers.push(spawn(
+                WorkerKind::DiskFill,
+                &dir.join("big.log"),
+                "lab-disk-fill",
+                &extra,
+            )?);
+            note = Some(format!(
+                "fills {} at {} and then holds the file open",
+                units::bytes_u(a.size),
+                units::rate(rate as f64)
+            ));
+        }
+        Scenario::DeletedOpen => {
+            let bytes = (a.size / 4).clamp(16 << 20, 256 << 20);
+            let extra = vec!["--max-bytes".into(), bytes.to_string()];
+            workers.push(spawn(
+                WorkerKind::DeletedOpen,
+                &dir.join("old.log"),
+                "lab-deleted",
+                &extra,
+            )?);
+            note = Some(format!(
+                "writes {} to old.log, deletes it and keeps it open",
+                units::bytes_u(bytes)
+            ));
+        }
+        Scenario::BufferedFlood => {
+            // Give the lab's own device a small dirty limit so its writer is throttled
+            // like a writer on a saturated disk, without touching the machine's settings.
+            if let Some(dev) = st.loop_dev.clone() {
+                let md = std::fs::metadata(&dev)?;
+                let rdev = std::os::unix::fs::MetadataExt::rdev(&md);
+                let bdi = PathBuf::from(format!(
+                    "/sys/class/bdi/{}:{}",
+                    rustix::fs::major(rdev),
+                    rustix::fs::minor(rdev)
+                ));
+                if bdi.join("max_bytes").exists() {
+                    st.set_sysfs(&bdi.join("strict_limit"), "1")?;
+                    st.set_sysfs(&bdi.join("max_bytes"), &(16u64 << 20).to_string())?;
+                    note = Some(format!(
+                        "dirty data on {} is capped at 16 MiB (restored at the end)",
+                        dev
+                    ));
+                }
+            }
+            let cap = (a.size / 2).max(16 << 20);
+            let extra = vec!["--max-bytes".into(), cap.to_string()];
+            workers.push(spawn(
+                WorkerKind::BufferedFlood,
+                &dir.join("data.bin"),
+                "lab-flood",
+                &extra,
+            )?);
+        }
+        Scenario::Cleanup => unreachable!("handled before"),
+    }
+    let ev = Event {
+        event: "started",
+        scenario: a.scenario.name(),
+        pids: workers.iter().map(|w| w.child.id()).collect(),
+        paths: workers
+            .iter()
+            .map(|w| w.path.display().to_string())
+            .collect(),
+        mountpoint: st.loop_dev.as_ref().map(|_| st.dir.display().to_string()),
+        device: st.device_name(),
+        base: Some(st.base.display().to_string()),
+        duration_s: a.duration.as_secs_f64(),
+        note,
+        ..Default::default()
+    };
+    print_event(a, &ev, true)?;
+    let deadline = Instant::now() + a.duration;
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        for w in &mut workers {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                let _ = stop_workers(std::mem::take(&mut workers));
+                bail!(
+                    "lab worker for {} exited early ({status})",
+                    w_path_display(&ev, status)
+                );
+            }
+        }
+    }
+    Ok((workers, ev))
+}
+
+fn w_path_display(ev: &Event, _s: std::process::ExitStatus) -> String {
+    ev.paths.join(", ")
+}
+
+/// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.
+fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
+    let mut done = Vec::new();
+    for mut w in workers {
+        let pid = w.child.id();
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
+        let until = Instant::now() + Duration::from_secs(2);
+        loop {
+            match w.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() >= until => {
+                    let _ = w.child.kill();
+                    let _ = w.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        done.push(format!("stopped pid {pid}"));
+    }
+    done
+}

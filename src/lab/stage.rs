@@ -1,0 +1,210 @@
+//! Where a lab scenario runs: a loop-device ext4 filesystem of its own (root), or a
+//! directory the user names. Everything it creates lives under one base directory that is
+//! removed at the end; the loop device is detached and any device setting restored. A
+//! `lab.json` in the base directory lets `iowhy lab cleanup` finish the job if the lab
+//! was killed with SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Labs live here: on disk (not tmpfs), and outside any project directory.
+pub const LAB_PARENT: &str = "/var/tmp";
+pub const LAB_PREFIX: &str = "iowhy-lab-";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stage {
+    /// The lab's own directory; removed at the end.
+    pub base: PathBuf,
+    /// Where the scenario's files go (the loop filesystem's mountpoint, or `base`).
+    pub dir: PathBuf,
+    /// `/dev/loopN` when the lab made its own filesystem.
+    pub loop_dev: Option<String>,
+    pub image: Option<PathBuf>,
+    pub mounted: bool,
+    pub owner_pid: u32,
+    /// sysfs files changed (path, old value), restored at cleanup.
+    pub restore: Vec<(PathBuf, String)>,
+    #[serde(skip)]
+    cleaned: bool,
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            cmd,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+impl Stage {
+    fn empty(base: PathBuf, dir: PathBuf) -> Stage {
+        Stage {
+            base,
+            dir,
+            loop_dev: None,
+            image: None,
+            mounted: false,
+            owner_pid: std::process::id(),
+            restore: Vec::new(),
+            cleaned: false,
+        }
+    }
+
+    fn new_base(parent: &Path) -> Result<PathBuf> {
+        let base = parent.join(format!("{LAB_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+        Ok(base)
+    }
+
+    /// A fresh ext4 filesystem of `size` bytes on a loop device (root only).
+    pub fn loop_fs(size: u64, direct_io: bool) -> Result<Stage> {
+        if !is_root() {
+            bail!(
+                "a lab filesystem needs root (loop device + mount); run as root or pass --dir DIR"
+            );
+        }
+        let base = Stage::new_base(Path::new(LAB_PARENT))?;
+        let mut st = Stage::empty(base.clone(), base.join("mnt"));
+        st.save();
+        let image = base.join("disk.img");
+        let f = std::fs::File::create(&image)?;
+        f.set_len(size)?;
+        drop(f);
+        st.image = Some(image.clone());
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"])
+            .arg(&image))
+        .context("mkfs.ext4 (install e2fsprogs)")?;
+        let mut losetup = Command::new("losetup");
+        losetup.args(["--find", "--show"]);
+        if direct_io {
+            losetup.arg("--direct-io=on");
+        }
+        let dev = run(losetup.arg(&image)).context("losetup (install util-linux)")?;
+        st.loop_dev = Some(dev.clone());
+        st.save();
+        std::fs::create_dir_all(&st.dir)?;
+        rustix::mount::mount(
+            dev.as_str(),
+            &st.dir,
+            "ext4",
+            rustix::mount::MountFlags::NOATIME,
+            None,
+        )
+        .with_context(|| format!("mounting {dev} on {}", st.dir.display()))?;
+        st.mounted = true;
+        st.save();
+        Ok(st)
+    }
+
+    /// Use a directory the user chose: the lab makes its own subdirectory there.
+    pub fn in_dir(parent: &Path) -> Result<Stage> {
+        if !parent.is_dir() {
+            bail!("{}: not a directory", parent.display());
+        }
+        let base = Stage::new_base(parent)?;
+        let st = Stage::empty(base.clone(), base);
+        st.save();
+        Ok(st)
+    }
+
+    /// The loop device's name without `/dev/` (`loop3`).
+    pub fn device_name(&self) -> Option<String> {
+        self.loop_dev
+            .as_ref()
+            .map(|d| d.trim_start_matches("/dev/").to_string())
+    }
+
+    /// Change a sysfs value for the lab's lifetime (restored at cleanup).
+    pub fn set_sysfs(&mut self, path: &Path, value: &str) -> Result<()> {
+        let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        std::fs::write(path, value)
+            .with_context(|| format!("writing {value} to {}", path.display()))?;
+        self.restore
+            .push((path.to_path_buf(), old.trim().to_string()));
+        self.save();
+        Ok(())
+    }
+
+    fn save(&self) {
+        if let Ok(j) = serde_json::to_vec_pretty(self) {
+            let _ = std::fs::write(self.base.join("lab.json"), j);
+        }
+    }
+
+    /// Undo everything, in reverse order. Safe to call twice.
+    pub fn cleanup(&mut self) -> Vec<String> {
+        let mut done = Vec::new();
+        if self.cleaned {
+            return done;
+        }
+        self.cleaned = true;
+        for (p, v) in self.restore.drain(..).rev() {
+            let _ = std::fs::write(&p, &v);
+            done.push(format!("restored {} = {v}", p.display()));
+        }
+        if self.mounted {
+            // Writers are gone by now; a busy mount gets a lazy detach rather than a leak.
+            if rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty()).is_err() {
+                let _ = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::DETACH);
+            }
+            self.mounted = false;
+            done.push(format!("unmounted {}", self.dir.display()));
+        }
+        if let Some(dev) = self.loop_dev.take() {
+            let _ = Command::new("losetup").arg("-d").arg(&dev).output();
+            done.push(format!("detached {dev}"));
+        }
+        if std::fs::remove_dir_all(&self.base).is_ok() {
+            done.push(format!("removed {}", self.base.display()));
+        }
+        done
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Finish labs whose owner died (SIGKILL): their base directories under /var/tmp.
+pub fn cleanup_orphans() -> Vec<String> {
+    let mut done = Vec::new();
+    let Ok(rd) = std::fs::read_dir(LAB_PARENT) else {
+        return done;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(LAB_PREFIX) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path().join("lab.json")) else {
+            continue;
+        };
+        let Ok(mut st) = serde_json::from_str::<Stage>(&text) else {
+            continue;
+        };
+        let alive = rustix::process::test_kill_process(
+            rustix::process::Pid::from_raw(st.owner_pid as i32)
+                .unwrap_or(rustix::process::Pid::INIT),
+        )
+        .is_ok();
+        if alive && st.owner_pid != std::process::id() {
+            continue;
+        }
+        done.extend(st.cleanup());
+    }
+    done
+}

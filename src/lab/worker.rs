@@ -1,0 +1,236 @@
+//! The processes a lab starts (`iowhy lab-worker KIND ...`, hidden). Each is a separate
+//! process with its own name (comm), so that diagnose sees a writer other than itself;
+//! each dies with its lab (PR_SET_PDEATHSIG) and bounds what it writes.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use crate::cli::parse_bytes;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkerKind {
+    /// Append a ~40-byte log line and sync it, forever.
+    FsyncLogger,
+    /// Append 1 MiB chunks until the filesystem is full, then hold the file open.
+    DiskFill,
+    /// Write a file, delete it, keep it open.
+    DeletedOpen,
+    /// Buffered writes as fast as possible, never synced.
+    BufferedFlood,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    Fsync,
+    Fdatasync,
+    SyncFileRange,
+    /// Open with O_DSYNC: every write is synchronous, no explicit sync call.
+    ODsync,
+    /// No sync at all (a buffered writer).
+    None,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    #[arg(value_enum)]
+    pub kind: WorkerKind,
+    #[arg(long)]
+    pub path: PathBuf,
+    /// Bytes per second (disk-fill, deleted-open growth) or lines per second (fsync-logger); 0 = unlimited.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Size cap: fsync-logger truncates its log (O_APPEND keeps that safe), buffered-flood
+    /// rewinds, deleted-open writes this much before deleting.
+    #[arg(long, default_value = "64M", value_parser = parse_bytes)]
+    pub max_bytes: u64,
+    #[arg(long, value_enum, default_value_t = SyncMode::Fsync)]
+    pub sync: SyncMode,
+    /// disk-fill stops writing at this use % of its filesystem.
+    #[arg(long, default_value_t = 99.0)]
+    pub fill_to_pct: f64,
+    /// The process name (comm) to take.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+pub fn run(a: &WorkerArgs) -> Result<()> {
+    // Die with the lab that started us, even if it is killed with SIGKILL.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
+        return Ok(());
+    }
+    if let Some(n) = &a.name {
+        let _ = rustix::thread::set_name(&std::ffi::CString::new(
+            n.as_bytes().iter().take(15).copied().collect::<Vec<u8>>(),
+        )?);
+    }
+    if let Some(parent) = a.path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match a.kind {
+        WorkerKind::FsyncLogger => fsync_logger(a),
+        WorkerKind::DiskFill => disk_fill(a),
+        WorkerKind::DeletedOpen => deleted_open(a),
+        WorkerKind::BufferedFlood => buffered_flood(a),
+    }
+}
+
+/// Sleep so that `done` items take at least `done / rate` seconds.
+fn pace(start: Instant, done: u64, rate: u64) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(done as f64 / rate as f64);
+    let el = start.elapsed();
+    if due > el {
+        std::thread::sleep(due - el);
+    }
+}
+
+fn utc_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn fsync_logger(a: &WorkerArgs) -> Result<()> {
+    let mut opts = OpenOptions::new();
+    opts.append(true).create(true).mode(0o644);
+    if a.sync == SyncMode::ODsync {
+        opts.custom_flags(libc::O_DSYNC);
+    }
+    let mut f = opts
+        .open(&a.path)
+        .with_context(|| a.path.display().to_string())?;
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    let mut size: u64 = f.metadata()?.len();
+    loop {
+        // The seed's line: "[2025-05-06T10:04:31Z] Processed 1234 rows\n".
+        let line = format!("[{}] Processed {} rows\n", utc_now(), n % 10000);
+        f.write_all(line.as_bytes())?;
+        size += line.len() as u64;
+        match a.sync {
+            SyncMode::Fsync => rustix::fs::fsync(&f)?,
+            SyncMode::Fdatasync => rustix::fs::fdatasync(&f)?,
+            SyncMode::SyncFileRange => {
+                // SAFETY: plain syscall on a valid fd.
+                let r = unsafe {
+                    libc::sync_file_range(
+                        std::os::fd::AsRawFd::as_raw_fd(&f),
+                        0,
+                        0,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                            | libc::SYNC_FILE_RANGE_WRITE
+                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    )
+                };
+                if r != 0 {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+            }
+            SyncMode::ODsync | SyncMode::None => {}
+        }
+        n += 1;
+        if size >= a.max_bytes {
+            // O_APPEND writes always go to the end, so truncating cannot leave a hole.
+            f.set_len(0)?;
+            size = 0;
+        }
+        pace(start, n, a.rate);
+    }
+}
+
+fn use_pct(path: &std::path::Path) -> f64 {
+    match rustix::fs::statvfs(path) {
+        Ok(v) if v.f_blocks > 0 => {
+            let used = v.f_blocks - v.f_bfree;
+            used as f64 * 100.0 / (used + v.f_bavail).max(1) as f64
+        }
+        _ => 0.0,
+    }
+}
+
+fn disk_fill(a: &WorkerArgs) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(&a.path)?;
+    let dir = a
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .to_path_buf();
+    let chunk = vec![b'x'; 1 << 20];
+    let rate = if a.rate == 0 { 16 << 20 } else { a.rate };
+    let start = Instant::now();
+    let mut written: u64 = 0;
+    loop {
+        if use_pct(&dir) < a.fill_to_pct {
+            match f.write_all(&chunk) {
+                Ok(()) => written += chunk.len() as u64,
+                // Full: hold the file open and keep trying slowly, like a real logger.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            pace(start, written, rate);
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn deleted_open(a: &WorkerArgs) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(&a.path)?;
+    let chunk = vec![b'y'; 1 << 20];
+    let mut written = 0;
+    while written < a.max_bytes {
+        f.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    rustix::fs::fsync(&f)?;
+    std::fs::remove_file(&a.path)?;
+    // Keep it open, still writing a little: the space stays allocated and grows.
+    let per_s = if a.rate == 0 { 4096 } else { a.rate } as usize;
+    let small = vec![b'z'; per_s];
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        f.write_all(&small)?;
+    }
+}
+
+fn buffered_flood(a: &WorkerArgs) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&a.path)?;
+    let chunk = vec![b'f'; 1 << 20];
+    let start = Instant::now();
+    let mut pos: u64 = 0;
+    let mut total: u64 = 0;
+    loop {
+        f.write_all(&chunk)?;
+        pos += chunk.len() as u64;
+        total += chunk.len() as u64;
+        if pos >= a.max_bytes {
+            // Rewrite from the start: keeps dirtying pages without growing past the cap.
+            f.seek(SeekFrom::Start(0))?;
+            pos = 0;
+        }
+        pace(start, total, a.rate);
+    }
+}

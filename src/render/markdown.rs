@@ -1,0 +1,175 @@
+//! The Markdown report: an incident note a person can paste into a ticket.
+
+use std::fmt::Write as _;
+
+use crate::findings::{Severity, Value};
+use crate::units;
+
+use super::report::Diagnosis;
+use super::table::Table;
+use super::text::{later, num, subject_line};
+
+pub fn render(d: &Diagnosis) -> String {
+    let iv = &d.interval;
+    let mut o = String::new();
+    let _ = writeln!(o, "# I/O incident note: {}", iv.after.hostname);
+    o.push('\n');
+    let _ = writeln!(
+        o,
+        "Observed by `iowhy diagnose` at {} over {:.1} s, Linux {}.",
+        units::rfc3339(iv.before.wall_unix_ms),
+        iv.elapsed_s,
+        iv.after.kernel
+    );
+    o.push('\n');
+    let _ = writeln!(o, "## Summary");
+    o.push('\n');
+    if d.findings.iter().all(|f| f.severity == Severity::Info) {
+        let _ = writeln!(
+            o,
+            "Nothing wrong found: no disk saturated, no filesystem near full, no task stuck on I/O."
+        );
+    }
+    for f in &d.findings {
+        let _ = writeln!(
+            o,
+            "- **{}** `{}`: {}",
+            f.severity.as_str(),
+            f.kind.as_str(),
+            f.summary
+        );
+    }
+    o.push('\n');
+    for f in d.findings.iter().filter(|f| f.severity != Severity::Info) {
+        let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
+        o.push('\n');
+        if !f.explanation.is_empty() {
+            let _ = writeln!(o, "{}", f.explanation);
+            o.push('\n');
+        }
+        let mut t = Table::new(&["evidence", "value"]).text_columns(&[1]);
+        for (k, v) in &f.evidence.0 {
+            t.row(vec![
+                k.to_string(),
+                match v {
+                    Value::Num(x) => num(*x),
+                    Value::Text(s) => s.clone(),
+                },
+            ]);
+        }
+        o.push_str(&t.markdown());
+        o.push('\n');
+        if !f.remediation.is_empty() {
+            let _ = writeln!(o, "What to do:");
+            o.push('\n');
+            let _ = writeln!(o, "```sh");
+            for r in &f.remediation {
+                let _ = writeln!(o, "{r}");
+            }
+            let _ = writeln!(o, "```");
+            o.push('\n');
+        }
+    }
+    let _ = writeln!(o, "## Devices");
+    o.push('\n');
+    let mut t = Table::new(&[
+        "device", "r/s", "w/s", "rkB/s", "wkB/s", "f/s", "await ms", "aqu-sz", "%util",
+    ]);
+    for dev in iv.whole_devices() {
+        t.row(vec![
+            dev.name.clone(),
+            format!("{:.2}", dev.r_s),
+            format!("{:.2}", dev.w_s),
+            format!("{:.2}", dev.rkb_s),
+            format!("{:.2}", dev.wkb_s),
+            format!("{:.2}", dev.f_s),
+            format!("{:.2}", dev.await_ms),
+            format!("{:.2}", dev.aqu_sz),
+            format!("{:.2}", dev.util_pct),
+        ]);
+    }
+    o.push_str(&t.markdown());
+    o.push('\n');
+    let procs = d.shown_processes();
+    if !procs.is_empty() {
+        let _ = writeln!(o, "## Processes");
+        o.push('\n');
+        let mut t = Table::new(&[
+            "pid",
+            "command",
+            "read/s",
+            "write/s",
+            "io wait %",
+            "main file",
+        ])
+        .text_columns(&[1, 5]);
+        for p in procs.iter().take(10) {
+            t.row(vec![
+                p.pid.to_string(),
+                format!("`{}`", p.cmdline.chars().take(60).collect::<String>()),
+                p.read_bytes_per_s
+                    .map(units::rate)
+                    .unwrap_or_else(|| "?".into()),
+                p.write_bytes_per_s
+                    .map(units::rate)
+                    .unwrap_or_else(|| "?".into()),
+                p.io_wait_pct
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_else(|| "n/a".into()),
+                p.main_written_file()
+                    .map(|f| format!("`{}`", f.path))
+                    .unwrap_or_default(),
+            ]);
+        }
+        o.push_str(&t.markdown());
+        o.push('\n');
+    }
+    let _ = writeln!(o, "## Filesystems");
+    o.push('\n');
+    let mut t = Table::new(&[
+        "mountpoint",
+        "size",
+        "used",
+        "avail",
+        "use %",
+        "growth/s",
+        "full in",
+    ]);
+    for f in iv
+        .filesystems
+        .iter()
+        .filter(|f| f.size_bytes > 64 * 1024 && f.fstype != "devtmpfs")
+    {
+        t.row(vec![
+            format!("`{}`", f.mountpoint),
+            units::bytes_u(f.size_bytes),
+            units::bytes_u(f.used_bytes),
+            units::bytes_u(f.avail_bytes),
+            f.use_pct
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            f.growth_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "-".into()),
+            f.time_to_full_s
+                .map(units::duration)
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    o.push_str(&t.markdown());
+    o.push('\n');
+    let _ = writeln!(o, "## Follow-up");
+    o.push('\n');
+    for l in later(d) {
+        let _ = writeln!(o, "- [ ] {l}");
+    }
+    o.push('\n');
+    if !d.blind_spots.is_empty() {
+        let _ = writeln!(o, "## Not visible in this run");
+        o.push('\n');
+        for b in &d.blind_spots {
+            let _ = writeln!(o, "- {} ({})", b.what, b.how_to_see);
+        }
+    }
+    o
+}

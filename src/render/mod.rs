@@ -1,0 +1,16 @@
+//! Renderers only format: a [`Diagnosis`] becomes text, JSON or Markdown.
+
+pub mod json;
+pub mod markdown;
+pub mod report;
+pub mod table;
+pub mod text;
+
+pub use report::{Diagnosis, build_report};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}

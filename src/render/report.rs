@@ -1,0 +1,292 @@
+//! A diagnosis: an interval, its findings, what this run could and could not see; and its
+//! conversion to the JSON contract.
+
+use std::collections::BTreeSet;
+
+use crate::findings::{Finding, Kind};
+use crate::interval::{Interval, ProcessRates};
+use crate::snapshot::{DelayAcct, GapKind};
+use crate::units;
+
+use super::json::{
+    self, BlindSpot, Capabilities, FileJson, Filesystem, FindingJson, IostatDevice, ProcessJson,
+    Report, SubjectJson, r2, r2o,
+};
+
+/// At most this many processes in the report: the ones with I/O, in D state, or named by
+/// a finding.
+pub const MAX_PROCESSES: usize = 40;
+
+pub struct Diagnosis {
+    pub interval: Interval,
+    pub findings: Vec<Finding>,
+    pub capabilities: Capabilities,
+    pub blind_spots: Vec<BlindSpot>,
+    /// Per-process sync calls per second from tracing, when it ran.
+    pub fsync_per_s: std::collections::HashMap<u32, f64>,
+    /// Per-process container objects (issue 4), when known.
+    pub containers: std::collections::HashMap<u32, serde_json::Value>,
+}
+
+impl Diagnosis {
+    pub fn new(interval: Interval, findings: Vec<Finding>, tracing: &str) -> Self {
+        let capabilities = capabilities(&interval, tracing);
+        let blind_spots = blind_spots(&interval, &capabilities);
+        Diagnosis {
+            interval,
+            findings,
+            capabilities,
+            blind_spots,
+            fsync_per_s: Default::default(),
+            containers: Default::default(),
+        }
+    }
+
+    /// The processes worth showing, busiest first.
+    pub fn shown_processes(&self) -> Vec<&ProcessRates> {
+        let named: BTreeSet<u32> = self.findings.iter().filter_map(|f| f.subject.pid).collect();
+        let mut v: Vec<&ProcessRates> = self
+            .interval
+            .processes
+            .iter()
+            .filter(|p| {
+                named.contains(&p.pid)
+                    || p.is_active()
+                    || p.files
+                        .iter()
+                        .any(|f| f.deleted && f.regular && f.size_bytes.unwrap_or(0) > 0)
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            let ka = (named.contains(&a.pid), a.io_bytes_per_s());
+            let kb = (named.contains(&b.pid), b.io_bytes_per_s());
+            kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        v.truncate(MAX_PROCESSES);
+        v
+    }
+}
+
+fn capabilities(iv: &Interval, tracing: &str) -> Capabilities {
+    let s = &iv.after;
+    let denied =
+        |k: GapKind| s.gaps.by_kind.contains_key(&k) || iv.before.gaps.by_kind.contains_key(&k);
+    Capabilities {
+        root: s.euid == 0,
+        tracing: tracing.to_string(),
+        delayacct: s.delayacct.is_on(),
+        delayacct_state: match s.delayacct {
+            DelayAcct::OnSinceBoot => "on_since_boot",
+            DelayAcct::OnAtRuntime => "on_at_runtime",
+            DelayAcct::Off => "off",
+            DelayAcct::Unknown => "unknown",
+        }
+        .into(),
+        psi: s.psi_io.is_some(),
+        all_processes_visible: !denied(GapKind::ProcessIo) && !denied(GapKind::ProcessFds),
+        fixture: false,
+    }
+}
+
+fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
+    let mut v = Vec::new();
+    let s = &iv.after;
+    match s.delayacct {
+        DelayAcct::Off | DelayAcct::Unknown => v.push(BlindSpot {
+            what: "per-process I/O wait (delay accounting is off): io_wait_pct is null".into(),
+            how_to_see: "sysctl kernel.task_delayacct=1 (processes started before that stay unknown), or boot with `delayacct`".into(),
+        }),
+        DelayAcct::OnAtRuntime => v.push(BlindSpot {
+            what: "delay accounting was turned on at run time: processes started before that have no I/O wait data, \
+                   and show null unless they have some"
+                .into(),
+            how_to_see: "boot with `delayacct` on the kernel command line to cover every process".into(),
+        }),
+        DelayAcct::OnSinceBoot => {}
+    }
+    for (kind, g) in &s.gaps.by_kind {
+        let (what, how) = match kind {
+            GapKind::ProcessIo => (
+                format!(
+                    "I/O counters of {} process(es) (e.g. {}): {}",
+                    g.count, g.example, g.reason
+                ),
+                if caps.root {
+                    "nothing more to do from here".to_string()
+                } else {
+                    "run as root (or with CAP_SYS_PTRACE) to see every process".to_string()
+                },
+            ),
+            GapKind::ProcessFds => (
+                format!(
+                    "open files of {} process(es) (e.g. {}): {}",
+                    g.count, g.example, g.reason
+                ),
+                if caps.root {
+                    "nothing more to do from here".to_string()
+                } else {
+                    "run as root to map every writer to its files".to_string()
+                },
+            ),
+            GapKind::ProcessWchan => (
+                format!("wait channels of {} process(es)", g.count),
+                "run as root".to_string(),
+            ),
+            GapKind::Statvfs => (
+                format!(
+                    "space of {} filesystem(s) (e.g. {}): {}",
+                    g.count, g.example, g.reason
+                ),
+                "check the mount".to_string(),
+            ),
+            GapKind::SystemFile => (
+                format!("{} ({})", g.example, g.reason),
+                if g.example.contains("pressure") {
+                    "boot with psi=1 (CONFIG_PSI_DEFAULT_DISABLED kernels)".to_string()
+                } else {
+                    "a newer kernel, or a readable procfs".to_string()
+                },
+            ),
+            GapKind::Parse => (
+                format!("{} could not be parsed: {}", g.example, g.reason),
+                "report this as a bug with the file attached".to_string(),
+            ),
+        };
+        v.push(BlindSpot {
+            what,
+            how_to_see: how,
+        });
+    }
+    if caps.tracing == "none" {
+        v.push(BlindSpot {
+            what: "syscalls (fsync per file, write sizes): not traced in this run".into(),
+            how_to_see: "iowhy trace (root or CAP_PERFMON), or diagnose --tracing perf".into(),
+        });
+    }
+    if iv.exited > 0 {
+        v.push(BlindSpot {
+            what: format!(
+                "{} process(es) exited during the window: their last I/O is not attributed",
+                iv.exited
+            ),
+            how_to_see: "iowhy trace sees short-lived processes".into(),
+        });
+    }
+    v
+}
+
+pub fn build_report(d: &Diagnosis) -> Report {
+    let iv = &d.interval;
+    Report {
+        version: json::VERSION,
+        host: iv.after.hostname.clone(),
+        kernel: iv.after.kernel.clone(),
+        started_at: units::rfc3339(iv.before.wall_unix_ms),
+        window_seconds: r2(iv.elapsed_s),
+        capabilities: d.capabilities.clone(),
+        devices: iv.whole_devices().map(IostatDevice::extended).collect(),
+        filesystems: iv
+            .filesystems
+            .iter()
+            .map(|f| Filesystem {
+                mountpoint: f.mountpoint.clone(),
+                source: f.source.clone(),
+                fstype: f.fstype.clone(),
+                size_bytes: f.size_bytes,
+                used_bytes: f.used_bytes,
+                avail_bytes: f.avail_bytes,
+                use_pct: f.use_pct,
+                inodes_use_pct: f.inodes_use_pct,
+                growth_bytes_per_s: r2o(f.growth_bytes_per_s),
+                time_to_full_s: r2o(f.time_to_full_s),
+                devices: f.devices.clone(),
+                also_mounted_at: f.also_mounted_at.clone(),
+            })
+            .collect(),
+        processes: d
+            .shown_processes()
+            .into_iter()
+            .map(|p| process_json(d, p))
+            .collect(),
+        findings: d.findings.iter().map(finding_json).collect(),
+        blind_spots: d.blind_spots.clone(),
+    }
+}
+
+/// The files worth listing: regular files open for writing, deleted ones, growing ones.
+pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::interval::FileRates> {
+    p.files.iter().filter(|f| {
+        (f.regular && (f.writable || f.deleted)) || f.growth_bytes_per_s.is_some_and(|g| g != 0.0)
+    })
+}
+
+fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
+    let mut devices: Vec<String> = interesting_files(p)
+        .filter_map(|f| f.devices.last().cloned())
+        .collect();
+    devices.sort();
+    devices.dedup();
+    ProcessJson {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        cmdline: p.cmdline.clone(),
+        state: p.state.to_string(),
+        wchan: p.wchan.clone(),
+        read_bytes_per_s: r2o(p.read_bytes_per_s),
+        write_bytes_per_s: r2o(p.write_bytes_per_s),
+        io_wait_pct: r2o(p.io_wait_pct),
+        fsync_per_s: d.fsync_per_s.get(&p.pid).copied().map(r2),
+        container: d.containers.get(&p.pid).cloned(),
+        files: interesting_files(p)
+            .map(|f| FileJson {
+                fd: f.fd,
+                path: f.path.clone(),
+                size_bytes: f.size_bytes,
+                growth_bytes_per_s: r2o(f.growth_bytes_per_s),
+                deleted: f.deleted,
+                flags: f.flag_names().into_iter().map(String::from).collect(),
+                pos_bytes: f.pos_bytes,
+                mountpoint: f.mountpoint.clone(),
+                device: f.devices.first().cloned(),
+            })
+            .collect(),
+        uid: p.uid,
+        cancelled_write_bytes_per_s: r2o(p.cancelled_write_bytes_per_s),
+        rchar_per_s: r2o(p.rchar_per_s),
+        wchar_per_s: r2o(p.wchar_per_s),
+        syscr_per_s: r2o(p.syscr_per_s),
+        syscw_per_s: r2o(p.syscw_per_s),
+        d_state_threads: p.d_tasks,
+        devices,
+    }
+}
+
+pub fn finding_json(f: &Finding) -> FindingJson {
+    let evidence = match serde_json::to_value(&f.evidence) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => Default::default(),
+    };
+    FindingJson {
+        kind: f.kind.as_str().into(),
+        severity: f.severity.as_str().into(),
+        summary: f.summary.clone(),
+        subject: SubjectJson {
+            pid: f.subject.pid,
+            comm: f.subject.comm.clone(),
+            device: f.subject.device.clone(),
+            path: f.subject.path.clone(),
+            mountpoint: f.subject.mountpoint.clone(),
+            container_id: f.subject.container_id.clone(),
+            pod: f.subject.pod.clone(),
+            namespace: f.subject.namespace.clone(),
+        },
+        evidence,
+        remediation: f.remediation.clone(),
+        explanation: f.explanation.clone(),
+    }
+}
+
+/// Is a finding of this kind present?
+pub fn has(d: &Diagnosis, k: Kind) -> bool {
+    d.findings.iter().any(|f| f.kind == k)
+}

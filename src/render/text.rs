@@ -1,0 +1,353 @@
+//! The text report: the seed's story in order — device → process → file → filesystem →
+//! what to do now and later — then the tables behind it and what could not be seen.
+
+use std::fmt::Write as _;
+
+use crate::findings::{Finding, Kind, Severity};
+use crate::units;
+
+use super::report::{Diagnosis, interesting_files};
+use super::table::Table;
+
+fn sev_label(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::Warning => "WARNING ",
+        Severity::Info => "INFO    ",
+    }
+}
+
+pub fn render(d: &Diagnosis) -> String {
+    let iv = &d.interval;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "iowhy diagnose — {} (Linux {}), {}, {:.1} s window",
+        iv.after.hostname,
+        iv.after.kernel,
+        units::rfc3339(iv.before.wall_unix_ms),
+        iv.elapsed_s
+    );
+    o.push('\n');
+    let serious: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    if serious.is_empty() {
+        let busiest = iv.whole_devices().max_by(|a, b| {
+            a.util_pct
+                .partial_cmp(&b.util_pct)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let _ = writeln!(
+            o,
+            "Nothing wrong found: no disk saturated, no filesystem near full, no task stuck on I/O.{}",
+            busiest
+                .map(|b| format!(
+                    " Busiest disk: {} at {:.1}% util, await {:.1} ms.",
+                    b.name, b.util_pct, b.await_ms
+                ))
+                .unwrap_or_default()
+        );
+        o.push('\n');
+    } else {
+        let _ = writeln!(o, "What is happening");
+        let _ = writeln!(o, "-----------------");
+    }
+    for f in &d.findings {
+        let _ = writeln!(
+            o,
+            "{} [{}] {}",
+            sev_label(f.severity),
+            f.kind.as_str(),
+            f.summary
+        );
+        if !f.explanation.is_empty() {
+            for line in wrap(&f.explanation, 88) {
+                let _ = writeln!(o, "          {line}");
+            }
+        }
+        let ev: Vec<String> = f
+            .evidence
+            .0
+            .iter()
+            .map(|(k, v)| match v {
+                crate::findings::Value::Num(x) => format!("{k}={}", num(*x)),
+                crate::findings::Value::Text(t) => format!("{k}={t}"),
+            })
+            .collect();
+        if !ev.is_empty() {
+            for line in wrap(&ev.join("  "), 88) {
+                let _ = writeln!(o, "          · {line}");
+            }
+        }
+        o.push('\n');
+    }
+
+    // The tables behind the story.
+    let _ = writeln!(o, "Devices (iostat -x over the window)");
+    let mut t = Table::new(&[
+        "Device", "r/s", "w/s", "rkB/s", "wkB/s", "f/s", "r_await", "w_await", "f_await", "aqu-sz",
+        "%util", "svctm~",
+    ]);
+    for dev in iv.whole_devices() {
+        t.row(vec![
+            dev.name.clone(),
+            format!("{:.2}", dev.r_s),
+            format!("{:.2}", dev.w_s),
+            format!("{:.2}", dev.rkb_s),
+            format!("{:.2}", dev.wkb_s),
+            format!("{:.2}", dev.f_s),
+            format!("{:.2}", dev.r_await_ms),
+            format!("{:.2}", dev.w_await_ms),
+            format!("{:.2}", dev.f_await_ms),
+            format!("{:.2}", dev.aqu_sz),
+            format!("{:.2}", dev.util_pct),
+            dev.svctm_est_ms
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    o.push_str(&t.render());
+    o.push('\n');
+
+    let procs = d.shown_processes();
+    if !procs.is_empty() {
+        let _ = writeln!(o, "Processes doing I/O");
+        let mut t = Table::new(&[
+            "PID",
+            "COMM",
+            "READ/s",
+            "WRITE/s",
+            "IOWAIT%",
+            "FSYNC/s",
+            "STATE",
+            "WCHAN",
+            "MAIN FILE",
+        ])
+        .text_columns(&[1, 6, 7, 8]);
+        for p in procs.iter().take(15) {
+            t.row(vec![
+                p.pid.to_string(),
+                p.comm.clone(),
+                p.read_bytes_per_s
+                    .map(units::rate)
+                    .unwrap_or_else(|| "?".into()),
+                p.write_bytes_per_s
+                    .map(units::rate)
+                    .unwrap_or_else(|| "?".into()),
+                p.io_wait_pct
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_else(|| "-".into()),
+                d.fsync_per_s
+                    .get(&p.pid)
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                if p.d_tasks > 0 {
+                    format!("{} D×{}", p.state, p.d_tasks)
+                } else {
+                    p.state.to_string()
+                },
+                p.wchan.clone().unwrap_or_default(),
+                p.main_written_file()
+                    .map(|f| f.path.clone())
+                    .unwrap_or_default(),
+            ]);
+        }
+        o.push_str(&t.render());
+        o.push('\n');
+        let mut ft = Table::new(&[
+            "PID", "FD", "FILE", "SIZE", "GROWTH/s", "FLAGS", "MOUNT", "DEVICE",
+        ])
+        .text_columns(&[2, 5, 6, 7]);
+        for p in procs.iter().take(8) {
+            for f in interesting_files(p).take(6) {
+                ft.row(vec![
+                    p.pid.to_string(),
+                    f.fd.to_string(),
+                    if f.deleted {
+                        format!("{} (deleted)", f.path)
+                    } else {
+                        f.path.clone()
+                    },
+                    f.size_bytes
+                        .map(units::bytes_u)
+                        .unwrap_or_else(|| "?".into()),
+                    f.growth_bytes_per_s
+                        .map(units::rate)
+                        .unwrap_or_else(|| "-".into()),
+                    f.flag_names().join("|"),
+                    f.mountpoint.clone().unwrap_or_default(),
+                    f.devices.first().cloned().unwrap_or_default(),
+                ]);
+            }
+        }
+        if !ft.is_empty() {
+            let _ = writeln!(o, "Files they write");
+            o.push_str(&ft.render());
+            o.push('\n');
+        }
+    }
+
+    let _ = writeln!(o, "Filesystems");
+    let mut t = Table::new(&[
+        "Mountpoint",
+        "Size",
+        "Used",
+        "Avail",
+        "Use%",
+        "IUse%",
+        "Growth/s",
+        "Full in",
+        "Device",
+    ])
+    .text_columns(&[8]);
+    for f in iv
+        .filesystems
+        .iter()
+        .filter(|f| !matches!(f.fstype.as_str(), "devtmpfs") && f.size_bytes > 64 * 1024)
+    {
+        t.row(vec![
+            f.mountpoint.clone(),
+            units::bytes_u(f.size_bytes),
+            units::bytes_u(f.used_bytes),
+            units::bytes_u(f.avail_bytes),
+            f.use_pct
+                .map(|v| format!("{v:.0}%"))
+                .unwrap_or_else(|| "-".into()),
+            f.inodes_use_pct
+                .map(|v| format!("{v:.0}%"))
+                .unwrap_or_else(|| "-".into()),
+            f.growth_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "-".into()),
+            f.time_to_full_s
+                .map(units::duration)
+                .unwrap_or_else(|| "-".into()),
+            f.devices
+                .first()
+                .cloned()
+                .unwrap_or_else(|| f.source.clone()),
+        ]);
+    }
+    o.push_str(&t.render());
+    o.push('\n');
+
+    let actionable: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| !f.remediation.is_empty() && f.severity != Severity::Info)
+        .collect();
+    if !actionable.is_empty() {
+        let _ = writeln!(o, "What to do now");
+        let _ = writeln!(o, "--------------");
+        for f in &actionable {
+            let _ = writeln!(o, "For {} ({}):", f.kind.as_str(), subject_line(f));
+            for r in &f.remediation {
+                for (i, line) in r.lines().enumerate() {
+                    let _ = writeln!(o, "  {}{line}", if i == 0 { "$ " } else { "  " });
+                }
+            }
+        }
+        o.push('\n');
+        let _ = writeln!(o, "Later");
+        let _ = writeln!(o, "-----");
+        for line in later(d) {
+            let _ = writeln!(o, "  - {line}");
+        }
+        o.push('\n');
+    }
+
+    if !d.blind_spots.is_empty() {
+        let _ = writeln!(o, "Not visible in this run");
+        for b in &d.blind_spots {
+            let _ = writeln!(o, "  - {} → {}", b.what, b.how_to_see);
+        }
+    }
+    o
+}
+
+/// Lasting fixes, by what was found.
+pub fn later(d: &Diagnosis) -> Vec<String> {
+    let mut v = Vec::new();
+    let has = |k: Kind| {
+        d.findings
+            .iter()
+            .any(|f| f.kind == k && f.severity != Severity::Info)
+    };
+    if has(Kind::RunawayLog) || has(Kind::FilesystemFull) {
+        v.push("rotate logs by size (logrotate `size`, or the app's rotating handler, e.g. Python's RotatingFileHandler)".into());
+        v.push("put /var/log on its own filesystem so a runaway log cannot fill /".into());
+    }
+    if has(Kind::TopIoWriter) || has(Kind::DeviceSaturated) || has(Kind::FsyncStorm) {
+        v.push(
+            "buffer and batch writes; sync once per batch (group commit), not after every line"
+                .into(),
+        );
+        v.push("cap a noisy writer's bandwidth with a cgroup (`iowhy throttle`, or systemd IOWriteBandwidthMax=)".into());
+    }
+    if has(Kind::DeletedFileHeldOpen) {
+        v.push("make daemons reopen their logs on SIGHUP, and rotate with rename + signal instead of rm".into());
+    }
+    if has(Kind::DirtyWritebackPressure) {
+        v.push(
+            "lower vm.dirty_background_bytes so writeback starts before writers are throttled"
+                .into(),
+        );
+    }
+    v.push("alert on disk await, filesystem time-to-full and PSI io \"full\" to see the next stall coming".into());
+    v
+}
+
+pub fn subject_line(f: &Finding) -> String {
+    let s = &f.subject;
+    let mut parts = Vec::new();
+    if let (Some(c), Some(p)) = (&s.comm, s.pid) {
+        parts.push(format!("{c} pid {p}"));
+    }
+    if let Some(d) = &s.device {
+        parts.push(d.clone());
+    }
+    if let Some(p) = &s.path {
+        parts.push(p.clone());
+    } else if let Some(m) = &s.mountpoint {
+        parts.push(m.clone());
+    }
+    if let Some(c) = &s.container_id {
+        parts.push(format!("container {}", &c[..c.len().min(12)]));
+    }
+    if parts.is_empty() {
+        "the machine".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}

@@ -1,0 +1,262 @@
+//! Sources: read the kernel (live roots, or a captured fixture) into a [`Snapshot`].
+
+pub mod process;
+pub mod reader;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::error::{ReadError, usage};
+use crate::roots::Roots;
+use crate::snapshot::Snapshot;
+
+pub use process::{FdPolicy, ProcessOptions};
+use reader::Reader;
+
+/// What one snapshot reads beyond the system-wide files.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotOptions {
+    pub processes: Option<ProcessOptions>,
+    pub mounts: bool,
+    pub block: bool,
+}
+
+impl SnapshotOptions {
+    /// Everything: what `diagnose` reads.
+    pub fn full() -> Self {
+        SnapshotOptions {
+            processes: Some(ProcessOptions::full()),
+            mounts: true,
+            block: true,
+        }
+    }
+
+    /// Devices only: what `iostat` reads every interval.
+    pub fn devices() -> Self {
+        SnapshotOptions {
+            processes: None,
+            mounts: false,
+            block: true,
+        }
+    }
+}
+
+/// Where snapshots come from.
+pub enum Origin {
+    Live(Roots),
+    /// A captured fixture: `DIR/t0`, `DIR/t1`, ... read in turn.
+    Fixture {
+        points: Vec<PathBuf>,
+        next: usize,
+    },
+    /// Capture while reading live: each snapshot is also written to `DIR/tN`.
+    Capture {
+        roots: Roots,
+        dir: PathBuf,
+        next: usize,
+    },
+}
+
+pub struct Collector {
+    origin: Origin,
+    live: Option<Reader>,
+}
+
+impl Collector {
+    pub fn new(origin: Origin) -> Result<Self> {
+        let live = match &origin {
+            Origin::Live(roots) => {
+                check_proc_root(roots)?;
+                Some(Reader::live(roots.clone()))
+            }
+            Origin::Capture { roots, .. } => {
+                check_proc_root(roots)?;
+                None
+            }
+            Origin::Fixture { points, .. } => {
+                if points.is_empty() {
+                    return Err(usage(
+                        "the fixture directory holds no time points (t0, t1, ...)",
+                    ));
+                }
+                None
+            }
+        };
+        Ok(Collector { origin, live })
+    }
+
+    /// The fixture time points under `dir` (`t0`, `t1`, ...), in order.
+    pub fn fixture(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "{}: no such fixture directory",
+                dir.display()
+            )));
+        }
+        let mut points: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let n = e
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix('t')?
+                    .parse()
+                    .ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        points.sort();
+        Collector::new(Origin::Fixture {
+            points: points.into_iter().map(|p| p.1).collect(),
+            next: 0,
+        })
+    }
+
+    pub fn is_live(&self) -> bool {
+        !matches!(self.origin, Origin::Fixture { .. })
+    }
+
+    /// The roots of the live machine, or of the fixture's first time point.
+    pub fn roots(&self) -> Roots {
+        match &self.origin {
+            Origin::Live(r) | Origin::Capture { roots: r, .. } => r.clone(),
+            Origin::Fixture { points, next } => {
+                Roots::under(&points[(*next).min(points.len() - 1)])
+            }
+        }
+    }
+
+    /// Take the next snapshot.
+    pub fn snapshot(&mut self, opts: &SnapshotOptions) -> Result<Snapshot> {
+        match &mut self.origin {
+            Origin::Live(_) => {
+                let r = self.live.as_mut().expect("live reader");
+                take(r, opts, None)
+            }
+            Origin::Fixture { points, next } => {
+                let Some(dir) = points.get(*next).cloned() else {
+                    return Err(usage(format!(
+                        "the fixture has {} time point(s); this command needs more",
+                        points.len()
+                    )));
+                };
+                *next += 1;
+                let mut r = Reader::fixture(&dir)?;
+                let meta = r.fixture_meta().cloned().unwrap_or_default();
+                let mut s = take(&mut r, opts, Some(&meta))?;
+                s.wall_unix_ms = meta.wall_unix_ms;
+                Ok(s)
+            }
+            Origin::Capture { roots, dir, next } => {
+                let out = dir.join(format!("t{next}"));
+                *next += 1;
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                let mut r = Reader::tee(roots.clone(), out.clone());
+                let s = take(&mut r, opts, None)?;
+                r.finish_tee(s.wall_unix_ms, s.clk_tck, s.euid, s.self_pid)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                Ok(s)
+            }
+        }
+    }
+
+    /// Wait between two snapshots: sleep when live, nothing for a fixture. Returns early
+    /// (false) if `stop` becomes true (Ctrl-C).
+    pub fn wait(
+        &self,
+        d: Duration,
+        stop: &std::sync::atomic::AtomicBool,
+        mut tick: impl FnMut(Duration),
+    ) -> bool {
+        if !self.is_live() {
+            return true;
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < d {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            let left = d.saturating_sub(start.elapsed());
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+            tick(start.elapsed());
+        }
+        true
+    }
+}
+
+/// A proc root that is not procfs (a typo, an empty directory) must fail with one clear
+/// line, not produce an empty report.
+fn check_proc_root(roots: &Roots) -> Result<()> {
+    let probe = roots.proc("diskstats");
+    if !roots.proc.is_dir() {
+        return Err(usage(format!(
+            "{}: proc root is not a directory",
+            roots.proc.display()
+        )));
+    }
+    if !probe.exists() || !roots.proc("uptime").exists() {
+        return Err(usage(format!(
+            "{}: does not look like procfs (no diskstats or uptime); check --proc-root",
+            roots.proc.display()
+        )));
+    }
+    Ok(())
+}
+
+fn take(
+    r: &mut Reader,
+    opts: &SnapshotOptions,
+    meta: Option<&reader::FixtureMeta>,
+) -> Result<Snapshot> {
+    let mut s = Snapshot {
+        clk_tck: clk_tck(),
+        page_size: rustix::param::page_size() as u64,
+        ..Default::default()
+    };
+    s.uptime_s = system::uptime(r).context("reading uptime")?;
+    s.wall_unix_ms = wall_ms();
+    s.euid = rustix::process::geteuid().as_raw();
+    if let Some(m) = meta {
+        s.clk_tck = if m.clk_tck > 0 { m.clk_tck } else { s.clk_tck };
+        s.euid = m.euid;
+        s.self_pid = m.self_pid;
+    } else if r.roots.proc == Path::new(crate::roots::DEFAULT_PROC) {
+        s.self_pid = Some(std::process::id());
+    }
+    let (host, kernel) = system::host(r);
+    s.hostname = host;
+    s.kernel = kernel;
+    s.disks = system::diskstats(r).context("reading diskstats")?;
+    if opts.block {
+        s.block = system::block_devices(r, &mut s.gaps);
+    }
+    if opts.mounts {
+        s.mounts = system::mounts(r, &mut s.gaps).context("reading the mount table")?;
+    }
+    s.psi_io = system::psi_io(r, &mut s.gaps);
+    s.meminfo = system::meminfo(r, &mut s.gaps);
+    s.vmstat = system::vmstat(r, &mut s.gaps);
+    s.loadavg = system::loadavg(r, &mut s.gaps);
+    s.delayacct = system::delayacct(r);
+    if let Some(popts) = &opts.processes {
+        s.processes =
+            process::scan(r, popts, &mut s.gaps).map_err(|e: ReadError| anyhow::Error::new(e))?;
+    }
+    Ok(s)
+}
+
+fn clk_tck() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

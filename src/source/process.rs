@@ -1,0 +1,374 @@
+//! Per-process files: `stat`, `status`, `io`, `cmdline`, `wchan`, `cgroup`, the threads
+//! under `task/`, and the fd table (`fd/` links, `fdinfo/`, stat through the link).
+//!
+//! Every process can vanish between two reads, and another user's process may refuse
+//! some files: a vanished process is dropped, a refused file becomes a recorded gap.
+
+use std::collections::BTreeSet;
+use std::ffi::CStr;
+use std::fmt::Write as _;
+
+use crate::error::ReadError;
+use crate::parse::{cgroup, fdinfo, fdlink, kv, pid_stat};
+use crate::snapshot::{GapKind, Gaps, OpenFile, Process, TaskWait};
+
+use super::reader::{DirHandle, Reader};
+
+/// Which fd tables to read: they cost a few syscalls per open file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FdPolicy {
+    #[default]
+    None,
+    All,
+    Pids(BTreeSet<u32>),
+}
+
+impl FdPolicy {
+    fn wants(&self, pid: u32) -> bool {
+        match self {
+            FdPolicy::None => false,
+            FdPolicy::All => true,
+            FdPolicy::Pids(s) => s.contains(&pid),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProcessOptions {
+    pub fds: FdPolicy,
+    /// Read `task/*/stat` of multi-threaded processes (D-state threads, blkio per thread).
+    pub threads: bool,
+    /// Read cmdline, wchan and cgroup too (the light scan reads stat, status and io).
+    pub details: bool,
+    /// Only these pids (all when `None`).
+    pub only: Option<BTreeSet<u32>>,
+}
+
+impl ProcessOptions {
+    pub fn full() -> Self {
+        ProcessOptions {
+            fds: FdPolicy::All,
+            threads: true,
+            details: true,
+            only: None,
+        }
+    }
+}
+
+/// Read every process under the proc root.
+pub fn scan(
+    r: &mut Reader,
+    opts: &ProcessOptions,
+    gaps: &mut Gaps,
+) -> Result<Vec<Process>, ReadError> {
+    let proc_path = r.roots.proc.clone();
+    let proc_dir = r.open_dir(&proc_path)?;
+    let mut pids = Vec::with_capacity(512);
+    r.for_each_entry(&proc_dir, |n| {
+        if let Ok(pid) = std::str::from_utf8(n.to_bytes())
+            .unwrap_or("x")
+            .parse::<u32>()
+        {
+            pids.push(pid);
+        }
+    })?;
+    pids.sort_unstable();
+    if let Some(only) = &opts.only {
+        pids.retain(|p| only.contains(p));
+    }
+    let mut out = Vec::with_capacity(pids.len());
+    let mut name = String::with_capacity(16);
+    for pid in pids {
+        name.clear();
+        let _ = write!(name, "{pid}");
+        match read_process(r, &proc_dir, &name, pid, opts, gaps) {
+            Ok(p) => out.push(p),
+            // Exited between the listing and the read: not an error.
+            Err(e) if e.is_not_found() => {}
+            Err(ReadError::Parse { path, source }) => {
+                gaps.record(
+                    GapKind::Parse,
+                    path.display().to_string(),
+                    source.to_string(),
+                );
+            }
+            Err(e) => gaps.record(
+                GapKind::SystemFile,
+                e.path().display().to_string(),
+                e.to_string(),
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Read one process by pid (for `iowhy files PID`).
+pub fn read_one(
+    r: &mut Reader,
+    pid: u32,
+    opts: &ProcessOptions,
+    gaps: &mut Gaps,
+) -> Result<Process, ReadError> {
+    let proc_path = r.roots.proc.clone();
+    let proc_dir = r.open_dir(&proc_path)?;
+    read_process(r, &proc_dir, &pid.to_string(), pid, opts, gaps)
+}
+
+fn read_process(
+    r: &mut Reader,
+    proc_dir: &DirHandle,
+    name: &str,
+    pid: u32,
+    opts: &ProcessOptions,
+    gaps: &mut Gaps,
+) -> Result<Process, ReadError> {
+    let pd = r.open_dir_at(proc_dir, name)?;
+    let st = {
+        let text = r.read_at(&pd, "stat")?;
+        pid_stat::parse(&text).map_err(|e| ReadError::parse(&pd.path.join("stat"), e))?
+    };
+    let status = match r.read_at(&pd, "status") {
+        Ok(text) => kv::parse_status(&text).ok(),
+        Err(e) if e.is_not_found() => return Err(e),
+        Err(_) => None,
+    };
+    let kthread = status
+        .as_ref()
+        .and_then(|s| s.kthread)
+        .unwrap_or_else(|| st.is_kthread());
+    let io = match r.read_at(&pd, "io") {
+        Ok(text) => kv::parse_io(&text).ok(),
+        Err(e) if e.is_not_found() => return Err(e),
+        Err(e) => {
+            if !kthread {
+                gaps.record(
+                    GapKind::ProcessIo,
+                    e.path().display().to_string(),
+                    gap_reason(&e),
+                );
+            }
+            None
+        }
+    };
+    let mut p = Process {
+        pid,
+        ppid: st.ppid,
+        comm: st.comm.clone(),
+        state: st.state,
+        kthread,
+        uid: status.as_ref().and_then(|s| s.uid),
+        num_threads: st.num_threads,
+        start_ticks: st.start_ticks,
+        utime_ticks: st.utime_ticks,
+        stime_ticks: st.stime_ticks,
+        io,
+        blkio_ticks: st.delayacct_blkio_ticks,
+        nspid: status.map(|s| s.nspid).unwrap_or_default(),
+        ..Default::default()
+    };
+    if opts.details {
+        p.cmdline = match r.read_at(&pd, "cmdline") {
+            Ok(_) => Some(split_cmdline(r.last_bytes())),
+            Err(e) if e.is_not_found() => return Err(e),
+            Err(_) => None,
+        };
+        p.wchan = read_wchan(r, &pd, "wchan");
+        p.cgroups = r
+            .read_at(&pd, "cgroup")
+            .ok()
+            .and_then(|t| cgroup::parse(&t).ok());
+    }
+    if opts.threads && st.num_threads > 1 && !kthread {
+        read_threads(r, &pd, &mut p);
+    } else if st.state == 'D' {
+        let wchan = if opts.details {
+            p.wchan.clone()
+        } else {
+            read_wchan(r, &pd, "wchan")
+        };
+        p.d_tasks.push(TaskWait { tid: pid, wchan });
+    }
+    if opts.fds.wants(pid) && !kthread {
+        p.fds = match read_fds(r, &pd, pid) {
+            Ok(f) => Some(f),
+            Err(e) if e.is_not_found() => Some(Vec::new()),
+            Err(e) => {
+                gaps.record(
+                    GapKind::ProcessFds,
+                    e.path().display().to_string(),
+                    gap_reason(&e),
+                );
+                None
+            }
+        };
+    }
+    Ok(p)
+}
+
+fn gap_reason(e: &ReadError) -> String {
+    if e.is_permission() && rustix::process::geteuid().is_root() {
+        "permission denied even to root (a non-dumpable process, or one in another user namespace)"
+            .to_string()
+    } else if e.is_permission() {
+        "permission denied (another user's process; run as root)".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+fn read_wchan(r: &mut Reader, dir: &DirHandle, name: &str) -> Option<String> {
+    // "0" (or nothing) means the task is not sleeping in the kernel, or that we may not
+    // see where (wchan needs ptrace-read access).
+    let w = r.read_at(dir, name).ok()?;
+    let w = w.trim();
+    (!w.is_empty() && w != "0").then(|| w.to_string())
+}
+
+fn split_cmdline(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Sum block I/O delay over the threads and find the ones in D state. `/proc/PID/stat`
+/// reports the delay of the main thread only (fs/proc/array.c sums utime/stime for the
+/// whole group, not delays).
+fn read_threads(r: &mut Reader, pd: &DirHandle, p: &mut Process) {
+    let Ok(task) = r.open_dir_at(pd, "task") else {
+        return;
+    };
+    let mut tids = Vec::new();
+    let _ = r.for_each_entry(&task, |n| {
+        if let Ok(t) = std::str::from_utf8(n.to_bytes())
+            .unwrap_or("x")
+            .parse::<u32>()
+        {
+            tids.push(t);
+        }
+    });
+    tids.sort_unstable();
+    let mut blkio_sum: Option<u64> = None;
+    let mut rel = String::with_capacity(24);
+    for tid in tids {
+        rel.clear();
+        let _ = write!(rel, "{tid}/stat");
+        let Ok(text) = r.read_at(&task, &rel) else {
+            continue;
+        };
+        let Ok(ts) = pid_stat::parse(&text) else {
+            continue;
+        };
+        if let Some(b) = ts.delayacct_blkio_ticks {
+            blkio_sum = Some(blkio_sum.unwrap_or(0) + b);
+        }
+        if ts.state == 'D' {
+            rel.clear();
+            let _ = write!(rel, "{tid}/wchan");
+            let wchan = read_wchan(r, &task, &rel);
+            p.d_tasks.push(TaskWait { tid, wchan });
+        }
+    }
+    if blkio_sum.is_some() {
+        p.blkio_ticks = blkio_sum;
+    }
+}
+
+fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, ReadError> {
+    let fd_dir = r.open_dir_at(pd, "fd")?;
+    let mut fds: Vec<i32> = Vec::new();
+    r.for_each_entry(&fd_dir, |n| {
+        if let Ok(fd) = std::str::from_utf8(n.to_bytes())
+            .unwrap_or("x")
+            .parse::<i32>()
+        {
+            fds.push(fd);
+        }
+    })?;
+    fds.sort_unstable();
+    let fdinfo_dir = r.open_dir_at(pd, "fdinfo").ok();
+    let mut out = Vec::with_capacity(fds.len());
+    let mut name = String::with_capacity(12);
+    for fd in fds {
+        name.clear();
+        let _ = write!(name, "{fd}\0");
+        let cname =
+            CStr::from_bytes_with_nul(name.as_bytes()).expect("no interior NUL in a number");
+        // The fd may be closed between the listing and now: skip it.
+        let Ok(target) = r.readlink_at(&fd_dir, cname) else {
+            continue;
+        };
+        let link = fdlink::parse(&target);
+        let info = match &fdinfo_dir {
+            Some(d) => r
+                .read_at(d, &name[..name.len() - 1])
+                .ok()
+                .and_then(|t| fdinfo::parse(&t).ok()),
+            None => None,
+        };
+        let stat = match link.kind {
+            fdlink::FdKind::Path | fdlink::FdKind::Pipe => r.stat_fd(pid, &fd_dir, cname).ok(),
+            _ => None,
+        };
+        // A link text ending in " (deleted)" is deleted unless stat shows it still has a
+        // name (a file literally called "x (deleted)").
+        let deleted = link.deleted_suffix && stat.map(|s| s.nlink == 0).unwrap_or(true);
+        let target = if link.deleted_suffix && !deleted {
+            target
+        } else {
+            link.path
+        };
+        out.push(OpenFile {
+            fd,
+            kind: link.kind,
+            target,
+            deleted,
+            pos: info.as_ref().map(|i| i.pos),
+            flags: info.as_ref().map(|i| i.flags),
+            mnt_id: info.as_ref().and_then(|i| i.mnt_id),
+            stat,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_split() {
+        assert_eq!(
+            split_cmdline(b"/usr/bin/python3\0/opt/log-agent/logger.py\0"),
+            vec!["/usr/bin/python3", "/opt/log-agent/logger.py"]
+        );
+        assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn reads_our_own_process_live() {
+        let mut r = Reader::live(crate::roots::Roots::default());
+        let mut gaps = Gaps::default();
+        let me = std::process::id();
+        let f = std::fs::File::create(std::env::temp_dir().join(format!("iowhy-selftest-{me}")))
+            .unwrap();
+        let p = read_one(&mut r, me, &ProcessOptions::full(), &mut gaps).unwrap();
+        assert_eq!(p.pid, me);
+        assert!(p.io.is_some());
+        let fds = p.fds.unwrap();
+        let ours = fds
+            .iter()
+            .find(|o| o.target.contains("iowhy-selftest"))
+            .expect("our temp file is listed");
+        assert!(ours.stat.unwrap().is_regular());
+        assert!(fdinfo::is_writable(ours.flags.unwrap()));
+        drop(f);
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("iowhy-selftest-{me}")));
+        assert!(
+            read_one(&mut r, u32::MAX - 1, &ProcessOptions::full(), &mut gaps)
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+}
