@@ -33,7 +33,7 @@ it could not see. Read a host mounted elsewhere (a DaemonSet) with
 
 #[derive(Parser, Debug)]
 #[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT)]
-#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+#[command(disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -179,6 +179,9 @@ impl Process {
 pub struct TaskWait {
     pub tid: u32,
     pub wchan: Option<String>,
+    /// Voluntary + involuntary context switches: unchanged between two snapshots where
+    /// the task is in D both times means it never ran in between — really stuck.
+    pub ctxt_switches: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

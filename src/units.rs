@@ -33,6 +33,9 @@ pub fn duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
         return "-".into();
     }
+    if secs < 1.0 {
+        return "<1s".into();
+    }
     let s = secs.round() as u64;
     match s {
         0..=119 => format!("{s}s"),
@@ -71,6 +74,7 @@ mod tests {
         assert_eq!(bytes(-2048.0), "-2.0 KiB");
         assert_eq!(rate(2.5 * 1048576.0), "2.5 MiB/s");
         assert_eq!(duration(45.0), "45s");
+        assert_eq!(duration(0.2), "<1s");
         assert_eq!(duration(3600.0 * 3.0 + 1200.0), "3h 20m");
         assert_eq!(duration(f64::INFINITY), "-");
         assert_eq!(shell_quote("/var/log/app.log"), "/var/log/app.log");

@@ -58,7 +58,10 @@ pub fn dirty_writeback_pressure(iv: &Interval) -> Vec<Finding> {
         units::bytes_u(m.writeback_bytes)
     );
     if let Some(t) = m.dirty_threshold_bytes {
-        summary.push_str(&format!(" (writers throttled above {})", units::bytes_u(t)));
+        summary.push_str(&format!(
+            " (global throttle threshold {})",
+            units::bytes_u(t)
+        ));
     }
     if !throttled.is_empty() {
         summary.push_str(&format!(
@@ -97,8 +100,8 @@ pub fn dirty_writeback_pressure(iv: &Interval) -> Vec<Finding> {
     }
     f.explanation = format!(
         "Buffered writes land in the page cache first; the kernel writes them back in the background and, once dirty data \
-         passes the threshold (vm.dirty_ratio / dirty_bytes, or a device's own limit), makes every writer wait in \
-         balance_dirty_pages() until the disk catches up. Pages are dirtied at {} and written at {}.",
+         passes the threshold (vm.dirty_ratio / dirty_bytes), or a device's own share of it (its bdi max_ratio, \
+         max_bytes, strict_limit), makes the writers wait in balance_dirty_pages() until the disk catches up. Pages are dirtied at {} and written at {}.",
         m.dirtied_bytes_per_s
             .map(units::rate)
             .unwrap_or_else(|| "?".into()),

@@ -56,12 +56,18 @@ pub fn d_state_tasks(iv: &Interval) -> Vec<Finding> {
     let count =
         |s: &crate::snapshot::Snapshot| s.processes.iter().map(|p| p.d_tasks.len()).sum::<usize>();
     let (before, after) = (count(&iv.before), count(&iv.after));
-    // Threads in D at both ends of the window: stuck for the whole window, not passing.
+    // Threads in D at both ends of the window that never ran in between (same context
+    // switch count): stuck for the whole window, not merely passing through D twice.
     let mut stuck = Vec::new();
     for p in &iv.after.processes {
         if let Some(q) = iv.before.processes.iter().find(|q| q.key() == p.key()) {
             for t in &p.d_tasks {
-                if q.d_tasks.iter().any(|u| u.tid == t.tid) {
+                let same = q.d_tasks.iter().any(|u| {
+                    u.tid == t.tid
+                        && u.ctxt_switches.is_some()
+                        && u.ctxt_switches == t.ctxt_switches
+                });
+                if same {
                     stuck.push((p.pid, p.comm.clone(), t.tid));
                 }
             }

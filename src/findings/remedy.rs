@@ -13,7 +13,7 @@ pub fn step(cmd: impl AsRef<str>, why: &str) -> String {
 
 /// Rotate a live log without losing lines: rename (same filesystem, keeps the inode
 /// and its data), create the new file, ask the writer to reopen.
-pub fn rotate_steps(path: &str, pid: u32, append: bool) -> Vec<String> {
+pub fn rotate_steps(path: &str, pid: u32, fd: i32, append: bool) -> Vec<String> {
     let q = shell_quote(path);
     let mut v = vec![
         step(
@@ -31,7 +31,7 @@ pub fn rotate_steps(path: &str, pid: u32, append: bool) -> Vec<String> {
     ];
     if append {
         v.push(step(
-            format!("truncate -s 0 /proc/{pid}/fd/<FD>"),
+            format!("truncate -s 0 /proc/{pid}/fd/{fd}"),
             "only if the old lines are expendable: the writer uses O_APPEND, so it continues at the new end without a hole",
         ));
     }

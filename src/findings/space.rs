@@ -19,11 +19,15 @@ pub const INODES_PCT: f64 = 95.0;
 pub const INODES_CRITICAL_PCT: f64 = 99.0;
 /// A deleted-but-open file smaller than this is noise (every process holds a few).
 pub const DELETED_MIN_BYTES: u64 = 10 * 1024 * 1024;
+/// Held space worth a warning even on a roomy filesystem: a tenth of it.
+pub const DELETED_SHARE_WARN: f64 = 0.10;
 /// A log is runaway when it grows at least this fast...
 pub const RUNAWAY_MIN_GROWTH_BYTES_PER_S: f64 = 16.0 * 1024.0; // ~1.3 GiB a day
-/// ...and is already large, or its filesystem will be full within a day.
+/// ...and is large: 1 GiB, or a tenth of its filesystem (a small /var), or at least
+/// 100 MiB on a filesystem that will be full within a day at this rate.
 pub const RUNAWAY_LARGE_BYTES: u64 = 1024 * 1024 * 1024;
 pub const RUNAWAY_LARGE_SHARE: f64 = 0.10;
+pub const RUNAWAY_MIN_BYTES: u64 = 100 * 1024 * 1024;
 pub const RUNAWAY_FULL_WITHIN_S: f64 = 24.0 * 3600.0;
 
 fn fs_of<'a>(iv: &'a Interval, mountpoint: Option<&str>) -> Option<&'a FsRates> {
@@ -233,9 +237,11 @@ pub fn deleted_file_held_open(iv: &Interval) -> Vec<Finding> {
         let bytes = file.alloc_bytes.or(file.size_bytes).unwrap_or(0);
         let fs = fs_of(iv, file.mountpoint.as_deref());
         let fs_pct = fs.and_then(|f| f.use_pct).unwrap_or(0.0);
+        let fs_size = fs.map(|f| f.size_bytes).unwrap_or(0);
+        let big_share = fs_size > 0 && bytes as f64 >= DELETED_SHARE_WARN * fs_size as f64;
         let severity = if fs_pct >= FULL_PCT {
             Severity::Critical
-        } else if fs_pct >= FULL_PCT - 10.0 || bytes >= RUNAWAY_LARGE_BYTES {
+        } else if fs_pct >= FULL_PCT - 10.0 || bytes >= RUNAWAY_LARGE_BYTES || big_share {
             Severity::Warning
         } else {
             Severity::Info
@@ -341,7 +347,8 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             let ttf = fs.map(|f| f.avail_bytes as f64 / growth);
             let large = size >= RUNAWAY_LARGE_BYTES
                 || (fs_size > 0 && size as f64 >= RUNAWAY_LARGE_SHARE * fs_size as f64);
-            let fills_soon = ttf.is_some_and(|t| t <= RUNAWAY_FULL_WITHIN_S);
+            let fills_soon =
+                size >= RUNAWAY_MIN_BYTES && ttf.is_some_and(|t| t <= RUNAWAY_FULL_WITHIN_S);
             if !large && !fills_soon {
                 continue;
             }
@@ -386,7 +393,7 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
                 units::bytes(growth * 86400.0),
                 p.pid
             );
-            f.remediation = remedy::rotate_steps(&file.path, p.pid, append);
+            f.remediation = remedy::rotate_steps(&file.path, p.pid, file.fd, append);
             f.remediation.push(format!(
                 "cat > /etc/logrotate.d/iowhy-{} <<'EOF'  # lasting fix: rotate by size\n{}\nEOF",
                 p.comm.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),

@@ -23,7 +23,9 @@ pub fn top_io_writer(iv: &Interval) -> Vec<Finding> {
     let mut writers: Vec<&ProcessRates> = iv
         .processes
         .iter()
-        .filter(|p| p.write_bytes_per_s.unwrap_or(0.0) >= MIN_WRITE_BYTES_PER_S)
+        // Kernel threads (loop workers, writeback flushers) write on behalf of others:
+        // the cause is whoever dirtied the pages or issued the requests.
+        .filter(|p| !p.kthread && p.write_bytes_per_s.unwrap_or(0.0) >= MIN_WRITE_BYTES_PER_S)
         .collect();
     writers.sort_by(|a, b| {
         b.write_bytes_per_s

@@ -37,6 +37,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// disk-fill wants to fill up quickly; the others want room so that they do not.
+    fn default_size(self) -> u64 {
+        match self {
+            Scenario::DiskFill => 256 << 20,
+            _ => 1 << 30,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Scenario::FsyncLogger => "fsync-logger",
@@ -65,9 +73,9 @@ pub struct LabArgs {
     /// Work in a new directory under DIR instead of a loop-device filesystem of the lab's own.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Size of the lab's own filesystem.
-    #[arg(long, default_value = "256M", value_parser = parse_bytes)]
-    pub size: u64,
+    /// Size of the lab's own filesystem [default: 256M for disk-fill, 1G otherwise].
+    #[arg(long, value_parser = parse_bytes)]
+    pub size: Option<u64>,
     /// fsync-logger: how many writer processes (each with its own log).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub writers: u32,
@@ -138,17 +146,21 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         });
     }
     let stop = crate::cmd::stop_flag();
+    let size = a.size.unwrap_or(a.scenario.default_size());
+    if size < (32 << 20) {
+        bail!("--size must be at least 32M (ext4 needs room for its journal)");
+    }
     let mut st = match (&a.dir, a.scenario) {
         (Some(_), Scenario::DiskFill) => bail!(
             "disk-fill only fills a loop-device filesystem of its own, never an existing one: drop --dir"
         ),
         (Some(d), _) => Stage::in_dir(d)?,
-        (None, Scenario::DiskFill) => Stage::loop_fs(a.size, false)?,
-        (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(a.size, true)?,
-        (None, _) if stage::is_root() => Stage::loop_fs(a.size, false)?,
+        (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
+        (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(size, true)?,
+        (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
     };
-    let result = run_in(&mut st, a, &stop);
+    let result = run_in(&mut st, a, size, &stop);
     // Cleanup happens whatever run_in returned (workers first, then the stage).
     let (workers, mut ev) = match result {
         Ok(x) => x,
@@ -201,6 +213,7 @@ fn print_event(a: &LabArgs, ev: &Event, started: bool) -> Result<()> {
 fn run_in(
     st: &mut Stage,
     a: &LabArgs,
+    size: u64,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(Vec<Worker>, Event)> {
     let dir = st.dir.join("app");
@@ -249,12 +262,12 @@ fn run_in(
             )?);
             note = Some(format!(
                 "fills {} at {} and then holds the file open",
-                units::bytes_u(a.size),
+                units::bytes_u(size),
                 units::rate(rate as f64)
             ));
         }
         Scenario::DeletedOpen => {
-            let bytes = (a.size / 4).clamp(16 << 20, 256 << 20);
+            let bytes = (size / 4).clamp(16 << 20, 256 << 20);
             let extra = vec!["--max-bytes".into(), bytes.to_string()];
             workers.push(spawn(
                 WorkerKind::DeletedOpen,
@@ -287,7 +300,7 @@ fn run_in(
                     ));
                 }
             }
-            let cap = (a.size / 2).max(16 << 20);
+            let cap = (size / 2).max(16 << 20);
             let extra = vec!["--max-bytes".into(), cap.to_string()];
             workers.push(spawn(
                 WorkerKind::BufferedFlood,

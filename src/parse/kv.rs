@@ -79,6 +79,8 @@ pub struct Status {
     pub nspid: Vec<u32>,
     /// `Kthread: 1` (6.x) marks kernel threads.
     pub kthread: Option<bool>,
+    /// voluntary_ctxt_switches + nonvoluntary_ctxt_switches.
+    pub ctxt_switches: Option<u64>,
 }
 
 pub fn parse_status(text: &str) -> Result<Status, ParseError> {
@@ -97,6 +99,11 @@ pub fn parse_status(text: &str) -> Result<Status, ParseError> {
                     .collect()
             }
             "Kthread" => s.kthread = first_u64(v).map(|x| x == 1),
+            "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches" => {
+                if let Some(n) = first_u64(v) {
+                    s.ctxt_switches = Some(s.ctxt_switches.unwrap_or(0) + n);
+                }
+            }
             _ => {}
         }
     }
@@ -227,13 +234,14 @@ mod tests {
 
     #[test]
     fn status_fields() {
-        let t = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t10\nNgid:\t0\nPid:\t10\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nNSpid:\t4242\t1\nThreads:\t3\nKthread:\t0\n";
+        let t = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t10\nNgid:\t0\nPid:\t10\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nNSpid:\t4242\t1\nThreads:\t3\nKthread:\t0\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t545\n";
         let s = parse_status(t).unwrap();
         assert_eq!(s.name.as_deref(), Some("python3"));
         assert_eq!(s.uid, Some(1000));
         assert_eq!(s.threads, Some(3));
         assert_eq!(s.nspid, vec![4242, 1]);
         assert_eq!(s.kthread, Some(false));
+        assert_eq!(s.ctxt_switches, Some(695));
         assert!(parse_status("garbage").is_err());
     }
 

@@ -42,13 +42,18 @@ pub fn render(d: &Diagnosis) -> String {
         });
         let _ = writeln!(
             o,
-            "Nothing wrong found: no disk saturated, no filesystem near full, no task stuck on I/O.{}",
+            "No I/O stall found: no disk saturated, no filesystem near full, no task stuck on I/O.{}{}",
             busiest
                 .map(|b| format!(
                     " Busiest disk: {} at {:.1}% util, await {:.1} ms.",
                     b.name, b.util_pct, b.await_ms
                 ))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if d.findings.is_empty() {
+                ""
+            } else {
+                " For the record:"
+            }
         );
         o.push('\n');
     } else {

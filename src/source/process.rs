@@ -132,6 +132,7 @@ fn read_process(
         Err(e) if e.is_not_found() => return Err(e),
         Err(_) => None,
     };
+    let ctxt_switches = status.as_ref().and_then(|s| s.ctxt_switches);
     let kthread = status
         .as_ref()
         .and_then(|s| s.kthread)
@@ -186,7 +187,11 @@ fn read_process(
         } else {
             read_wchan(r, &pd, "wchan")
         };
-        p.d_tasks.push(TaskWait { tid: pid, wchan });
+        p.d_tasks.push(TaskWait {
+            tid: pid,
+            wchan,
+            ctxt_switches,
+        });
     }
     if opts.fds.wants(pid) && !kthread {
         p.fds = match read_fds(r, &pd, pid) {
@@ -267,7 +272,18 @@ fn read_threads(r: &mut Reader, pd: &DirHandle, p: &mut Process) {
             rel.clear();
             let _ = write!(rel, "{tid}/wchan");
             let wchan = read_wchan(r, &task, &rel);
-            p.d_tasks.push(TaskWait { tid, wchan });
+            rel.clear();
+            let _ = write!(rel, "{tid}/status");
+            let ctxt_switches = r
+                .read_at(&task, &rel)
+                .ok()
+                .and_then(|t| kv::parse_status(&t).ok())
+                .and_then(|s| s.ctxt_switches);
+            p.d_tasks.push(TaskWait {
+                tid,
+                wchan,
+                ctxt_switches,
+            });
         }
     }
     if blkio_sum.is_some() {

@@ -1,0 +1,295 @@
+//! The binary on fixture trees captured from real incidents on a kernel 6.18 machine
+//! (`tests/fixtures/capture.sh`): each lab scenario is diagnosed with the right kind, pid,
+//! path and mountpoint; the JSON follows the contract and matches its golden file.
+
+mod common;
+
+use common::{fixture, golden, iowhy, lab_event, ok};
+use iowhy::render::json::{FindingJson, Report};
+
+fn diagnose(name: &str) -> Report {
+    let dir = fixture(name);
+    let text = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "diagnose",
+        "--format",
+        "json",
+    ]);
+    golden(&format!("{name}.diagnose.json"), &text);
+    serde_json::from_str(&text).expect("diagnose JSON parses into the contract types")
+}
+
+fn find<'a>(r: &'a Report, kind: &str) -> &'a FindingJson {
+    r.findings
+        .iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| {
+            panic!(
+                "expected a {kind} finding; got: {:?}",
+                r.findings
+                    .iter()
+                    .map(|f| (&f.kind, &f.severity, &f.summary))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+#[test]
+fn quiet_machine_has_no_critical_or_warning() {
+    let r = diagnose("quiet");
+    assert_eq!(r.version, 1);
+    assert!(
+        r.window_seconds > 1.5 && r.window_seconds < 3.0,
+        "window {}",
+        r.window_seconds
+    );
+    let serious: Vec<_> = r.findings.iter().filter(|f| f.severity != "info").collect();
+    assert!(serious.is_empty(), "quiet machine got {serious:?}");
+    assert!(r.capabilities.fixture);
+    assert!(r.devices.iter().any(|d| d.disk_device == "vda"));
+    assert!(r.filesystems.iter().any(|f| f.mountpoint == "/"));
+    // Delay accounting is off on that machine: said so, and io_wait_pct is null, never 0.
+    assert!(!r.capabilities.delayacct);
+    assert!(r.processes.iter().all(|p| p.io_wait_pct.is_none()));
+    assert!(
+        r.blind_spots
+            .iter()
+            .any(|b| b.how_to_see.contains("task_delayacct"))
+    );
+}
+
+#[test]
+fn fsync_logger_is_the_top_writer_with_its_file_and_mount() {
+    let lab = lab_event("fsync-logger");
+    let r = diagnose("fsync-logger");
+    let f = find(&r, "top_io_writer");
+    assert_eq!(f.subject.pid, Some(lab.pids[0]));
+    assert_eq!(f.subject.path.as_deref(), Some(lab.paths[0].as_str()));
+    assert_eq!(f.subject.mountpoint, lab.mountpoint);
+    assert_eq!(f.subject.device, lab.device);
+    // 40-byte writes that each cost a 4 KiB page: the sync-per-write signature.
+    let per_call = f.evidence["bytes_per_write_call"].as_f64().unwrap();
+    let storage = f.evidence["storage_bytes_per_write_call"].as_f64().unwrap();
+    assert!(
+        per_call < 64.0 && storage > 3500.0,
+        "per call {per_call}, storage {storage}"
+    );
+    assert!(f.explanation.contains("sync"), "{}", f.explanation);
+    // The writer's own entry: its log, open O_APPEND, growing.
+    let p = r
+        .processes
+        .iter()
+        .find(|p| p.pid == lab.pids[0])
+        .expect("writer listed");
+    let log = p
+        .files
+        .iter()
+        .find(|x| x.path == lab.paths[0])
+        .expect("log listed");
+    assert!(log.flags.contains(&"O_APPEND".to_string()));
+    assert!(log.growth_bytes_per_s.unwrap() > 0.0);
+    assert!(p.write_bytes_per_s.unwrap() > p.wchar_per_s.unwrap() * 10.0);
+}
+
+#[test]
+fn disk_fill_is_a_full_filesystem_and_a_runaway_log() {
+    let lab = lab_event("disk-fill");
+    let r = diagnose("disk-fill");
+    let full = find(&r, "filesystem_full");
+    assert_eq!(full.severity, "critical");
+    assert_eq!(full.subject.mountpoint, lab.mountpoint);
+    assert_eq!(full.subject.pid, Some(lab.pids[0]));
+    assert!(full.evidence["use_pct"].as_f64().unwrap() >= 95.0);
+    let log = find(&r, "runaway_log");
+    assert_eq!(log.subject.pid, Some(lab.pids[0]));
+    assert_eq!(log.subject.path.as_deref(), Some(lab.paths[0].as_str()));
+    // Never rm a file that is held open: the remediation renames and reopens.
+    assert!(
+        log.remediation
+            .iter()
+            .any(|c| c.starts_with("iowhy rotate"))
+    );
+    assert!(!log.remediation.iter().any(|c| c.starts_with("rm ")));
+    let fs = r
+        .filesystems
+        .iter()
+        .find(|f| Some(&f.mountpoint) == lab.mountpoint.as_ref())
+        .unwrap();
+    assert!(fs.growth_bytes_per_s.unwrap() > 1e6);
+    assert!(fs.time_to_full_s.is_some());
+}
+
+#[test]
+fn deleted_open_file_is_found_with_its_holder() {
+    let lab = lab_event("deleted-open");
+    let r = diagnose("deleted-open");
+    let f = find(&r, "deleted_file_held_open");
+    assert_eq!(f.subject.pid, Some(lab.pids[0]));
+    assert_eq!(f.subject.path.as_deref(), Some(lab.paths[0].as_str()));
+    assert_eq!(f.subject.mountpoint, lab.mountpoint);
+    assert!(f.evidence["held_bytes"].as_f64().unwrap() >= 16.0 * 1048576.0);
+    assert!(
+        f.remediation
+            .iter()
+            .any(|c| c.contains(&format!("iowhy reclaim {}", lab.pids[0])))
+    );
+    let p = r.processes.iter().find(|p| p.pid == lab.pids[0]).unwrap();
+    assert!(p.files.iter().any(|x| x.deleted && x.path == lab.paths[0]));
+}
+
+#[test]
+fn buffered_flood_shows_dirty_pressure_and_the_writer() {
+    let lab = lab_event("buffered-flood");
+    let r = diagnose("buffered-flood");
+    let d = find(&r, "dirty_writeback_pressure");
+    assert_eq!(d.subject.pid, Some(lab.pids[0]));
+    assert!(d.evidence["throttled_tasks"].as_f64().unwrap() >= 1.0);
+    let w = find(&r, "top_io_writer");
+    assert_eq!(w.subject.pid, Some(lab.pids[0]));
+    assert_eq!(w.subject.mountpoint, lab.mountpoint);
+}
+
+#[test]
+fn text_and_markdown_tell_the_story() {
+    let dir = fixture("disk-fill");
+    let text = ok(&["--fixture", dir.to_str().unwrap()]);
+    // The story order: device tables, then what to do now, then later.
+    let i_what = text.find("What is happening").expect("findings first");
+    let i_dev = text.find("Devices (iostat").expect("device table");
+    let i_fs = text.find("Filesystems").expect("filesystem table");
+    let i_now = text.find("What to do now").expect("actions");
+    let i_later = text.find("Later").expect("lasting fixes");
+    assert!(
+        i_what < i_dev && i_dev < i_fs && i_fs < i_now && i_now < i_later,
+        "{text}"
+    );
+    assert!(text.contains("never: rm"));
+    let md = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "diagnose",
+        "-f",
+        "markdown",
+    ]);
+    assert!(md.starts_with("# I/O incident note"));
+    assert!(md.contains("## filesystem_full"));
+    assert!(md.contains("```sh"));
+    assert!(md.contains("| evidence | value |"));
+}
+
+#[test]
+fn iostat_json_on_a_fixture_uses_sysstat_keys() {
+    let dir = fixture("fsync-logger");
+    let out = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "iostat",
+        "-x",
+        "-f",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let disk = v["disk"].as_array().unwrap();
+    let vda = disk
+        .iter()
+        .find(|d| d["disk_device"] == "vda")
+        .expect("vda");
+    for k in [
+        "r/s", "w/s", "d/s", "f/s", "rkB/s", "wkB/s", "dkB/s", "rrqm/s", "wrqm/s", "drqm/s",
+        "rrqm", "wrqm", "drqm", "r_await", "w_await", "d_await", "f_await", "rareq-sz", "wareq-sz",
+        "dareq-sz", "aqu-sz", "util",
+    ] {
+        assert!(
+            vda.get(k).is_some_and(|x| x.is_number()),
+            "missing {k} in {vda}"
+        );
+    }
+    // Since boot: the interval is the uptime.
+    assert!(v["interval_seconds"].as_f64().unwrap() > 60.0);
+}
+
+#[test]
+fn files_of_the_deleted_open_writer() {
+    let lab = lab_event("deleted-open");
+    let dir = fixture("deleted-open");
+    let pid = lab.pids[0].to_string();
+    let out = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "files",
+        &pid,
+        "-f",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == lab.paths[0].as_str())
+        .expect("the file");
+    assert_eq!(f["deleted"], true);
+    assert_eq!(f["type"], "REG");
+    assert_eq!(f["mode"], "w");
+    assert_eq!(f["mountpoint"].as_str(), lab.mountpoint.as_deref());
+    assert!(
+        f["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "O_APPEND")
+    );
+    let text = ok(&["--fixture", dir.to_str().unwrap(), "files", &pid]);
+    assert!(text.contains("(deleted)"));
+}
+
+#[test]
+fn space_on_a_fixture_reports_the_df_du_gap() {
+    let lab = lab_event("deleted-open");
+    let dir = fixture("deleted-open");
+    let out = ok(&["--fixture", dir.to_str().unwrap(), "space", "-f", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = &v["deleted_open"][0];
+    assert_eq!(d["pid"].as_u64(), Some(lab.pids[0] as u64));
+    assert!(d["size_bytes"].as_u64().unwrap() >= 16 << 20);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["iostat", "abc"],
+        vec!["iostat", "1", "0"],
+        vec!["--proc-root", "/nonexistent-dir", "diagnose"],
+        vec!["--proc-root", "/tmp", "iostat"],
+        vec!["files", "4294967290", "-d", "0"],
+        vec!["space", "/nonexistent/path"],
+        vec!["diagnose", "--duration", "soon"],
+        vec!["--fixture", "/nonexistent-fixture"],
+        vec!["lab", "no-such-scenario"],
+    ];
+    for args in cases {
+        let out = iowhy(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "iowhy {args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "iowhy {args:?} printed more than one line: {err}"
+        );
+        assert!(err.starts_with("iowhy: "), "{err}");
+    }
+}
+
+#[test]
+fn help_teaches() {
+    let h = ok(&["--help"]);
+    for cmd in [
+        "diagnose", "iostat", "top", "files", "space", "lab", "playbook", "capture",
+    ] {
+        assert!(h.contains(cmd), "--help lacks {cmd}");
+    }
+    assert!(h.contains("--proc-root"));
+    let pb = ok(&["playbook"]);
+    assert!(pb.starts_with("# I/O stall playbook"));
+}
