@@ -92,15 +92,36 @@ pub fn filesystem_full(iv: &Interval) -> Vec<Finding> {
         // by deleted files that df counts and du cannot see.
         let on_fs = files_on(iv, fs);
         let mut why = String::new();
-        if let Some((p, file)) = on_fs
+        let growing = on_fs
             .iter()
             .filter(|(_, f)| f.growth_bytes_per_s.unwrap_or(0.0) > 0.0)
             .max_by(|a, b| {
                 a.1.growth_bytes_per_s
                     .partial_cmp(&b.1.growth_bytes_per_s)
                     .unwrap_or(std::cmp::Ordering::Equal)
-            })
-        {
+            });
+        // Nothing grows any more (it is full): name the biggest file open for writing.
+        let biggest = on_fs
+            .iter()
+            .filter(|(_, f)| f.writable && !f.deleted)
+            .max_by_key(|(_, f)| f.size_bytes.unwrap_or(0));
+        if let (None, Some((p, file))) = (growing, biggest) {
+            f.subject.pid = Some(p.pid);
+            f.subject.comm = Some(p.comm.clone());
+            f.subject.path = Some(file.path.clone());
+            f.evidence.text("biggest_open_file", file.path.clone()).num(
+                "biggest_open_file_bytes",
+                file.size_bytes.unwrap_or(0) as f64,
+            );
+            why.push_str(&format!(
+                "The biggest file open for writing on it is {} ({}), held by {} (pid {}). ",
+                file.path,
+                units::bytes_u(file.size_bytes.unwrap_or(0)),
+                p.comm,
+                p.pid
+            ));
+        }
+        if let Some((p, file)) = growing {
             f.subject.pid = Some(p.pid);
             f.subject.comm = Some(p.comm.clone());
             f.subject.path = Some(file.path.clone());

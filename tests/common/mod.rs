@@ -85,3 +85,117 @@ pub fn golden(name: &str, got: &str) {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Live tests need root and some tools. Without them they skip with a printed reason;
+/// with `IOWHY_REQUIRE_LIVE=1` (CI) a skip is a failure.
+pub fn live_ready(needs: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    if !rustix::process::geteuid().is_root() {
+        missing.push("root".to_string());
+    }
+    for tool in needs {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            missing.push(format!("the `{tool}` command"));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("live test needs {}", missing.join(", "));
+    if std::env::var("IOWHY_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
+        panic!("{msg} (IOWHY_REQUIRE_LIVE=1: a skip is a failure)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+/// Live tests create incidents on the one machine: run them one at a time, across test
+/// binaries and test threads (an exclusive flock on a file in /tmp).
+pub struct LiveLock(#[allow(dead_code)] std::fs::File);
+
+pub fn live_lock() -> LiveLock {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/iowhy-live-tests.lock")
+        .expect("lock file");
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    LiveLock(f)
+}
+
+/// A lab scenario running in the background, stopped (SIGTERM to its pid) on drop.
+pub struct Lab {
+    pub child: Option<std::process::Child>,
+    pub event: LabEvent,
+    pub base: Option<String>,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+pub struct StartedEvent {
+    pub scenario: String,
+    pub pids: Vec<u32>,
+    pub paths: Vec<String>,
+    pub mountpoint: Option<String>,
+    pub device: Option<String>,
+    pub base: Option<String>,
+}
+
+impl Lab {
+    pub fn start(args: &[&str]) -> Lab {
+        use std::io::BufRead;
+        let mut child = Command::new(bin())
+            .arg("lab")
+            .args(args)
+            .args(["--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start lab");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line)
+            .expect("lab prints its started event");
+        let ev: StartedEvent =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("lab event {line:?}: {e}"));
+        Lab {
+            child: Some(child),
+            base: ev.base.clone(),
+            event: LabEvent {
+                scenario: ev.scenario,
+                pids: ev.pids,
+                paths: ev.paths,
+                mountpoint: ev.mountpoint,
+                device: ev.device,
+            },
+            out,
+        }
+    }
+
+    /// Stop it as a user would (SIGTERM to the pid we started) and return its last event.
+    pub fn stop(mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut child = self.child.take().unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let status = child.wait().expect("lab exits");
+        assert!(status.success(), "lab exited with {status}");
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("stopped event");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stopped event {line:?}: {e}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let _ = c.wait();
+        }
+    }
+}

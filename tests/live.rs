@@ -1,0 +1,158 @@
+//! Live (root): each lab scenario is a real incident on this machine; `iowhy diagnose`
+//! must name the right kind, pid, path and mountpoint, and the lab must clean up after
+//! itself. Bounded: each lab runs at most 40 s on a loop-device filesystem of its own.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Lab, live_lock, live_ready, ok};
+use iowhy::render::json::{FindingJson, Report};
+
+fn diagnose(secs: u32) -> Report {
+    let d = format!("{secs}s");
+    serde_json::from_str(&ok(&["diagnose", "--duration", &d, "--format", "json"]))
+        .expect("contract JSON")
+}
+
+fn find<'a>(r: &'a Report, kind: &str, pid: u32) -> &'a FindingJson {
+    r.findings
+        .iter()
+        .find(|f| f.kind == kind && f.subject.pid == Some(pid))
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {kind} for pid {pid}; got {:#?}",
+                r.findings
+                    .iter()
+                    .map(|f| (&f.kind, &f.severity, &f.subject, &f.summary))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+fn assert_cleaned(lab_base: Option<&str>, stopped: &serde_json::Value, device: Option<&str>) {
+    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    if let Some(b) = lab_base {
+        assert!(!Path::new(b).exists(), "lab left {b} behind");
+    }
+    if let Some(dev) = device {
+        let backing = format!("/sys/block/{dev}/loop/backing_file");
+        let still = std::fs::read_to_string(&backing).unwrap_or_default();
+        assert!(
+            !still.contains("iowhy-lab-"),
+            "{dev} still attached to {still}"
+        );
+    }
+}
+
+#[test]
+fn fsync_logger_is_diagnosed() {
+    if !live_ready(&["losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["fsync-logger", "--duration", "40s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let r = diagnose(3);
+    let pid = lab.event.pids[0];
+    let f = find(&r, "top_io_writer", pid);
+    assert_eq!(f.subject.path.as_deref(), Some(lab.event.paths[0].as_str()));
+    assert_eq!(f.subject.mountpoint, lab.event.mountpoint);
+    assert_eq!(f.subject.device, lab.event.device);
+    let (base, dev) = (lab.base.clone(), lab.event.device.clone());
+    let stopped = lab.stop();
+    assert_cleaned(base.as_deref(), &stopped, dev.as_deref());
+}
+
+#[test]
+fn disk_fill_is_diagnosed() {
+    if !live_ready(&["losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["disk-fill", "--duration", "40s", "--size", "256M"]);
+    // 256 MiB at 16 MiB/s: a few seconds in, it is filling with seconds to go.
+    std::thread::sleep(Duration::from_secs(4));
+    let r = diagnose(2);
+    let pid = lab.event.pids[0];
+    let full = find(&r, "filesystem_full", pid);
+    assert_eq!(full.subject.mountpoint, lab.event.mountpoint);
+    assert_eq!(full.severity, "critical");
+    let log = find(&r, "runaway_log", pid);
+    assert_eq!(
+        log.subject.path.as_deref(),
+        Some(lab.event.paths[0].as_str())
+    );
+    let (base, dev) = (lab.base.clone(), lab.event.device.clone());
+    let stopped = lab.stop();
+    assert_cleaned(base.as_deref(), &stopped, dev.as_deref());
+}
+
+#[test]
+fn deleted_open_is_diagnosed() {
+    if !live_ready(&["losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["deleted-open", "--duration", "40s", "--size", "256M"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let r = diagnose(2);
+    let pid = lab.event.pids[0];
+    let f = find(&r, "deleted_file_held_open", pid);
+    assert_eq!(f.subject.path.as_deref(), Some(lab.event.paths[0].as_str()));
+    assert_eq!(f.subject.mountpoint, lab.event.mountpoint);
+    let (base, dev) = (lab.base.clone(), lab.event.device.clone());
+    let stopped = lab.stop();
+    assert_cleaned(base.as_deref(), &stopped, dev.as_deref());
+}
+
+#[test]
+fn buffered_flood_is_diagnosed_and_device_limits_restored() {
+    if !live_ready(&["losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["buffered-flood", "--duration", "40s", "--size", "512M"]);
+    let dev = lab.event.device.clone().expect("a loop device");
+    let (maj_min, before) = {
+        let d = std::fs::read_to_string(format!("/sys/block/{dev}/dev")).unwrap();
+        let mm = d.trim().to_string();
+        (
+            mm.clone(),
+            std::fs::read_to_string(format!("/sys/class/bdi/{mm}/strict_limit")).unwrap(),
+        )
+    };
+    assert_eq!(
+        before.trim(),
+        "1",
+        "the lab caps its own device while it runs"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let r = diagnose(3);
+    let pid = lab.event.pids[0];
+    find(&r, "dirty_writeback_pressure", pid);
+    let w = find(&r, "top_io_writer", pid);
+    assert_eq!(w.subject.mountpoint, lab.event.mountpoint);
+    let base = lab.base.clone();
+    let stopped = lab.stop();
+    assert_cleaned(base.as_deref(), &stopped, Some(&dev));
+    let after = std::fs::read_to_string(format!("/sys/class/bdi/{maj_min}/strict_limit")).unwrap();
+    assert_eq!(after.trim(), "0", "strict_limit restored");
+}
+
+#[test]
+fn quiet_machine_gets_no_critical_finding() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let r = diagnose(2);
+    let critical: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == "critical")
+        .collect();
+    assert!(critical.is_empty(), "a quiet machine got {critical:#?}");
+    assert!(r.capabilities.root);
+}
