@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod container;
 pub mod error;
 pub mod findings;
 pub mod interval;

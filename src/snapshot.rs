@@ -41,6 +41,12 @@ pub struct Snapshot {
     /// Our own pid in this proc root, to leave ourselves out of the report.
     pub self_pid: Option<u32>,
     pub euid: u32,
+    /// Container runtimes' records under `--root`; `None` when not read.
+    #[serde(default)]
+    pub runtime: Option<crate::container::RuntimeScan>,
+    /// Tasks blocked writing into a pipe, with the pipe's fill level.
+    #[serde(default)]
+    pub pipe_waits: Vec<PipeWait>,
 }
 
 /// A whole disk or partition from `/sys/block`.
@@ -319,4 +325,30 @@ impl Snapshot {
     pub fn block_device(&self, name: &str) -> Option<&BlockDevice> {
         self.block.iter().find(|b| b.name == name)
     }
+}
+
+/// A task asleep in the kernel's pipe-write path: the writer of a full pipe (or FIFO).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipeWait {
+    pub pid: u32,
+    pub tid: u32,
+    pub wchan: Option<String>,
+    /// Kernel stack, function names innermost first (`/proc/PID/task/TID/stack`, root only).
+    pub stack: Option<Vec<String>>,
+    /// The fd of the write it is in (`/proc/PID/task/TID/syscall`, root only).
+    pub fd: Option<i32>,
+    /// Fill of the pipe(s) it may be blocked on: `fd` when known, else every pipe it has
+    /// open for writing.
+    pub pipes: Vec<PipeFill>,
+}
+
+/// How full a pipe is, read through one of its fds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipeFill {
+    pub fd: i32,
+    pub ino: Option<u64>,
+    /// FIONREAD: bytes waiting to be read.
+    pub queued_bytes: Option<u64>,
+    /// F_GETPIPE_SZ: the pipe's capacity (64 KiB unless changed).
+    pub capacity_bytes: Option<u64>,
 }

@@ -105,6 +105,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         }),
         mounts: true,
         block: true,
+        containers: false,
     };
     let s0 = c.snapshot(&opts)?;
     if s0.process(a.pid).is_none() {

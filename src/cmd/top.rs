@@ -96,6 +96,7 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
         }),
         mounts: false,
         block: true,
+        containers: false,
     };
     let redraw = !a.batch && std::io::stdout().is_terminal() && a.format == TopFormat::Text;
     let total = a

@@ -12,6 +12,7 @@ pub mod kv;
 pub mod mountinfo;
 pub mod pid_stat;
 pub mod psi;
+pub mod stack;
 pub mod sysblock;
 
 use std::fmt;

@@ -1,5 +1,7 @@
 //! Sources: read the kernel (live roots, or a captured fixture) into a [`Snapshot`].
 
+pub mod containers;
+pub mod pipes;
 pub mod process;
 pub mod reader;
 pub mod system;
@@ -22,6 +24,9 @@ pub struct SnapshotOptions {
     pub processes: Option<ProcessOptions>,
     pub mounts: bool,
     pub block: bool,
+    /// Container runtimes' records under `--root` and blocked pipe writers (needs the
+    /// processes' cmdline, cgroup and fds).
+    pub containers: bool,
 }
 
 impl SnapshotOptions {
@@ -31,6 +36,7 @@ impl SnapshotOptions {
             processes: Some(ProcessOptions::full()),
             mounts: true,
             block: true,
+            containers: true,
         }
     }
 
@@ -40,6 +46,7 @@ impl SnapshotOptions {
             processes: None,
             mounts: false,
             block: true,
+            containers: false,
         }
     }
 }
@@ -246,6 +253,10 @@ fn take(
     if let Some(popts) = &opts.processes {
         s.processes =
             process::scan(r, popts, &mut s.gaps).map_err(|e: ReadError| anyhow::Error::new(e))?;
+        if opts.containers {
+            s.runtime = Some(containers::scan(r, &s.processes));
+            s.pipe_waits = pipes::scan(r, &s.processes);
+        }
     }
     Ok(s)
 }

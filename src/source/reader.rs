@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ReadError;
 use crate::roots::Roots;
-use crate::snapshot::{FileStat, FsSpace};
+use crate::snapshot::{FileStat, FsSpace, PipeFill};
 
 /// Syscall results a fixture time point carries beside its files.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -39,6 +39,16 @@ pub struct FixtureMeta {
     pub fd_stat: BTreeMap<String, FileStat>,
     /// Paths (relative to the time point) that were denied when captured.
     pub denied: BTreeSet<String>,
+    /// stat(2) by path (container logs), keyed by the path relative to the time point.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub path_stat: BTreeMap<String, FileStat>,
+    /// FIONREAD / F_GETPIPE_SZ through `/proc/PID/fd/N`, keyed `"PID/N"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pipe_fill: BTreeMap<String, PipeFill>,
+    /// Where a tail read began in the live file (the capture holds only the tail),
+    /// keyed by the path relative to the time point.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tail_offset: BTreeMap<String, u64>,
 }
 
 pub const META_FILE: &str = "meta.json";
@@ -400,16 +410,7 @@ impl Reader {
         }
         let st = rustix::fs::statat(fd_dir.fd(), fd, AtFlags::empty())
             .map_err(|e| errno(&fd_dir.path.join(fd.to_string_lossy().as_ref()), e))?;
-        let fs = FileStat {
-            dev_major: rustix::fs::major(st.st_dev),
-            dev_minor: rustix::fs::minor(st.st_dev),
-            ino: st.st_ino,
-            mode: st.st_mode,
-            nlink: st.st_nlink,
-            size_bytes: st.st_size.max(0) as u64,
-            alloc_bytes: (st.st_blocks.max(0) as u64) * 512,
-            uid: st.st_uid,
-        };
+        let fs = file_stat(&st);
         if let Mode_::Tee { meta, .. } = &mut self.mode {
             meta.fd_stat.insert(key(), fs);
         }
@@ -442,6 +443,166 @@ impl Reader {
         }
         Ok(space)
     }
+}
+
+fn file_stat(st: &rustix::fs::Stat) -> FileStat {
+    FileStat {
+        dev_major: rustix::fs::major(st.st_dev),
+        dev_minor: rustix::fs::minor(st.st_dev),
+        ino: st.st_ino,
+        mode: st.st_mode,
+        nlink: st.st_nlink,
+        size_bytes: st.st_size.max(0) as u64,
+        alloc_bytes: (st.st_blocks.max(0) as u64) * 512,
+        uid: st.st_uid,
+    }
+}
+
+/// Reads added for containers and pipes (issue 4): stat by path, a file's tail, and a
+/// pipe's fill level. Each is recorded in a capture and replayed from a fixture.
+impl Reader {
+    /// stat(2) by path, following links (a container log, `/var/log/containers/*`).
+    pub fn stat_path(&mut self, path: &Path) -> Result<FileStat, ReadError> {
+        let key = self.rel_key(path);
+        if let Mode_::Fixture { meta } = &self.mode {
+            return meta
+                .path_stat
+                .get(&key)
+                .copied()
+                .ok_or_else(|| ReadError::NotFound {
+                    path: path.to_path_buf(),
+                });
+        }
+        let res = rustix::fs::stat(path).map_err(|e| errno(path, e));
+        self.note_result(path, &res.as_ref().map(|_| ()).map_err(clone_kind));
+        let fs = file_stat(&res?);
+        if let Mode_::Tee { meta, .. } = &mut self.mode {
+            meta.path_stat.insert(key, fs);
+        }
+        Ok(fs)
+    }
+
+    /// The last `max_bytes` of a regular file, and the offset they start at. Never opens
+    /// anything but a regular file (a FIFO would block, a device could be anything). A
+    /// capture keeps only this tail, plus the offset in its meta.
+    pub fn read_tail(
+        &mut self,
+        path: &Path,
+        max_bytes: u64,
+    ) -> Result<(u64, Cow<'_, str>), ReadError> {
+        self.check_denied(path)?;
+        let key = self.rel_key(path);
+        if let Mode_::Fixture { meta } = &self.mode {
+            let off = meta.tail_offset.get(&key).copied().unwrap_or(0);
+            let bytes = std::fs::read(path).map_err(|e| ReadError::from_io(path, e))?;
+            self.buf = bytes;
+            return Ok((off, String::from_utf8_lossy(&self.buf)));
+        }
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(|e| errno(path, e));
+        self.note_result(path, &fd.as_ref().map(|_| ()).map_err(clone_kind));
+        let fd = fd?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| errno(path, e))?;
+        if !file_stat(&st).is_regular() {
+            return Err(ReadError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("not a regular file"),
+            });
+        }
+        let size = st.st_size.max(0) as u64;
+        let off = size.saturating_sub(max_bytes);
+        self.buf.clear();
+        self.buf.resize(max_bytes.min(size) as usize, 0);
+        let mut got = 0;
+        while got < self.buf.len() {
+            match rustix::io::pread(&fd, &mut self.buf[got..], off + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(errno(path, e)),
+            }
+        }
+        self.buf.truncate(got);
+        if let Mode_::Tee { dir, .. } = &self.mode {
+            if let Some(dst) = self.tee_path(dir, path) {
+                write_capture_file(&dst, &self.buf);
+            }
+        }
+        if let Mode_::Tee { meta, .. } = &mut self.mode {
+            meta.tail_offset.insert(key, off);
+        }
+        Ok((off, String::from_utf8_lossy(&self.buf)))
+    }
+
+    /// How full a pipe is, through `/proc/PID/fd/N`: FIONREAD (bytes queued) and
+    /// F_GETPIPE_SZ (capacity).
+    ///
+    /// Opening the link adds a reader to the pipe for a moment. That is harmless only
+    /// because callers probe pipes whose writer is blocked in pipe_write, which implies a
+    /// reader already exists (without one the write fails with EPIPE): our extra reader
+    /// neither wakes a writer waiting in open(2) nor leaves one to SIGPIPE when we close.
+    /// `O_NONBLOCK` keeps the open from waiting for a writer.
+    pub fn pipe_fill(&mut self, pid: u32, fd: i32) -> Result<PipeFill, ReadError> {
+        let key = format!("{pid}/{fd}");
+        if let Mode_::Fixture { meta } = &self.mode {
+            return meta
+                .pipe_fill
+                .get(&key)
+                .copied()
+                .ok_or_else(|| ReadError::NotFound {
+                    path: self.roots.fd_link(pid, fd),
+                });
+        }
+        let path = self.roots.fd_link(pid, fd);
+        let f = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| errno(&path, e))?;
+        let st = rustix::fs::fstat(&f).map_err(|e| errno(&path, e))?;
+        if !file_stat(&st).is_fifo() {
+            return Err(ReadError::Io {
+                path,
+                source: std::io::Error::other("not a pipe"),
+            });
+        }
+        let fill = PipeFill {
+            fd,
+            ino: Some(st.st_ino),
+            queued_bytes: rustix::io::ioctl_fionread(&f).ok(),
+            capacity_bytes: rustix::pipe::fcntl_getpipe_size(&f).ok().map(|v| v as u64),
+        };
+        if let Mode_::Tee { meta, .. } = &mut self.mode {
+            meta.pipe_fill.insert(key, fill);
+        }
+        Ok(fill)
+    }
+}
+
+/// Write a file into a capture tree. A listing may have left an empty directory (or a
+/// readlink a symlink) at that path: replace it, and never write through a symlink into
+/// the live filesystem.
+fn write_capture_file(dst: &Path, bytes: &[u8]) {
+    if let Ok(md) = std::fs::symlink_metadata(dst) {
+        if md.file_type().is_symlink() || md.is_file() {
+            let _ = std::fs::remove_file(dst);
+        } else if md.is_dir() {
+            let _ = std::fs::remove_dir(dst);
+        }
+    }
+    if let Some(parent) = dst.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
 }
 
 fn clone_kind(e: &ReadError) -> ReadError {
