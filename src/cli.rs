@@ -86,6 +86,8 @@ pub enum Command {
     Files(cmd::files::FilesArgs),
     /// Filesystems, the biggest files under PATH, and space held by deleted open files.
     Space(cmd::space::SpaceArgs),
+    /// Containers and pods: write rate, I/O wait, log rate and size, rotation, blocked pipes.
+    Containers(cmd::containers::ContainersArgs),
     /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
     Lab(crate::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
@@ -221,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Top(a)) => cmd::top::run(&g, &a),
         Some(Command::Files(a)) => cmd::files::run(&g, &a),
         Some(Command::Space(a)) => cmd::space::run(&g, &a),
+        Some(Command::Containers(a)) => cmd::containers::run(&g, &a),
         Some(Command::Lab(a)) => crate::lab::run(&g, &a),
         Some(Command::Playbook) => emit(cmd::playbook::TEXT),
         Some(Command::Capture(a)) => cmd::capture::run(&g, &a),

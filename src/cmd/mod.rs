@@ -1,6 +1,7 @@
 //! The commands: each wires a source, the pipeline and a renderer.
 
 pub mod capture;
+pub mod containers;
 pub mod diagnose;
 pub mod files;
 pub mod iostat;

@@ -348,6 +348,44 @@ pub fn resolve(
     }
 }
 
+/// A rotated log twice its configured maximum has missed at least one rotation: the
+/// rotator is not keeping up (the kubelet checks every 10 s; logrotate once a day).
+pub const NOT_KEEPING_UP_FACTOR: f64 = 2.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationState {
+    /// Rotated, and within its limit.
+    Ok,
+    /// Nothing rotates it.
+    Missing,
+    /// Rotated in principle, but far past its maximum.
+    NotKeepingUp,
+    Unknown,
+}
+
+impl RotationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationState::Ok => "ok",
+            RotationState::Missing => "missing",
+            RotationState::NotKeepingUp => "not_keeping_up",
+            RotationState::Unknown => "unknown",
+        }
+    }
+}
+
+pub fn state(r: &Rotation, size_bytes: Option<u64>) -> RotationState {
+    match (r.by, r.max_size_bytes, size_bytes) {
+        (RotatedBy::Nothing, _, _) => RotationState::Missing,
+        (RotatedBy::Unknown, _, _) => RotationState::Unknown,
+        (_, Some(max), Some(size)) if size as f64 >= NOT_KEEPING_UP_FACTOR * max as f64 => {
+            RotationState::NotKeepingUp
+        }
+        _ => RotationState::Ok,
+    }
+}
+
 /// Fold kubelet flags over its config file over the defaults.
 pub fn kubelet_effective(
     file: Option<(&KubeletFile, &str)>,

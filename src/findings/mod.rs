@@ -4,8 +4,10 @@
 //! are correct and safe for that case). Kinds are snake_case and stable: add kinds, never
 //! rename one (`DESIGN.md`).
 
+pub mod container;
 pub mod device;
 pub mod memory;
+pub mod pipe;
 pub mod pressure;
 pub mod remedy;
 pub mod space;
@@ -217,6 +219,9 @@ pub const RULES: &[Rule] = &[
     space::inode_exhaustion,
     memory::dirty_writeback_pressure,
     pressure::d_state_tasks,
+    pipe::pipe_blocked,
+    container::container_log_flood,
+    container::log_rotation_missing,
 ];
 
 /// Run every rule and order the findings: most severe first, then in story order.

@@ -362,6 +362,10 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             if !seen.insert((file.mountpoint.clone(), file.ino)) {
                 continue;
             }
+            // A container's log: container_log_flood tells it, with the container.
+            if super::container::reported_as_flood(iv, &file.path) {
+                continue;
+            }
             let size = file.size_bytes.unwrap_or(0);
             let fs = fs_of(iv, file.mountpoint.as_deref());
             let fs_size = fs.map(|f| f.size_bytes).unwrap_or(0);

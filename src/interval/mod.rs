@@ -2,8 +2,10 @@
 //! once: iostat's columns (`disk`), per-process bytes/s and I/O wait (`process`),
 //! filesystem and file growth (`fs`). A counter that went backwards gives `None`.
 
+pub mod container;
 pub mod disk;
 pub mod fs;
+pub mod pipe;
 pub mod process;
 
 use serde::Serialize;
@@ -63,6 +65,10 @@ pub struct Interval {
     /// Processes seen in the first snapshot and gone in the second: their last I/O is
     /// not attributed to anyone.
     pub exited: usize,
+    /// Tasks blocked writing into a full pipe, with the pipe's readers.
+    pub pipes: Vec<pipe::BlockedPipe>,
+    /// Containers, pods and shims, with their I/O and logs.
+    pub containers: container::Containers,
 }
 
 impl Interval {
@@ -84,6 +90,9 @@ impl Interval {
         let filesystems = fs::rates(&before, &after, elapsed_s);
         let pressure = pressure(&before, &after, elapsed_s);
         let memory = memory(&before, &after, elapsed_s);
+        let pipes = pipe::blocked(&before, &after, &processes);
+        let containers =
+            container::rates(&before, &after, elapsed_s, &processes, &filesystems, &pipes);
         Interval {
             before,
             after,
@@ -95,6 +104,8 @@ impl Interval {
             pressure,
             memory,
             exited,
+            pipes,
+            containers,
         }
     }
 

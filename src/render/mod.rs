@@ -1,5 +1,6 @@
 //! Renderers only format: a [`Diagnosis`] becomes text, JSON or Markdown.
 
+pub mod containers;
 pub mod json;
 pub mod markdown;
 pub mod report;

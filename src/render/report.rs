@@ -32,13 +32,14 @@ impl Diagnosis {
     pub fn new(interval: Interval, findings: Vec<Finding>, tracing: &str) -> Self {
         let capabilities = capabilities(&interval, tracing);
         let blind_spots = blind_spots(&interval, &capabilities);
+        let containers = super::containers::by_pid(&interval);
         Diagnosis {
             interval,
             findings,
             capabilities,
             blind_spots,
             fsync_per_s: Default::default(),
-            containers: Default::default(),
+            containers,
         }
     }
 
@@ -210,6 +211,9 @@ pub fn build_report(d: &Diagnosis) -> Report {
             .collect(),
         findings: d.findings.iter().map(finding_json).collect(),
         blind_spots: d.blind_spots.clone(),
+        containers: super::containers::containers_json(iv),
+        pods: super::containers::pods_json(iv),
+        shims: super::containers::shims_json(iv),
     }
 }
 

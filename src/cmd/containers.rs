@@ -1,0 +1,39 @@
+//! `iowhy containers`: every container and pod with its write rate, I/O wait, log rate,
+//! log size, rotation state and blocked pipes — what `crictl`/`ctr`, `du /var/log/pods`
+//! and a look at the shim's pipes give by hand.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::{Global, emit, parse_duration};
+use crate::error::usage;
+use crate::render::containers;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainersFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ContainersArgs {
+    /// How long to watch (rates are averages over it).
+    #[arg(long, short = 'd', value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, short = 'f', value_enum, default_value_t = ContainersFormat::Text)]
+    pub format: ContainersFormat,
+}
+
+pub fn run(g: &Global, a: &ContainersArgs) -> Result<()> {
+    if a.duration < Duration::from_millis(200) {
+        return Err(usage("--duration must be at least 200 ms"));
+    }
+    let d = super::diagnose::diagnose(g, a.duration)?;
+    let out = match a.format {
+        ContainersFormat::Text => containers::text(&d),
+        ContainersFormat::Json => serde_json::to_string_pretty(&containers::report(&d))? + "\n",
+    };
+    emit(&out)
+}

@@ -1,0 +1,220 @@
+//! `pipe_blocked`: a process asleep writing into a full pipe or FIFO — the seed's
+//! "stdout nobody reads", and containerd's failure mode when a shim stops copying a
+//! container's output. Names the pipe, how full it is, who holds the read end and what
+//! that reader is doing.
+
+use crate::container::Role;
+use crate::interval::Interval;
+use crate::interval::pipe::BlockedPipe;
+use crate::units;
+
+use super::{Finding, Kind, Severity, remedy::step};
+
+pub fn pipe_blocked(iv: &Interval) -> Vec<Finding> {
+    iv.pipes.iter().map(|b| finding(iv, b)).collect()
+}
+
+fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
+    // A writer stuck for the whole window with nothing moving is an outage for it; one
+    // that moved is a slow consumer; one seen once may be ordinary back-pressure.
+    let severity = if b.stalled() {
+        Severity::Critical
+    } else if b.blocked_whole_window {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let fill = b
+        .fill_pct()
+        .map(|p| format!(", {p:.0}% full"))
+        .unwrap_or_default();
+    let window = if b.blocked_whole_window {
+        format!(" for the whole {:.1} s window", iv.elapsed_s)
+    } else {
+        String::new()
+    };
+    let reader = match b.readers.first() {
+        Some(r) => format!(
+            "; its reader {} (pid {}) is {}",
+            r.comm,
+            r.pid,
+            short_activity(r.activity)
+        ),
+        None if b.writer_holds_read_end => {
+            "; only the writer itself holds the read end".to_string()
+        }
+        None => "; no other process holds the read end".to_string(),
+    };
+    let mut f = Finding::new(
+        Kind::PipeBlocked,
+        severity,
+        format!(
+            "{} (pid {}) is blocked writing to {} (fd {}){fill}{window}{reader}",
+            b.comm, b.pid, b.pipe, b.fd
+        ),
+    );
+    f.subject.pid = Some(b.pid);
+    f.subject.comm = Some(b.comm.clone());
+    f.subject.path = Some(b.pipe.clone());
+    if let Some((c, _)) = iv.containers.of_pid(b.pid) {
+        f.subject.container_id = Some(c.info.r.id.clone());
+        f.subject.pod = c.info.r.pod.clone();
+        f.subject.namespace = c.info.r.namespace.clone();
+    }
+    f.evidence
+        .num("fd", f64::from(b.fd))
+        .opt("pipe_inode", b.ino.map(|i| i as f64))
+        .opt("queued_bytes", b.queued_bytes.map(|v| v as f64))
+        .opt("capacity_bytes", b.capacity_bytes.map(|v| v as f64))
+        .opt("fill_pct", b.fill_pct())
+        .opt(
+            "queued_bytes_before",
+            b.queued_bytes_before.map(|v| v as f64),
+        )
+        .num(
+            "blocked_whole_window",
+            f64::from(u8::from(b.blocked_whole_window)),
+        )
+        .opt("writer_wchar_per_s", b.writer_wchar_per_s)
+        .num("tid", f64::from(b.tid))
+        .num("readers", b.readers.len() as f64);
+    if let Some(w) = &b.wchan {
+        f.evidence.text("wchan", w.clone());
+    }
+    if let Some(st) = &b.stack {
+        f.evidence.text(
+            "stack",
+            st.iter().take(4).cloned().collect::<Vec<_>>().join(" < "),
+        );
+    }
+    if let Some(r) = b.readers.first() {
+        f.evidence
+            .num("reader_pid", f64::from(r.pid))
+            .text("reader_comm", r.comm.clone())
+            .text("reader_state", r.activity)
+            .text("reader_wchan", r.wchan.clone().unwrap_or_default());
+    }
+    let mut why = format!(
+        "{} sleeps in {} ({}): the pipe has no room, so every write waits until someone reads",
+        b.cmdline,
+        b.wchan.as_deref().unwrap_or("the pipe write path"),
+        if b.fd_from_syscall {
+            format!(
+                "write(2) on fd {}, from /proc/{}/task/{}/syscall",
+                b.fd, b.pid, b.tid
+            )
+        } else {
+            format!("fd {} is the fullest pipe it writes", b.fd)
+        }
+    );
+    if let (Some(q), Some(c)) = (b.queued_bytes, b.capacity_bytes) {
+        why.push_str(&format!(
+            ". {} of its {} are waiting to be read",
+            units::bytes_u(q),
+            units::bytes_u(c)
+        ));
+    }
+    if b.stalled() {
+        why.push_str(". Nothing moved through it during the window");
+    }
+    for r in &b.readers {
+        why.push_str(&format!(
+            ". The read end is held by {} (pid {}, fd {}), {}",
+            r.comm,
+            r.pid,
+            r.fd,
+            r.describe()
+        ));
+        if let Some((c, Role::Shim | Role::Monitor)) = iv.containers.of_pid(r.pid) {
+            why.push_str(&format!(
+                " — it is the {} of container {}: its copy loop is not draining the container's output",
+                if c.info.shim_pid == Some(r.pid) { "shim" } else { "monitor" },
+                c.info.r.short()
+            ));
+        }
+    }
+    if b.readers.is_empty() {
+        why.push_str(if b.writer_holds_read_end {
+            ". The writer holds the read end itself, so it never gets EPIPE and waits forever"
+        } else {
+            ". No process visible here holds the read end (one in another pid namespace, or one we may not inspect)"
+        });
+    }
+    why.push('.');
+    f.explanation = why;
+    f.remediation = remedies(iv, b);
+    f
+}
+
+fn short_activity(a: &str) -> &str {
+    match a {
+        "stopped" => "stopped (T)",
+        "traced" => "stopped by a tracer",
+        "disk_wait" => "in D state",
+        "zombie" => "a zombie",
+        "running" => "running but not keeping up",
+        "reading" => "waiting on another pipe",
+        _ => "alive but not reading",
+    }
+}
+
+fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(r) = b.readers.first() {
+        match r.activity {
+            "stopped" => v.push(step(
+                format!("kill -CONT {}", r.pid),
+                "the reader is stopped (SIGSTOP or Ctrl-Z): resume it, unless someone stopped it on purpose",
+            )),
+            "traced" => v.push(step(
+                format!("grep TracerPid /proc/{}/status", r.pid),
+                "a debugger or strace holds it stopped: detach it",
+            )),
+            "disk_wait" => v.push(step(
+                format!("cat /proc/{}/stack; iowhy diagnose", r.pid),
+                "the reader waits for the disk: the pipe is a symptom, the disk is the cause",
+            )),
+            _ => v.push(step(
+                format!("cat /proc/{}/stack; iowhy trace --pid {} --duration 5s", r.pid, r.pid),
+                "what the reader does instead of reading",
+            )),
+        }
+        if let Some((c, Role::Shim)) = iv.containers.of_pid(r.pid) {
+            let ns = c.info.r.runtime_namespace.as_deref().unwrap_or("default");
+            v.push(step(
+                format!(
+                    "ctr -n {ns} task ls; ctr -n {ns} task metrics {}",
+                    c.info.r.id
+                ),
+                "the shim's tasks: a shim that stopped copying cannot be fixed in place",
+            ));
+            v.push(step(
+                "# restart the container (kubectl delete pod ..., or ctr task kill + start)",
+                "a new shim gets new pipes; the blocked writes are lost with the old ones",
+            ));
+        }
+    }
+    v.push(step(
+        format!(
+            "ls -l /proc/{}/fd/{}; cat /proc/{}/fdinfo/{}",
+            b.pid, b.fd, b.pid, b.fd
+        ),
+        "the pipe and the writer's end of it",
+    ));
+    v.push(step(
+        "# start the writer with stdout to a file (or a logger that never blocks) instead of a pipe nobody drains",
+        "the lasting fix when a process's output is not needed live",
+    ));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activities_read_well() {
+        assert_eq!(short_activity("stopped"), "stopped (T)");
+        assert_eq!(short_activity("not_reading"), "alive but not reading");
+    }
+}
