@@ -360,13 +360,12 @@ fn place(
                 s.namespace.as_deref() == Some(ns) && s.id.as_deref() == Some(&h.id)
             });
             if by_task || by_shim {
-                let src = if by_task { "bundle" } else { "cgroup" };
                 return Some((
                     h.id.clone(),
                     Some(ns.clone()),
                     Some(shim_runtime(Some(ns))),
                     None,
-                    src,
+                    "cgroup",
                 ));
             }
         }

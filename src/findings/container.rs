@@ -228,18 +228,20 @@ fn flood_remedies(c: &ContainerRates, l: &LogRates) -> Vec<String> {
             "conmon truncates the log past that size",
         )),
         LogKind::ShimFile | LogKind::Plain => {
-            if let Some(pid) = l.writer_pid {
-                v.push(step(
+            match (l.writer_pid, l.append) {
+                (Some(pid), Some(true)) => v.push(step(
                     format!("truncate -s 0 /proc/{pid}/fd/{}", l_fd(c, l)),
-                    "frees the space now; only if the old lines are expendable (the shim appends, so it continues at the new end)",
-                ));
+                    "frees the space now, if the old lines are expendable: the writer appends (O_APPEND), so it continues at the new end",
+                )),
+                (Some(_), Some(false)) => v.push(step(
+                    "# do not truncate it in place",
+                    "the writer does not use O_APPEND: it would keep writing at its old offset and leave a sparse file",
+                )),
+                _ => {}
             }
             v.push(step(
-                format!(
-                    "printf '%s\\n' {} | tee /etc/logrotate.d/iowhy-container",
-                    shell_quote(&format!("{} {{ size 100M rotate 3 copytruncate missingok }}", l.path))
-                ),
-                "containerd never rotates a --log-uri file; copytruncate because the shim cannot be told to reopen",
+                logrotate_cmd(&l.path, 3, l.append != Some(false), "iowhy-container"),
+                "containerd never rotates a --log-uri file; copytruncate because the shim cannot be told to reopen it",
             ));
         }
     }
@@ -248,6 +250,35 @@ fn flood_remedies(c: &ContainerRates, l: &LogRates) -> Vec<String> {
         "the writer keeps the deleted inode open and the space is not freed",
     ));
     v
+}
+
+/// A command that writes a logrotate stanza for `path`, one directive per line.
+pub fn logrotate_cmd(path: &str, keep: u32, copytruncate: bool, file: &str) -> String {
+    // logrotate takes a path with spaces in double quotes.
+    let target = if path.contains(char::is_whitespace) {
+        format!("\"{path}\"")
+    } else {
+        path.to_string()
+    };
+    let mut lines = vec![
+        format!("{target} {{"),
+        "    size 100M".to_string(),
+        format!("    rotate {keep}"),
+        "    missingok".to_string(),
+        "    notifempty".to_string(),
+    ];
+    if copytruncate {
+        lines.push("    copytruncate".to_string());
+    }
+    lines.push("}".to_string());
+    format!(
+        "printf '%s\\n' {} > /etc/logrotate.d/{file}",
+        lines
+            .iter()
+            .map(|l| shell_quote(l))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 fn l_fd(c: &ContainerRates, l: &LogRates) -> String {
@@ -313,6 +344,9 @@ pub fn log_rotation_missing(iv: &Interval) -> Vec<Finding> {
                 time_to_full_s: None,
                 rotation_state: rotation::state(&rotation, file.size_bytes),
                 rotation,
+                append: file
+                    .flags
+                    .map(|fl| fl & crate::parse::fdinfo::O_APPEND != 0),
             };
             if let Some(mut f) = judge(&l, None) {
                 f.subject.pid = Some(p.pid);
@@ -415,13 +449,7 @@ fn judge(l: &LogRates, c: Option<&ContainerRates>) -> Option<Finding> {
         )],
         _ => {
             let mut v = vec![step(
-                format!(
-                    "printf '%s\\n' {} | tee /etc/logrotate.d/iowhy-log",
-                    shell_quote(&format!(
-                        "{} {{ size 100M rotate 5 compress missingok copytruncate }}",
-                        l.path
-                    ))
-                ),
+                logrotate_cmd(&l.path, 5, l.append != Some(false), "iowhy-log"),
                 "a logrotate stanza for it (copytruncate: the writer is not told to reopen)",
             )];
             if l.rotation.by == RotatedBy::Logrotate {
@@ -474,6 +502,7 @@ mod tests {
             time_to_full_s: Some((1u64 << 30) as f64 / growth.max(1.0)),
             rotation_state: rotation::state(&rotation, Some(size)),
             rotation,
+            append: Some(true),
         }
     }
 

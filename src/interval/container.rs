@@ -39,6 +39,8 @@ pub struct LogRates {
     pub time_to_full_s: Option<f64>,
     pub rotation: Rotation,
     pub rotation_state: RotationState,
+    /// The writer opened it with O_APPEND (truncating it in place is then safe).
+    pub append: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -320,5 +322,8 @@ fn log_rates(
         },
         rotation,
         rotation_state,
+        append: writer_file
+            .and_then(|f| f.flags)
+            .map(|fl| fl & crate::parse::fdinfo::O_APPEND != 0),
     }
 }

@@ -4,6 +4,8 @@
 //! Each scenario prints what it started and where, runs until `--duration` passes or
 //! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
 
+pub mod container;
+pub mod pipe;
 pub mod stage;
 pub mod worker;
 
@@ -32,6 +34,11 @@ pub enum Scenario {
     DeletedOpen,
     /// Heavy buffered writes: dirty pages and writers throttled in balance_dirty_pages.
     BufferedFlood,
+    /// A real containerd container (busybox, via ctr) whose stdout the shim writes into a
+    /// log file at --rate (default 4M) bytes/s (root, a running containerd).
+    ContainerLogFlood,
+    /// A writer blocked on a full pipe whose reader is stopped, or never reads (--reader).
+    PipeBlock,
     /// Remove what labs killed with SIGKILL left behind.
     Cleanup,
 }
@@ -41,6 +48,7 @@ impl Scenario {
     fn default_size(self) -> u64 {
         match self {
             Scenario::DiskFill => 256 << 20,
+            Scenario::ContainerLogFlood => 512 << 20,
             _ => 1 << 30,
         }
     }
@@ -51,6 +59,8 @@ impl Scenario {
             Scenario::DiskFill => "disk-fill",
             Scenario::DeletedOpen => "deleted-open",
             Scenario::BufferedFlood => "buffered-flood",
+            Scenario::ContainerLogFlood => "container-log-flood",
+            Scenario::PipeBlock => "pipe-block",
             Scenario::Cleanup => "cleanup",
         }
     }
@@ -87,6 +97,9 @@ pub struct LabArgs {
     pub sync: SyncMode,
     #[arg(long, short = 'f', value_enum, default_value_t = LabFormat::Text)]
     pub format: LabFormat,
+    /// pipe-block: what the reader does.
+    #[arg(long, value_enum, default_value_t = pipe::ReaderMode::Stopped)]
+    pub reader: pipe::ReaderMode,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -103,6 +116,12 @@ struct Event {
     cleaned: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime_namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shim_pid: Option<u32>,
 }
 
 struct Worker {
@@ -111,6 +130,18 @@ struct Worker {
 }
 
 fn spawn(kind: WorkerKind, path: &std::path::Path, name: &str, extra: &[String]) -> Result<Worker> {
+    spawn_with(kind, path, name, extra, Stdio::null(), Stdio::null())
+}
+
+/// Start a worker with the given stdin and stdout (pipe-block passes a pipe's ends).
+fn spawn_with(
+    kind: WorkerKind,
+    path: &std::path::Path,
+    name: &str,
+    extra: &[String],
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Result<Worker> {
     let exe = std::env::current_exe().context("finding our own executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("lab-worker")
@@ -120,8 +151,8 @@ fn spawn(kind: WorkerKind, path: &std::path::Path, name: &str, extra: &[String])
         .arg("--name")
         .arg(name)
         .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdin(stdin)
+        .stdout(stdout);
     // SAFETY: prctl is async-signal-safe; the worker also sets it itself.
     unsafe {
         cmd.pre_exec(|| {
@@ -145,6 +176,16 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
             done.join("\n") + "\n"
         });
     }
+    // Check containerd before making anything, so that a missing one is one clear line.
+    let busybox = match a.scenario {
+        Scenario::ContainerLogFlood => {
+            if !stage::is_root() {
+                bail!("container-log-flood starts a containerd container: run as root");
+            }
+            Some(container::preflight()?)
+        }
+        _ => None,
+    };
     let stop = crate::cmd::stop_flag();
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
@@ -156,10 +197,20 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         ),
         (Some(d), _) => Stage::in_dir(d)?,
         (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
+        // Nothing touches a disk: only the lab's directory, where cleanup finds it.
+        (None, Scenario::PipeBlock) => Stage::in_dir(std::path::Path::new(stage::LAB_PARENT))?,
         (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(size, true)?,
         (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
     };
+    if let Some(bb) = busybox {
+        let res = container::run(&mut st, a, &stop, &bb);
+        let cleaned = st.cleanup();
+        let mut ev = res?;
+        ev.event = "stopped";
+        ev.cleaned = cleaned;
+        return print_event(a, &ev, false);
+    }
     let result = run_in(&mut st, a, size, &stop);
     // Cleanup happens whatever run_in returned (workers first, then the stage).
     let (workers, mut ev) = match result {
@@ -309,16 +360,37 @@ fn run_in(
                 &extra,
             )?);
         }
-        Scenario::Cleanup => unreachable!("handled before"),
+        Scenario::PipeBlock => {
+            let (ws, pipe) = pipe::start(&dir, a)?;
+            note = Some(format!(
+                "pid {} writes its stdout into {pipe}; pid {} holds the read end and {}",
+                ws[0].child.id(),
+                ws[1].child.id(),
+                match a.reader {
+                    pipe::ReaderMode::Stopped => "is stopped (SIGSTOP)",
+                    pipe::ReaderMode::Idle => "never reads",
+                }
+            ));
+            workers.extend(ws);
+        }
+        Scenario::Cleanup | Scenario::ContainerLogFlood => unreachable!("handled before"),
     }
     let ev = Event {
         event: "started",
         scenario: a.scenario.name(),
         pids: workers.iter().map(|w| w.child.id()).collect(),
-        paths: workers
-            .iter()
-            .map(|w| w.path.display().to_string())
-            .collect(),
+        paths: match a.scenario {
+            // The writer's pipe (the reader's is the same one).
+            Scenario::PipeBlock => note
+                .as_deref()
+                .and_then(|n| n.split_whitespace().find(|w| w.starts_with("pipe:[")))
+                .map(|p| vec![p.trim_end_matches(';').to_string()])
+                .unwrap_or_default(),
+            _ => workers
+                .iter()
+                .map(|w| w.path.display().to_string())
+                .collect(),
+        },
         mountpoint: st.loop_dev.as_ref().map(|_| st.dir.display().to_string()),
         device: st.device_name(),
         base: Some(st.base.display().to_string()),
@@ -353,6 +425,8 @@ fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
     for mut w in workers {
         let pid = w.child.id();
         if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            // A stopped worker (pipe-block's reader) only acts on SIGTERM once resumed.
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::CONT);
             let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
         }
         let until = Instant::now() + Duration::from_secs(2);

@@ -27,6 +27,10 @@ pub struct Stage {
     pub owner_pid: u32,
     /// sysfs files changed (path, old value), restored at cleanup.
     pub restore: Vec<(PathBuf, String)>,
+    /// containerd containers the lab started, removed at cleanup (before the unmount:
+    /// their shims hold files on it).
+    #[serde(default)]
+    pub ctr: Vec<super::container::CtrContainer>,
     #[serde(skip)]
     cleaned: bool,
 }
@@ -57,6 +61,7 @@ impl Stage {
             mounted: false,
             owner_pid: std::process::id(),
             restore: Vec::new(),
+            ctr: Vec::new(),
             cleaned: false,
         }
     }
@@ -137,6 +142,11 @@ impl Stage {
         Ok(())
     }
 
+    /// Write `lab.json` now (after recording something to undo).
+    pub fn persist(&self) {
+        self.save();
+    }
+
     fn save(&self) {
         if let Ok(j) = serde_json::to_vec_pretty(self) {
             let _ = std::fs::write(self.base.join("lab.json"), j);
@@ -150,6 +160,9 @@ impl Stage {
             return done;
         }
         self.cleaned = true;
+        for c in std::mem::take(&mut self.ctr) {
+            done.extend(super::container::remove(&c));
+        }
         for (p, v) in self.restore.drain(..).rev() {
             let _ = std::fs::write(&p, &v);
             done.push(format!("restored {} = {v}", p.display()));

@@ -23,6 +23,10 @@ pub enum WorkerKind {
     DeletedOpen,
     /// Buffered writes as fast as possible, never synced.
     BufferedFlood,
+    /// Log lines to stdout (a pipe), forever: blocks when nobody drains it.
+    PipeWriter,
+    /// Hold stdin (a pipe's read end) and drain it, or with --idle never read it.
+    PipeReader,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,6 +61,9 @@ pub struct WorkerArgs {
     /// The process name (comm) to take.
     #[arg(long)]
     pub name: Option<String>,
+    /// pipe-reader: hold the read end but never read.
+    #[arg(long)]
+    pub idle: bool,
 }
 
 pub fn run(a: &WorkerArgs) -> Result<()> {
@@ -78,6 +85,8 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
         WorkerKind::DiskFill => disk_fill(a),
         WorkerKind::DeletedOpen => deleted_open(a),
         WorkerKind::BufferedFlood => buffered_flood(a),
+        WorkerKind::PipeWriter => pipe_writer(),
+        WorkerKind::PipeReader => pipe_reader(a),
     }
 }
 
@@ -232,5 +241,42 @@ fn buffered_flood(a: &WorkerArgs) -> Result<()> {
             pos = 0;
         }
         pace(start, total, a.rate);
+    }
+}
+
+/// Write log lines to stdout until it breaks (EPIPE) or we are stopped. Blocking in
+/// write(2) when the pipe is full is the point.
+fn pipe_writer() -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut n: u64 = 0;
+    loop {
+        let line = format!(
+            "[{}] request {n} handled (iowhy lab pipe-block)\n",
+            utc_now()
+        );
+        if out.write_all(line.as_bytes()).is_err() {
+            return Ok(());
+        }
+        n += 1;
+    }
+}
+
+/// Drain stdin, or (--idle) hold it and never read.
+fn pipe_reader(a: &WorkerArgs) -> Result<()> {
+    use std::io::Read;
+    if a.idle {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut buf = vec![0u8; 4096];
+    let mut input = std::io::stdin().lock();
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }

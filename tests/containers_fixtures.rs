@@ -1,0 +1,347 @@
+//! Containers and pipes on fixture trees: two captured from this VM's own labs
+//! (`container-log-flood`: a real containerd container started with `ctr`; `pipe-block`),
+//! and `k8s-node`, hand-built by `tests/fixtures/make-k8s-node.py` for the runtime layouts
+//! this machine cannot run (kubelet + containerd CRI, Docker, CRI-O, Podman, cgroupfs
+//! kubepods). Each checks attribution, logs, rotation and the findings through the JSON
+//! contract types.
+
+mod common;
+
+use common::{fixture, golden, ok};
+use iowhy::render::json::{ContainerJson, ContainersReport, FindingJson, Report};
+
+fn containers(name: &str) -> ContainersReport {
+    let dir = fixture(name);
+    let text = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "containers",
+        "--format",
+        "json",
+    ]);
+    golden(&format!("{name}.containers.json"), &text);
+    serde_json::from_str(&text).expect("containers JSON parses into the contract types")
+}
+
+fn diagnose(name: &str) -> Report {
+    let dir = fixture(name);
+    let text = ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "diagnose",
+        "--format",
+        "json",
+    ]);
+    serde_json::from_str(&text).expect("diagnose JSON parses")
+}
+
+fn lab(name: &str) -> serde_json::Value {
+    let p = fixture(name).join("lab.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn find<'a>(
+    fs: &'a [FindingJson],
+    kind: &str,
+    pred: impl Fn(&FindingJson) -> bool,
+) -> &'a FindingJson {
+    fs.iter()
+        .find(|f| f.kind == kind && pred(f))
+        .unwrap_or_else(|| {
+            panic!(
+                "expected a {kind} finding; got {:#?}",
+                fs.iter()
+                    .map(|f| (&f.kind, &f.severity, &f.summary))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+fn ctr<'a>(r: &'a ContainersReport, id: &str) -> &'a ContainerJson {
+    r.containers
+        .iter()
+        .find(|c| c.container.id == id)
+        .unwrap_or_else(|| {
+            panic!(
+                "no container {id} in {:#?}",
+                r.containers
+                    .iter()
+                    .map(|c| &c.container.id)
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+#[test]
+fn a_real_containerd_container_flooding_its_log_file() {
+    let l = lab("container-log-flood");
+    let id = l["container_id"].as_str().unwrap();
+    let log = l["paths"][0].as_str().unwrap();
+    let r = containers("container-log-flood");
+    let c = ctr(&r, id);
+    assert_eq!(c.container.runtime, "containerd");
+    assert_eq!(c.container.runtime_namespace.as_deref(), Some("iowhy-lab"));
+    assert_eq!(c.shim_pid.map(u64::from), l["shim_pid"].as_u64());
+    assert!(c.pids.contains(&(l["pids"][0].as_u64().unwrap() as u32)));
+    assert!(c.container.sources.iter().any(|s| s == "cgroup"));
+    let lg = &c.logs[0];
+    assert_eq!(lg.path, log);
+    assert_eq!(lg.kind, "shim-file");
+    assert_eq!(lg.writer_pid, c.shim_pid);
+    // The lab prints 4 MiB/s.
+    let g = lg.growth_bytes_per_s.unwrap();
+    assert!(g > 3.0e6 && g < 5.0e6, "growth {g}");
+    assert!(lg.lines_per_s.unwrap() > 10_000.0);
+    assert_eq!(lg.rotation.state, "missing");
+    assert_eq!(lg.mountpoint, l["mountpoint"].as_str().map(String::from));
+    assert!(lg.time_to_full_s.is_some());
+    // I/O by shim: the shim is the one writing to disk.
+    let shim = r.shims.iter().find(|s| Some(s.pid) == c.shim_pid).unwrap();
+    assert!(shim.write_bytes_per_s.unwrap() > 1e6);
+    let f = find(&r.findings, "container_log_flood", |f| {
+        f.subject.container_id.as_deref() == Some(id)
+    });
+    assert_eq!(f.subject.path.as_deref(), Some(log));
+    assert_eq!(f.evidence["runtime_namespace"], "iowhy-lab");
+    assert!(f.evidence["log_bytes_per_s"].as_f64().unwrap() > 3e6);
+    assert!(
+        f.remediation
+            .iter()
+            .any(|s| s.contains("/etc/logrotate.d/"))
+    );
+    assert!(!f.remediation.iter().any(|s| s.starts_with("rm ")));
+    find(&r.findings, "log_rotation_missing", |f| {
+        f.subject.path.as_deref() == Some(log)
+    });
+    // Diagnose: the container's process and its shim carry their container object, and
+    // runaway_log does not repeat the flood without the container.
+    let d = diagnose("container-log-flood");
+    let p = d
+        .processes
+        .iter()
+        .find(|p| Some(p.pid as u64) == l["pids"][0].as_u64());
+    if let Some(p) = p {
+        let cj = p.container.as_ref().expect("container object");
+        assert_eq!(cj["id"], id);
+        assert_eq!(cj["role"], "container");
+    }
+    let s = d
+        .processes
+        .iter()
+        .find(|p| Some(p.pid as u64) == l["shim_pid"].as_u64())
+        .expect("shim listed");
+    assert_eq!(s.container.as_ref().unwrap()["role"], "shim");
+    assert!(
+        !d.findings
+            .iter()
+            .any(|f| f.kind == "runaway_log" && f.subject.path.as_deref() == Some(log))
+    );
+    assert!(d.containers.iter().any(|c| c.container.id == id));
+    assert!(d.shims.iter().any(|s| Some(s.pid) == c.shim_pid));
+}
+
+#[test]
+fn a_writer_blocked_on_a_stopped_reader() {
+    let l = lab("pipe-block");
+    let (writer, reader) = (
+        l["pids"][0].as_u64().unwrap(),
+        l["pids"][1].as_u64().unwrap(),
+    );
+    let d = diagnose("pipe-block");
+    let f = find(&d.findings, "pipe_blocked", |f| {
+        f.subject.pid.map(u64::from) == Some(writer)
+    });
+    assert_eq!(f.severity, "critical", "{}", f.summary);
+    assert_eq!(f.subject.path.as_deref(), l["paths"][0].as_str());
+    assert_eq!(f.evidence["reader_pid"].as_u64(), Some(reader));
+    assert_eq!(f.evidence["reader_state"], "stopped");
+    assert_eq!(f.evidence["wchan"], "anon_pipe_write");
+    assert!(f.evidence["fill_pct"].as_f64().unwrap() > 90.0);
+    assert_eq!(f.evidence["blocked_whole_window"], 1);
+    assert!(f.remediation[0].starts_with(&format!("kill -CONT {reader}")));
+    // Nobody else on that machine was blocked on a pipe.
+    assert_eq!(
+        d.findings
+            .iter()
+            .filter(|f| f.kind == "pipe_blocked")
+            .count(),
+        1
+    );
+    let _ = containers("pipe-block");
+}
+
+const CID_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+const CID_D: &str = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0";
+const CID_C: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+const CID_P: &str = "e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0";
+const CID_F: &str = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
+
+#[test]
+fn every_runtime_layout_is_attributed() {
+    let r = containers("k8s-node");
+    let a = ctr(&r, CID_A);
+    assert_eq!(
+        (
+            a.container.runtime.as_str(),
+            a.container.runtime_namespace.as_deref()
+        ),
+        ("containerd", Some("k8s.io"))
+    );
+    assert_eq!(a.container.pod.as_deref(), Some("flood-7d9"));
+    assert_eq!(a.container.namespace.as_deref(), Some("prod"));
+    assert_eq!(a.container.name.as_deref(), Some("logger"));
+    assert_eq!(a.shim_pid, Some(40100));
+    let d = ctr(&r, CID_D);
+    assert_eq!(
+        (d.container.runtime.as_str(), d.container.name.as_deref()),
+        ("docker", Some("api"))
+    );
+    assert_eq!(d.logs[0].kind, "docker-json");
+    assert_eq!(d.logs[0].writer_pid, Some(40190));
+    let c = ctr(&r, CID_C);
+    assert_eq!(c.container.runtime, "cri-o");
+    assert_eq!(
+        (c.container.pod.as_deref(), c.container.name.as_deref()),
+        (Some("web-0"), Some("web"))
+    );
+    assert_eq!(c.shim_pid, Some(40300));
+    let p = ctr(&r, CID_P);
+    assert_eq!(
+        (p.container.runtime.as_str(), p.container.name.as_deref()),
+        ("podman", Some("cache"))
+    );
+    assert_eq!(p.logs[0].rotation.by, "conmon");
+    // cgroupfs kubepods with nothing but /var/log/pods to go on.
+    let f = ctr(&r, CID_F);
+    assert_eq!(f.container.runtime, "unknown");
+    assert_eq!(f.container.pod.as_deref(), Some("coredns-5d78c9869d-8xk2p"));
+    assert_eq!(f.container.name.as_deref(), Some("coredns"));
+    // The pod sandbox is known as such.
+    assert!(
+        r.containers
+            .iter()
+            .any(|c| c.container.sandbox && c.container.pod.as_deref() == Some("flood-7d9"))
+    );
+}
+
+#[test]
+fn pod_logs_rotation_and_the_stuck_shim() {
+    let r = containers("k8s-node");
+    let a = ctr(&r, CID_A);
+    let lg = &a.logs[0];
+    assert_eq!(lg.kind, "cri");
+    assert_eq!(lg.writer_pid, Some(40000), "containerd writes CRI logs");
+    assert_eq!(lg.rotation.by, "kubelet");
+    assert_eq!(lg.rotation.max_size_bytes, Some(10 << 20));
+    assert_eq!(lg.rotation.state, "not_keeping_up");
+    // Lines per second from the CRI timestamps (0.2 ms apart), a tenth on stderr.
+    assert!(
+        (lg.lines_per_s.unwrap() - 5000.0).abs() < 50.0,
+        "{:?}",
+        lg.lines_per_s
+    );
+    assert!(
+        (lg.stderr_pct.unwrap() - 10.0).abs() < 2.0,
+        "{:?}",
+        lg.stderr_pct
+    );
+    // Log size by pod includes the rotated files.
+    let pod = r.pods.iter().find(|p| p.pod == "flood-7d9").unwrap();
+    assert!(pod.log_bytes > lg.size_bytes.unwrap() + (10 << 20));
+    assert_eq!(pod.namespace, "prod");
+    let flood = find(&r.findings, "container_log_flood", |f| {
+        f.subject.container_id.as_deref() == Some(CID_A)
+    });
+    assert_eq!(flood.subject.pod.as_deref(), Some("flood-7d9"));
+    assert_eq!(flood.subject.namespace.as_deref(), Some("prod"));
+    assert!(flood.remediation[0].starts_with("kubectl -n prod logs flood-7d9 -c logger"));
+    assert!(
+        flood
+            .remediation
+            .iter()
+            .any(|s| s.contains("containerLogMaxSize"))
+    );
+    assert!(
+        flood.explanation.contains("cannot keep up"),
+        "{}",
+        flood.explanation
+    );
+    let rot = find(&r.findings, "log_rotation_missing", |f| {
+        f.subject.container_id.as_deref() == Some(CID_A)
+    });
+    assert_eq!(rot.evidence["rotation_state"], "not_keeping_up");
+    // Docker's json-file without max-size: nothing rotates a 600 MiB growing log.
+    let rot = find(&r.findings, "log_rotation_missing", |f| {
+        f.subject.container_id.as_deref() == Some(CID_D)
+    });
+    assert_eq!(rot.evidence["rotated_by"], "none");
+    // The app's stdout pipe is full and the shim holding its read end is not draining it.
+    let p = find(&r.findings, "pipe_blocked", |f| {
+        f.subject.pid == Some(40102)
+    });
+    assert_eq!(p.severity, "critical");
+    assert_eq!(p.subject.container_id.as_deref(), Some(CID_A));
+    assert_eq!(p.evidence["reader_pid"], 40100);
+    assert_eq!(p.evidence["reader_state"], "not_reading");
+    assert!(p.explanation.contains("shim"), "{}", p.explanation);
+    assert_eq!(a.blocked_pipes, 1);
+    // Quiet containers get no finding.
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| [CID_C, CID_P, CID_F]
+                .contains(&f.subject.container_id.as_deref().unwrap_or("")))
+    );
+}
+
+#[test]
+fn diagnose_json_carries_containers_by_process() {
+    let d = diagnose("k8s-node");
+    let p = d
+        .processes
+        .iter()
+        .find(|p| p.pid == 40102)
+        .expect("the blocked app is listed");
+    let c = p.container.as_ref().unwrap();
+    assert_eq!(c["pod"], "flood-7d9");
+    assert_eq!(c["role"], "container");
+    assert_eq!(c["shim_pid"], 40100);
+    // I/O wait by shim and log size by pod are numbers (null wait: no delay accounting).
+    assert!(d.shims.iter().any(|s| s.pid == 40100 && s.role == "shim"));
+    assert!(d.pods.iter().all(|p| p.log_bytes > 0));
+    // Host processes stay unattributed.
+    assert!(
+        d.processes
+            .iter()
+            .filter(|p| p.pid < 40000)
+            .all(|p| p.container.is_none())
+    );
+}
+
+#[test]
+fn containers_text_is_a_table() {
+    let dir = fixture("k8s-node");
+    let t = ok(&["--fixture", dir.to_str().unwrap(), "containers"]);
+    for col in [
+        "CONTAINER",
+        "RUNTIME",
+        "POD",
+        "WRITE/s",
+        "IO-WAIT%",
+        "LOG/s",
+        "LOG SIZE",
+        "ROTATION",
+        "PIPES",
+    ] {
+        assert!(t.contains(col), "no {col} column:\n{t}");
+    }
+    assert!(t.contains("prod/flood-7d9"));
+    assert!(t.contains("Shims (I/O by shim)"));
+    assert!(t.contains("Log size by pod"));
+    let q = ok(&[
+        "--fixture",
+        fixture("quiet").to_str().unwrap(),
+        "containers",
+    ]);
+    assert!(q.contains("No containers found"), "{q}");
+}
