@@ -235,12 +235,7 @@ pub fn text(d: &Diagnosis) -> String {
     if shown.is_empty() {
         let _ = writeln!(
             o,
-            "No containers found: no containerd shim, conmon, Docker or Kubernetes cgroup, and nothing under /var/log/pods (relative to --root {}).",
-            iv.after
-                .runtime
-                .as_ref()
-                .map(|_| "as given")
-                .unwrap_or("not read")
+            "No containers found: no containerd shim or task, no conmon, no Docker or Kubernetes cgroup, nothing under /var/log/pods (paths under --root)."
         );
     } else {
         let mut t = Table::new(&[

@@ -47,7 +47,12 @@ impl Ctx<'_> {
     fn problem(&mut self, e: &ReadError) {
         if !e.is_not_found() {
             let p = self.r.roots.host_path_of(e.path()).display().to_string();
-            self.out.problems.push((p, e.to_string()));
+            let why = if e.is_permission() {
+                "permission denied".to_string()
+            } else {
+                e.to_string()
+            };
+            self.out.problems.push((p, why));
         }
     }
 
