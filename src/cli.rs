@@ -82,6 +82,9 @@ pub enum Command {
     Iostat(cmd::iostat::IostatArgs),
     /// Processes doing I/O, like `iotop -o` / `pidstat -d`.
     Top(cmd::top::TopArgs),
+    /// Write and sync calls per process and file, sync latency, block latency — like
+    /// `strace -c -f`, without stopping the process.
+    Trace(cmd::trace::TraceArgs),
     /// Every open file of a process, with size, growth, offset and open flags (a better `lsof -p`).
     Files(cmd::files::FilesArgs),
     /// Filesystems, the biggest files under PATH, and space held by deleted open files.
@@ -219,6 +222,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Diagnose(a)) => cmd::diagnose::run(&g, &a),
         Some(Command::Iostat(a)) => cmd::iostat::run(&g, &a),
         Some(Command::Top(a)) => cmd::top::run(&g, &a),
+        Some(Command::Trace(a)) => cmd::trace::run(&g, &a),
         Some(Command::Files(a)) => cmd::files::run(&g, &a),
         Some(Command::Space(a)) => cmd::space::run(&g, &a),
         Some(Command::Lab(a)) => crate::lab::run(&g, &a),

@@ -17,4 +17,5 @@ pub mod render;
 pub mod roots;
 pub mod snapshot;
 pub mod source;
+pub mod trace;
 pub mod units;

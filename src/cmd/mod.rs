@@ -7,6 +7,7 @@ pub mod iostat;
 pub mod playbook;
 pub mod space;
 pub mod top;
+pub mod trace;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! rename one (`DESIGN.md`).
 
 pub mod device;
+pub mod fsync;
 pub mod memory;
 pub mod pressure;
 pub mod remedy;
@@ -211,6 +212,7 @@ pub const RULES: &[Rule] = &[
     device::device_saturated,
     pressure::io_pressure,
     writer::top_io_writer,
+    fsync::fsync_storm,
     space::runaway_log,
     space::deleted_file_held_open,
     space::filesystem_full,

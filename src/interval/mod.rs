@@ -63,6 +63,8 @@ pub struct Interval {
     /// Processes seen in the first snapshot and gone in the second: their last I/O is
     /// not attributed to anyone.
     pub exited: usize,
+    /// What tracing saw between the two snapshots, when it ran.
+    pub trace: Option<crate::trace::TraceData>,
 }
 
 impl Interval {
@@ -95,6 +97,7 @@ impl Interval {
             pressure,
             memory,
             exited,
+            trace: None,
         }
     }
 

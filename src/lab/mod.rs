@@ -85,6 +85,12 @@ pub struct LabArgs {
     /// fsync-logger: how each line is made durable.
     #[arg(long, value_enum, default_value_t = SyncMode::Fsync)]
     pub sync: SyncMode,
+    /// fsync-logger: write exactly this many lines per writer, then idle (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub lines: u64,
+    /// Let the writers wait this long before their first write (for tracers to attach).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub start_after: Duration,
     #[arg(long, short = 'f', value_enum, default_value_t = LabFormat::Text)]
     pub format: LabFormat,
 }
@@ -233,6 +239,10 @@ fn run_in(
                     dir.join(format!("output-{i}.log"))
                 };
                 let extra = vec![
+                    "--lines".into(),
+                    a.lines.to_string(),
+                    "--start-after".into(),
+                    format!("{}ms", a.start_after.as_millis()),
                     "--sync".into(),
                     sync.clone(),
                     "--rate".into(),

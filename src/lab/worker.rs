@@ -57,6 +57,12 @@ pub struct WorkerArgs {
     /// The process name (comm) to take.
     #[arg(long)]
     pub name: Option<String>,
+    /// fsync-logger: write exactly this many lines, then idle with the file open (0 = forever).
+    #[arg(long, default_value_t = 0)]
+    pub lines: u64,
+    /// Wait this long before the first write (lets tracers attach first).
+    #[arg(long, default_value = "0s", value_parser = crate::cli::parse_duration)]
+    pub start_after: Duration,
 }
 
 pub fn run(a: &WorkerArgs) -> Result<()> {
@@ -73,6 +79,7 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
     if let Some(parent) = a.path.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    std::thread::sleep(a.start_after);
     match a.kind {
         WorkerKind::FsyncLogger => fsync_logger(a),
         WorkerKind::DiskFill => disk_fill(a),
@@ -136,6 +143,12 @@ fn fsync_logger(a: &WorkerArgs) -> Result<()> {
             SyncMode::ODsync | SyncMode::None => {}
         }
         n += 1;
+        if a.lines > 0 && n >= a.lines {
+            // Done: keep the file open and idle, so tracers can be stopped at leisure.
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         if size >= a.max_bytes {
             // O_APPEND writes always go to the end, so truncating cannot leave a hole.
             f.set_len(0)?;

@@ -13,6 +13,7 @@ pub mod mountinfo;
 pub mod pid_stat;
 pub mod psi;
 pub mod sysblock;
+pub mod tracefs;
 
 use std::fmt;
 
