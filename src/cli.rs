@@ -93,6 +93,8 @@ pub enum Command {
     Lab(crate::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
+    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
+    Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.
     Capture(cmd::capture::CaptureArgs),
@@ -227,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Space(a)) => cmd::space::run(&g, &a),
         Some(Command::Lab(a)) => crate::lab::run(&g, &a),
         Some(Command::Playbook) => emit(cmd::playbook::TEXT),
+        Some(Command::Snapshot(a)) => cmd::snapshot::run(&g, &a),
         Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
         Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
     }

@@ -156,3 +156,49 @@ fn quiet_machine_gets_no_critical_finding() {
     assert!(critical.is_empty(), "a quiet machine got {critical:#?}");
     assert!(r.capabilities.root);
 }
+
+#[test]
+fn a_normal_user_gets_a_partial_report_that_says_what_it_could_not_see() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(common::bin())
+        .args(["diagnose", "--duration", "1s", "--format", "json"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run as nobody");
+    assert!(
+        out.status.success(),
+        "as nobody: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Report =
+        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).expect("contract JSON");
+    assert!(!r.capabilities.root);
+    assert!(!r.capabilities.all_processes_visible);
+    assert_ne!(r.capabilities.tracing, "ebpf");
+    assert_ne!(r.capabilities.tracing, "perf");
+    // It says what it could not see, and how to see it.
+    let said = r
+        .blind_spots
+        .iter()
+        .map(|b| format!("{} {}", b.what, b.how_to_see))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(said.contains("permission denied"), "{said}");
+    assert!(said.contains("run as root"), "{said}");
+    // Unreadable counters are unknown (null), not zero.
+    for p in r.processes.iter().filter(|p| p.uid != Some(65534)) {
+        assert!(
+            p.write_bytes_per_s.is_none(),
+            "pid {} of another user has a write rate",
+            p.pid
+        );
+    }
+    // The system-wide parts are all there.
+    assert!(!r.devices.is_empty());
+    assert!(r.filesystems.iter().any(|f| f.mountpoint == "/"));
+}

@@ -5,6 +5,7 @@ pub mod diagnose;
 pub mod files;
 pub mod iostat;
 pub mod playbook;
+pub mod snapshot;
 pub mod space;
 pub mod top;
 pub mod trace;

@@ -300,3 +300,114 @@ fn sampled(iv: &Interval, p: &ProcTrace) -> Option<Finding> {
     )];
     Some(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::model::{Layer, TraceData};
+
+    /// The fsync-logger fixture (real snapshots) with a synthetic trace of its writer.
+    fn interval_with(trace: TraceData) -> Interval {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fsync-logger");
+        let mut c = crate::source::Collector::fixture(&dir).unwrap();
+        let o = crate::source::SnapshotOptions::full();
+        let (a, b) = (c.snapshot(&o).unwrap(), c.snapshot(&o).unwrap());
+        let mut iv = Interval::new(a, b);
+        iv.trace = Some(trace);
+        iv
+    }
+
+    fn writer_pid() -> u32 {
+        let t = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fsync-logger/lab.json"
+        ))
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        v["pids"][0].as_u64().unwrap() as u32
+    }
+
+    fn trace(pid: u32, writes: u64, syncs: u64, flags: u32, layer: Layer) -> TraceData {
+        let mut d = TraceData::new(layer);
+        d.duration_s = 2.0;
+        let mut f = FileTrace {
+            fd: 3,
+            path: Some("/var/log/app/output.log".into()),
+            flags: Some(flags),
+            ..Default::default()
+        };
+        f.writes = writes;
+        f.write_bytes = writes * 40;
+        let h = f
+            .syncs
+            .entry(crate::trace::model::SyncKind::Fsync)
+            .or_default();
+        for i in 0..syncs {
+            h.record(300_000 + i % 1000);
+        }
+        let mut p = ProcTrace {
+            pid,
+            comm: "logger".into(),
+            ..Default::default()
+        };
+        p.files.insert((3, "/var/log/app/output.log".into()), f);
+        d.procs.insert(pid, p);
+        d
+    }
+
+    #[test]
+    fn a_sync_per_write_is_a_storm() {
+        let pid = writer_pid();
+        let found = fsync_storm(&interval_with(trace(pid, 4000, 4000, 0o2001, Layer::Perf)));
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = &found[0];
+        assert_eq!(f.subject.pid, Some(pid));
+        assert_eq!(f.evidence.get_num("syncs_per_s"), Some(2000.0));
+        assert_eq!(f.evidence.get_num("writes_per_sync"), Some(1.0));
+        assert_eq!(f.evidence.get_num("bytes_per_sync"), Some(40.0));
+        assert!(
+            f.summary.contains("after every 40-byte write"),
+            "{}",
+            f.summary
+        );
+    }
+
+    #[test]
+    fn batched_syncs_and_buffered_writers_are_not() {
+        let pid = writer_pid();
+        // Group commit: 10 syncs a second, 100 writes each.
+        assert!(fsync_storm(&interval_with(trace(pid, 2000, 20, 0o2001, Layer::Ebpf))).is_empty());
+        // A buffered writer: many writes, no sync.
+        assert!(
+            fsync_storm(&interval_with(trace(pid, 100_000, 0, 0o2001, Layer::Ebpf))).is_empty()
+        );
+    }
+
+    #[test]
+    fn odsync_writes_count_as_syncs() {
+        let pid = writer_pid();
+        let found = fsync_storm(&interval_with(trace(
+            pid,
+            1000,
+            0,
+            0o2001 | O_DSYNC,
+            Layer::Perf,
+        )));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].summary.contains("synchronously"));
+    }
+
+    #[test]
+    fn sampling_reports_an_estimate() {
+        let pid = writer_pid();
+        let mut d = trace(pid, 0, 0, 0o2001, Layer::Sampling);
+        d.procs.get_mut(&pid).unwrap().sampled_sync_share = Some(0.6);
+        d.procs.get_mut(&pid).unwrap().samples = 200;
+        let found = fsync_storm(&interval_with(d.clone()));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].summary.contains("estimate"));
+        d.procs.get_mut(&pid).unwrap().sampled_sync_share = Some(0.1);
+        assert!(fsync_storm(&interval_with(d)).is_empty());
+    }
+}
