@@ -34,6 +34,7 @@ typedef __u64 u64;
 #define EV_OPEN 1
 #define EV_EXEC 2
 #define EV_EXIT 3
+#define EV_DUP 4
 
 #define DROP_RINGBUF 0
 #define DROP_FILES 1
@@ -407,6 +408,64 @@ int exit_openat(struct sys_exit_ctx *ctx)
 	bpf_map_delete_elem(&opens, &tid);
 	return KEEP;
 }
+
+// dup/dup2/dup3: shells and daemons open a log and move it onto fd 1 or 2; follow the
+// move so writes to the new fd keep the name (the event's pad field holds the old fd).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, s32);
+} dups SEC(".maps");
+
+static __always_inline int dup_enter(s32 oldfd)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id >> 32))
+		return KEEP;
+	u32 tid = (u32)id;
+	bpf_map_update_elem(&dups, &tid, &oldfd, BPF_ANY);
+	return KEEP;
+}
+
+static __always_inline int dup_exit(long ret)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	s32 *old = bpf_map_lookup_elem(&dups, &tid);
+	if (!old)
+		return KEEP;
+	s32 oldfd = *old;
+	bpf_map_delete_elem(&dups, &tid);
+	if (ret < 0 || (s32)ret == oldfd)
+		return KEEP;
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		drop(DROP_RINGBUF);
+		return KEEP;
+	}
+	e->type = EV_DUP;
+	e->tgid = id >> 32;
+	e->fd = (s32)ret;
+	e->pad = (u32)oldfd;
+	e->comm[0] = 0;
+	e->path[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return KEEP;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup")
+int enter_dup(struct sys_enter_ctx *ctx) { return dup_enter((s32)ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_exit_dup")
+int exit_dup(struct sys_exit_ctx *ctx) { return dup_exit(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct sys_enter_ctx *ctx) { return dup_enter((s32)ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int exit_dup2(struct sys_exit_ctx *ctx) { return dup_exit(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct sys_enter_ctx *ctx) { return dup_enter((s32)ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int exit_dup3(struct sys_exit_ctx *ctx) { return dup_exit(ctx->ret); }
 
 SEC("tracepoint/sched/sched_process_exec")
 int on_exec(void *ctx)

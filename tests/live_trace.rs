@@ -420,3 +420,64 @@ fn delay_accounting_is_restored_after_the_run() {
         );
     }
 }
+
+#[test]
+fn short_lived_processes_and_fds_keep_their_path() {
+    if !live_ready(&["dd"]) {
+        return;
+    }
+    let _l = live_lock();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let target = dir.path().join("short.log");
+    let t = target.clone();
+    // 30 dd processes, each: open, write 4 KiB, fsync, close, exit — gone long before the
+    // trace ends.
+    let spawner = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        for _ in 0..30 {
+            let of = format!("of={}", t.display());
+            Command::new("dd")
+                .args(["if=/dev/zero", &of, "bs=4k", "count=1", "conv=fsync"])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let out = ok(&[
+        "trace",
+        "--tracing",
+        "ebpf",
+        "--duration",
+        "5s",
+        "-f",
+        "json",
+    ]);
+    spawner.join().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let dds: Vec<&serde_json::Value> = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["comm"] == "dd")
+        .collect();
+    assert!(
+        dds.len() >= 25,
+        "most of the 30 short-lived dd processes are seen: {}",
+        dds.len()
+    );
+    let named =
+        dds.iter()
+            .filter(|p| {
+                p["files"].as_array().unwrap().iter().any(|f| {
+                    f["path"] == target.to_str().unwrap() && f["syncs"]["fsync"]["count"] == 1
+                })
+            })
+            .count();
+    assert!(
+        named >= 25,
+        "the fd of a process that already exited still has its path: {named} of {}",
+        dds.len()
+    );
+    assert!(dds.iter().all(|p| p["exited_in_window"] == true));
+}

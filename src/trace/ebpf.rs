@@ -84,6 +84,7 @@ unsafe impl Pod for BlkSumKey {}
 const EV_OPEN: u32 = 1;
 const EV_EXEC: u32 = 2;
 const EV_EXIT: u32 = 3;
+const EV_DUP: u32 = 4;
 
 fn kind_of(k: u32) -> Option<SyncKind> {
     Some(match k {
@@ -113,6 +114,9 @@ fn attach_points() -> Vec<(String, &'static str, String)> {
         "sync",
         "syncfs",
         "openat",
+        "dup",
+        "dup2",
+        "dup3",
     ] {
         v.push((format!("enter_{s}"), "syscalls", format!("sys_enter_{s}")));
         v.push((format!("exit_{s}"), "syscalls", format!("sys_exit_{s}")));
@@ -284,6 +288,7 @@ fn collect(
             match e.kind {
                 EV_OPEN => res.opened(e.tgid, e.fd, cstr(&e.path)),
                 EV_EXEC => res.exec(e.tgid, Some(cstr(&e.comm))),
+                EV_DUP => res.duplicated(e.tgid, e.pad as i32, e.fd),
                 EV_EXIT => {
                     res.process(e.tgid).comm = cstr(&e.comm);
                     res.exited(e.tgid);

@@ -154,6 +154,9 @@ pub fn thread_cpu_s() -> f64 {
 pub struct Resolver {
     roots: Roots,
     current: HashMap<(u32, i32), (String, Option<u32>)>,
+    /// Paths learnt from traced opens: kept after the process exits, because in-kernel
+    /// counts are read at the end of the window, when short-lived processes are gone.
+    learnt: HashMap<(u32, i32), String>,
     procs: BTreeMap<u32, ProcTrace>,
     keys: usize,
     pub dropped_keys: u64,
@@ -169,6 +172,7 @@ impl Resolver {
         Resolver {
             roots,
             current: HashMap::new(),
+            learnt: HashMap::new(),
             procs: BTreeMap::new(),
             keys: 0,
             dropped_keys: 0,
@@ -178,6 +182,9 @@ impl Resolver {
     fn resolve(&self, pid: u32, fd: i32) -> (String, Option<u32>) {
         if fd < 0 {
             return (NO_FD.to_string(), None);
+        }
+        if let Some(p) = self.learnt.get(&(pid, fd)) {
+            return (p.clone(), None);
         }
         let path = std::fs::read_link(self.roots.fd_link(pid, fd))
             .map(|p| p.to_string_lossy().into_owned())
@@ -200,8 +207,18 @@ impl Resolver {
         })
     }
 
-    /// Record a path learnt another way (eBPF saw the openat).
+    /// Record a path learnt another way (eBPF saw the openat). A relative path is made
+    /// absolute with the process's working directory while it can still be read.
     pub fn opened(&mut self, pid: u32, fd: i32, path: String) {
+        let path = if path.starts_with('/') {
+            path
+        } else {
+            match std::fs::read_link(self.roots.pid_dir(pid).join("cwd")) {
+                Ok(cwd) => cwd.join(&path).to_string_lossy().into_owned(),
+                Err(_) => path,
+            }
+        };
+        self.learnt.insert((pid, fd), path.clone());
         self.current.insert((pid, fd), (path, None));
     }
 
@@ -243,6 +260,16 @@ impl Resolver {
     pub fn sync(&mut self, pid: u32, fd: i32, k: SyncKind, ns: u64) {
         if let Some(f) = self.file(pid, fd) {
             f.syncs.entry(k).or_default().record(ns);
+        }
+    }
+
+    /// `newfd` now refers to what `oldfd` did (dup, dup2, dup3).
+    pub fn duplicated(&mut self, pid: u32, oldfd: i32, newfd: i32) {
+        if let Some(p) = self.learnt.get(&(pid, oldfd)).cloned() {
+            self.learnt.insert((pid, newfd), p.clone());
+            self.current.insert((pid, newfd), (p, None));
+        } else {
+            self.current.remove(&(pid, newfd));
         }
     }
 
