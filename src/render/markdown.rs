@@ -40,7 +40,11 @@ pub fn render(d: &Diagnosis) -> String {
         );
     }
     o.push('\n');
-    for f in d.findings.iter().filter(|f| f.severity != Severity::Info) {
+    for f in d
+        .story_order()
+        .into_iter()
+        .filter(|f| f.severity != Severity::Info)
+    {
         let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
         o.push('\n');
         if !f.explanation.is_empty() {

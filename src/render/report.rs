@@ -184,7 +184,19 @@ pub fn build_report(d: &Diagnosis) -> Report {
         started_at: units::rfc3339(iv.before.wall_unix_ms),
         window_seconds: r2(iv.elapsed_s),
         capabilities: d.capabilities.clone(),
-        devices: iv.whole_devices().map(IostatDevice::extended).collect(),
+        devices: iv
+            .whole_devices()
+            .map(|dev| {
+                let mut j = IostatDevice::extended(dev);
+                if let Some(t) = crate::findings::device::traced(iv, dev) {
+                    j.traced_device_time_ms = Some((t.device_ms * 1000.0).round() / 1000.0);
+                    j.traced_device_time_p99_ms =
+                        t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                    j.traced_queue_time_ms = t.queue_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                }
+                j
+            })
+            .collect(),
         filesystems: iv
             .filesystems
             .iter()
@@ -214,10 +226,80 @@ pub fn build_report(d: &Diagnosis) -> Report {
 }
 
 /// The files worth listing: regular files open for writing, deleted ones, growing ones.
+/// The files worth listing: regular files open for writing that hold or gain data,
+/// deleted ones, and anything that grew.
 pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::interval::FileRates> {
     p.files.iter().filter(|f| {
-        (f.regular && (f.writable || f.deleted)) || f.growth_bytes_per_s.is_some_and(|g| g != 0.0)
+        let grew = f.growth_bytes_per_s.is_some_and(|g| g != 0.0);
+        (f.regular && f.deleted)
+            || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0)
+            || grew
     })
+}
+
+impl Diagnosis {
+    /// Findings in the order of the story (device → process → file → filesystem → system
+    /// symptoms), the ones only "for the record" last.
+    pub fn story_order(&self) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self.findings.iter().collect();
+        v.sort_by_key(|f| {
+            (
+                f.severity == crate::findings::Severity::Info,
+                f.kind.story_rank(),
+                f.severity,
+            )
+        });
+        v
+    }
+
+    /// Two or three sentences that tie the findings together, the way an engineer would
+    /// say it after the walk-through; `None` when nothing is wrong.
+    pub fn story(&self) -> Option<String> {
+        use crate::findings::Severity;
+        let serious = |k: Kind| {
+            self.findings
+                .iter()
+                .find(|f| f.kind == k && f.severity != Severity::Info)
+        };
+        let any = |k: Kind| self.findings.iter().find(|f| f.kind == k);
+        let mut s = Vec::new();
+        let culprit = serious(Kind::FsyncStorm)
+            .or_else(|| serious(Kind::TopIoWriter))
+            .or_else(|| serious(Kind::PipeBlocked));
+        match (serious(Kind::DeviceSaturated), culprit) {
+            (Some(d), Some(c)) => s.push(format!("{}; the cause: {}.", d.summary, c.summary)),
+            (Some(d), None) => s.push(format!("{}.", d.summary)),
+            (None, Some(c)) => s.push(format!("{}.", c.summary)),
+            (None, None) => {
+                if let Some(c) = any(Kind::FsyncStorm).or_else(|| any(Kind::TopIoWriter)) {
+                    s.push(format!("The busiest writer: {}.", c.summary));
+                }
+            }
+        }
+        for k in [
+            Kind::RunawayLog,
+            Kind::ContainerLogFlood,
+            Kind::FilesystemFull,
+            Kind::DeletedFileHeldOpen,
+            Kind::DirtyWritebackPressure,
+        ] {
+            if let Some(f) = serious(k) {
+                s.push(format!("{}.", f.summary));
+                break;
+            }
+        }
+        if let Some(p) = serious(Kind::IoPressure) {
+            s.push(format!("Everyone feels it: {}.", p.summary));
+        }
+        let any_serious = self.findings.iter().any(|f| f.severity != Severity::Info);
+        (any_serious && !s.is_empty()).then(|| {
+            let mut t = s.join(" ");
+            if let Some(c) = t.get(..1) {
+                t = c.to_uppercase() + &t[1..];
+            }
+            t
+        })
+    }
 }
 
 fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {

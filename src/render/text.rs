@@ -59,8 +59,14 @@ pub fn render(d: &Diagnosis) -> String {
     } else {
         let _ = writeln!(o, "What is happening");
         let _ = writeln!(o, "-----------------");
+        if let Some(story) = d.story() {
+            for line in wrap(&story, 98) {
+                let _ = writeln!(o, "{line}");
+            }
+            o.push('\n');
+        }
     }
-    for f in &d.findings {
+    for f in d.story_order() {
         let _ = writeln!(
             o,
             "{} [{}] {}",
@@ -240,8 +246,8 @@ pub fn render(d: &Diagnosis) -> String {
     o.push('\n');
 
     let actionable: Vec<&Finding> = d
-        .findings
-        .iter()
+        .story_order()
+        .into_iter()
         .filter(|f| !f.remediation.is_empty() && f.severity != Severity::Info)
         .collect();
     if !actionable.is_empty() {
