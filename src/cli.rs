@@ -89,6 +89,15 @@ pub enum Command {
     Files(cmd::files::FilesArgs),
     /// Filesystems, the biggest files under PATH, and space held by deleted open files.
     Space(cmd::space::SpaceArgs),
+    /// Rotate a live log without losing a line: rename, recreate, signal the writers, and
+    /// verify by inode that each reopened (or copytruncate for O_APPEND writers).
+    Rotate(crate::act::rotate::RotateArgs),
+    /// Free the space of a deleted file a process still holds open (truncate via /proc/PID/fd).
+    Reclaim(crate::act::reclaim::ReclaimArgs),
+    /// Stop a process for a moment and measure whether the disk calms down (always resumed).
+    Pause(crate::act::pause::PauseArgs),
+    /// Limit a process's disk bandwidth or IOPS with a cgroup instead of killing it.
+    Throttle(crate::act::throttle::ThrottleArgs),
     /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
     Lab(crate::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
@@ -100,6 +109,8 @@ pub enum Command {
     Capture(cmd::capture::CaptureArgs),
     #[command(name = "lab-worker", hide = true)]
     LabWorker(crate::lab::worker::WorkerArgs),
+    #[command(hide = true)]
+    Guardian(crate::act::guardian::GuardianArgs),
 }
 
 /// Parse a duration: `5s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
@@ -232,6 +243,11 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Snapshot(a)) => cmd::snapshot::run(&g, &a),
         Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
         Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
+        Some(Command::Guardian(a)) => crate::act::guardian::run(&a),
+        Some(Command::Rotate(a)) => crate::act::rotate::run(&g, &a),
+        Some(Command::Reclaim(a)) => crate::act::reclaim::run(&g, &a),
+        Some(Command::Pause(a)) => crate::act::pause::run(&g, &a),
+        Some(Command::Throttle(a)) => crate::act::throttle::run(&g, &a),
     }
 }
 

@@ -6,6 +6,7 @@
 //! the commands, `lab` reproduces incidents. `parse` holds the pure parsers of kernel
 //! files and `roots` the only knowledge of where those files live.
 
+pub mod act;
 pub mod cli;
 pub mod cmd;
 pub mod error;

@@ -26,10 +26,14 @@ pub fn rotate_steps(path: &str, pid: u32, fd: i32, append: bool) -> Vec<String> 
         ),
         step(
             format!("mv {q} {q}.1 && install -m 0640 /dev/null {q} && kill -HUP {pid}"),
-            "by hand: the rename keeps every written line; HUP asks the writer to reopen (only if it supports it)",
+            "by hand: the rename keeps every line; HUP asks the writer to reopen — only if it handles SIGHUP (the default action kills it; iowhy rotate checks)",
         ),
     ];
     if append {
+        v.push(step(
+            format!("iowhy rotate {q} --copytruncate"),
+            "if it cannot reopen: it uses O_APPEND, so copy then truncate, with the writer stopped for the final instant (nothing lost)",
+        ));
         v.push(step(
             format!("truncate -s 0 /proc/{pid}/fd/{fd}"),
             "only if the old lines are expendable: the writer uses O_APPEND, so it continues at the new end without a hole",
