@@ -164,6 +164,8 @@ fn read_process(
         stime_ticks: st.stime_ticks,
         io,
         blkio_ticks: st.delayacct_blkio_ticks,
+        sig_caught: status.as_ref().and_then(|s| s.sig_caught),
+        sig_ignored: status.as_ref().and_then(|s| s.sig_ignored),
         nspid: status.map(|s| s.nspid).unwrap_or_default(),
         ..Default::default()
     };
