@@ -345,16 +345,12 @@ fn run_in(
                 let _ = stop_workers(std::mem::take(&mut workers));
                 bail!(
                     "lab worker for {} exited early ({status})",
-                    w_path_display(&ev, status)
+                    ev.paths.join(", ")
                 );
             }
         }
     }
     Ok((workers, ev))
-}
-
-fn w_path_display(ev: &Event, _s: std::process::ExitStatus) -> String {
-    ev.paths.join(", ")
 }
 
 /// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.

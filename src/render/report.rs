@@ -197,24 +197,7 @@ pub fn build_report(d: &Diagnosis) -> Report {
                 j
             })
             .collect(),
-        filesystems: iv
-            .filesystems
-            .iter()
-            .map(|f| Filesystem {
-                mountpoint: f.mountpoint.clone(),
-                source: f.source.clone(),
-                fstype: f.fstype.clone(),
-                size_bytes: f.size_bytes,
-                used_bytes: f.used_bytes,
-                avail_bytes: f.avail_bytes,
-                use_pct: f.use_pct,
-                inodes_use_pct: f.inodes_use_pct,
-                growth_bytes_per_s: r2o(f.growth_bytes_per_s),
-                time_to_full_s: r2o(f.time_to_full_s),
-                devices: f.devices.clone(),
-                also_mounted_at: f.also_mounted_at.clone(),
-            })
-            .collect(),
+        filesystems: filesystems_json(&iv.filesystems),
         processes: d
             .shown_processes()
             .into_iter()
@@ -223,6 +206,26 @@ pub fn build_report(d: &Diagnosis) -> Report {
         findings: d.findings.iter().map(finding_json).collect(),
         blind_spots: d.blind_spots.clone(),
     }
+}
+
+/// Filesystems in the JSON contract's shape (also what the tables print).
+pub fn filesystems_json(fs: &[crate::interval::FsRates]) -> Vec<Filesystem> {
+    fs.iter()
+        .map(|f| Filesystem {
+            mountpoint: f.mountpoint.clone(),
+            source: f.source.clone(),
+            fstype: f.fstype.clone(),
+            size_bytes: f.size_bytes,
+            used_bytes: f.used_bytes,
+            avail_bytes: f.avail_bytes,
+            use_pct: f.use_pct,
+            inodes_use_pct: f.inodes_use_pct,
+            growth_bytes_per_s: r2o(f.growth_bytes_per_s),
+            time_to_full_s: r2o(f.time_to_full_s),
+            devices: f.devices.clone(),
+            also_mounted_at: f.also_mounted_at.clone(),
+        })
+        .collect()
 }
 
 /// The files worth listing: regular files open for writing, deleted ones, growing ones.

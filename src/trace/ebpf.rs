@@ -5,7 +5,6 @@
 //! are timed insert → issue → complete per device, keyed by the request pointer. Only the
 //! paths of files opened for writing and exec/exit events come up through a ring buffer.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -144,24 +143,6 @@ pub fn available(roots: &Roots) -> Result<()> {
     Ok(())
 }
 
-fn targets(roots: &Roots, req: &TraceRequest) -> HashSet<u32> {
-    let mut t: HashSet<u32> = req.pids.iter().copied().collect();
-    if !req.comms.is_empty() {
-        if let Ok(rd) = std::fs::read_dir(&roots.proc) {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-                if req.comms.iter().any(|c| c == comm.trim()) {
-                    t.insert(pid);
-                }
-            }
-        }
-    }
-    t
-}
-
 fn cstr(b: &[u8]) -> String {
     let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
@@ -193,7 +174,7 @@ impl super::Session for EbpfSession {
 pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
     available(roots)?;
     let tracefs = super::perf::Tracefs::find_or_mount(roots)?;
-    let filter = !req.pids.is_empty() || !req.comms.is_empty();
+    let filter = req.is_filtered();
     let filter_enabled: u32 = filter.into();
     let self_tgid: u32 = std::process::id();
     let mut bpf: Ebpf = EbpfLoader::new()
@@ -202,7 +183,7 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
         .load(OBJECT)
         .context("loading the eBPF program")?;
     if filter {
-        let targets_now = targets(roots, req);
+        let targets_now = req.target_pids(roots);
         let mut t: BpfHash<&mut MapData, u32, u8> =
             BpfHash::try_from(bpf.map_mut("targets").context("targets map")?)?;
         for pid in &targets_now {
@@ -251,7 +232,7 @@ fn collect(
     let roots = &roots;
     let bpf = &mut s.bpf;
     let mut data = std::mem::replace(&mut s.data, TraceData::new(Layer::Ebpf));
-    let mut targets_now = targets(roots, req);
+    let mut targets_now = req.target_pids(roots);
     let cpu0 = super::thread_cpu_s();
     let set_window = |bpf: &mut Ebpf, on: u32| -> Result<()> {
         let mut ctl: Array<&mut MapData, u32> =
@@ -302,7 +283,7 @@ fn collect(
             break;
         }
         if !req.comms.is_empty() && last_refresh.elapsed() >= Duration::from_millis(500) {
-            let now = targets(roots, req);
+            let now = req.target_pids(roots);
             let mut t: BpfHash<&mut MapData, u32, u8> =
                 BpfHash::try_from(bpf.map_mut("targets").context("targets map")?)?;
             for pid in now.difference(&targets_now) {

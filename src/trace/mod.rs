@@ -50,6 +50,34 @@ impl Default for TraceRequest {
     }
 }
 
+impl TraceRequest {
+    /// Does the request name processes (so the kernel can filter for them)?
+    pub fn is_filtered(&self) -> bool {
+        !self.pids.is_empty() || !self.comms.is_empty()
+    }
+
+    /// The processes asked for: the pids given, and those whose name (comm) matches.
+    pub fn target_pids(&self, roots: &Roots) -> std::collections::BTreeSet<u32> {
+        let mut t: std::collections::BTreeSet<u32> = self.pids.iter().copied().collect();
+        if self.comms.is_empty() {
+            return t;
+        }
+        let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+            return t;
+        };
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            if self.comms.iter().any(|c| c == comm.trim()) {
+                t.insert(pid);
+            }
+        }
+        t
+    }
+}
+
 /// Which layer to use: forced, or the best available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TracingChoice {

@@ -8,7 +8,7 @@
 //! Block request latency is not taken from here: perf sampling silently misses most
 //! `block:block_rq_complete` events while the CPU is idle (see the eBPF layer).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -305,23 +305,10 @@ impl PerfSession {
 
 /// All threads of the target processes (pids given, or processes whose comm matches).
 pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
-    if req.pids.is_empty() && req.comms.is_empty() {
+    if !req.is_filtered() {
         return None;
     }
-    let mut pids: HashSet<u32> = req.pids.iter().copied().collect();
-    if !req.comms.is_empty() {
-        if let Ok(rd) = std::fs::read_dir(&roots.proc) {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-                if req.comms.iter().any(|c| c == comm.trim()) {
-                    pids.insert(pid);
-                }
-            }
-        }
-    }
+    let pids = req.target_pids(roots);
     let mut tids = Vec::new();
     for pid in pids {
         match std::fs::read_dir(roots.pid_dir(pid).join("task")) {

@@ -23,7 +23,9 @@ const AUTO_TARGETS: usize = 8;
 
 /// Processes to sample: the requested ones, or the busiest writers right now.
 fn targets(roots: &Roots, req: &TraceRequest) -> Vec<u32> {
-    let mut pids: Vec<u32> = req.pids.clone();
+    if req.is_filtered() {
+        return req.target_pids(roots).into_iter().collect();
+    }
     let me = std::process::id();
     let all: Vec<u32> = std::fs::read_dir(&roots.proc)
         .map(|rd| {
@@ -32,17 +34,6 @@ fn targets(roots: &Roots, req: &TraceRequest) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default();
-    if !req.comms.is_empty() {
-        for &p in &all {
-            let comm = std::fs::read_to_string(roots.pid_dir(p).join("comm")).unwrap_or_default();
-            if req.comms.iter().any(|c| c == comm.trim()) {
-                pids.push(p);
-            }
-        }
-    }
-    if !pids.is_empty() || !req.comms.is_empty() {
-        return pids;
-    }
     let syscw = |p: u32| {
         std::fs::read_to_string(roots.pid_dir(p).join("io"))
             .ok()
