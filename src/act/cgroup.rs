@@ -140,8 +140,8 @@ mod tests {
             )]
         );
         assert_eq!(
-            join(std::path::Path::new("/sys/fs/cgroup/blkio"), "/a/b"),
-            PathBuf::from("/sys/fs/cgroup/blkio/a/b")
+            join(std::path::Path::new("/cg/blkio"), "/a/b"),
+            PathBuf::from("/cg/blkio/a/b")
         );
         assert_eq!(join(std::path::Path::new("/x"), "/"), PathBuf::from("/x"));
     }

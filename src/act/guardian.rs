@@ -37,7 +37,7 @@ pub struct GuardianArgs {
     pub deadline_ms: u64,
     #[arg(long)]
     pub state: Option<PathBuf>,
-    #[arg(long, default_value = "/proc")]
+    #[arg(long, default_value = crate::roots::DEFAULT_PROC)]
     pub proc_root: PathBuf,
 }
 

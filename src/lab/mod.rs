@@ -296,8 +296,8 @@ fn run_in(
             if let Some(dev) = st.loop_dev.clone() {
                 let md = std::fs::metadata(&dev)?;
                 let rdev = std::os::unix::fs::MetadataExt::rdev(&md);
-                let bdi = PathBuf::from(format!(
-                    "/sys/class/bdi/{}:{}",
+                let bdi = crate::roots::Roots::default().sys(&format!(
+                    "class/bdi/{}:{}",
                     rustix::fs::major(rdev),
                     rustix::fs::minor(rdev)
                 ));

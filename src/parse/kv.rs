@@ -21,7 +21,7 @@ fn first_u64(v: &str) -> Option<u64> {
     v.split_ascii_whitespace().next()?.parse().ok()
 }
 
-/// `/proc/PID/io` (Documentation/filesystems/proc.rst, "/proc/<pid>/io"). For a process
+/// `/proc/PID/io` (Documentation/filesystems/proc.rst, section "<pid>/io"). For a process
 /// (not a task) the kernel sums all its threads, live and exited.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcIo {
