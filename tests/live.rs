@@ -359,3 +359,65 @@ fn space_walk_agrees_with_du() {
     let biggest = &v["walk"]["biggest_files"][0];
     assert!(biggest["path"].as_str().unwrap().ends_with("/f49"));
 }
+
+#[test]
+fn a_slow_disk_is_diagnosed_as_saturated_with_traced_device_time() {
+    if !live_ready(&["losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["slow-disk", "--duration", "40s"]);
+    let dev = lab.event.device.clone().expect("a loop device");
+    std::thread::sleep(Duration::from_secs(3));
+    let r: Report = serde_json::from_str(&ok(&[
+        "diagnose",
+        "--duration",
+        "3s",
+        "--tracing",
+        "ebpf",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == "device_saturated" && f.subject.device.as_deref() == Some(dev.as_str()))
+        .unwrap_or_else(|| panic!("no device_saturated for {dev}: {:#?}", r.findings));
+    assert_eq!(f.severity, "critical", "{f:#?}");
+    assert!(f.evidence["util_pct"].as_f64().unwrap() > 90.0);
+    assert!(f.evidence["await_ms"].as_f64().unwrap() > 50.0);
+    assert!(
+        f.evidence["traced_device_time_ms"].as_f64().unwrap() > 20.0,
+        "measured in the device: {f:#?}"
+    );
+    let d = r.devices.iter().find(|d| d.disk_device == dev).unwrap();
+    assert!(d.traced_device_time_ms.is_some());
+    // The lab's writers are the ones loading it, and the files do not grow.
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.kind == "top_io_writer"
+                && lab.event.pids.contains(&f.subject.pid.unwrap_or(0)))
+    );
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.kind == "filesystem_full" && f.subject.mountpoint == lab.event.mountpoint)
+    );
+    let (base, dev) = (lab.base.clone(), lab.event.device.clone());
+    let stopped = lab.stop();
+    assert_cleaned(base.as_deref(), &stopped, dev.as_deref());
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/blkio")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mine = format!(
+        "iowhy-lab-{}",
+        base.as_deref().unwrap().rsplit('-').next().unwrap()
+    );
+    assert!(!left.contains(&mine), "the lab's cgroup {mine} was removed");
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use std::os::unix::fs::MetadataExt;
 
 use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::units;
@@ -32,6 +33,9 @@ pub enum Scenario {
     DeletedOpen,
     /// Heavy buffered writes: dirty pages and writers throttled in balance_dirty_pages.
     BufferedFlood,
+    /// A disk that answers slowly: a loop device whose own writes to its backing disk are
+    /// limited (for the lab's processes only), with writers queueing on it (root).
+    SlowDisk,
     /// Remove what labs killed with SIGKILL left behind.
     Cleanup,
 }
@@ -51,6 +55,7 @@ impl Scenario {
             Scenario::DiskFill => "disk-fill",
             Scenario::DeletedOpen => "deleted-open",
             Scenario::BufferedFlood => "buffered-flood",
+            Scenario::SlowDisk => "slow-disk",
             Scenario::Cleanup => "cleanup",
         }
     }
@@ -162,7 +167,12 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         ),
         (Some(d), _) => Stage::in_dir(d)?,
         (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
-        (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(size, true)?,
+        (None, Scenario::BufferedFlood | Scenario::SlowDisk) if stage::is_root() => {
+            Stage::loop_fs(size, true)?
+        }
+        (_, Scenario::SlowDisk) => {
+            bail!("slow-disk needs root: it makes a loop device and a cgroup of its own")
+        }
         (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
     };
@@ -290,6 +300,35 @@ fn run_in(
                 units::bytes_u(bytes)
             ));
         }
+        Scenario::SlowDisk => {
+            // The loop device (direct I/O) writes to its backing file on behalf of the
+            // process that issued each request, in that process's cgroup: limiting the
+            // backing disk for the lab's cgroup makes the loop device itself slow, for the
+            // lab's writers only.
+            let image = st.image.clone().context("a loop image")?;
+            let dev = std::fs::metadata(&image)?.dev();
+            let (ma, mi) = whole_disk(rustix::fs::major(dev), rustix::fs::minor(dev));
+            let bps = if a.rate == 0 { 2 << 20 } else { a.rate };
+            let cg = st.io_cgroup(&crate::roots::Roots::default(), ma, mi, bps)?;
+            for i in 0..a.writers.max(4) {
+                let extra = vec!["--max-bytes".into(), (16u64 << 20).to_string()];
+                let w = spawn(
+                    WorkerKind::DirectWriter,
+                    &dir.join(format!("data-{i}.bin")),
+                    "lab-slow-write",
+                    &extra,
+                )?;
+                std::fs::write(cg.join("cgroup.procs"), w.child.id().to_string())
+                    .context("moving a writer into the lab cgroup")?;
+                workers.push(w);
+            }
+            note = Some(format!(
+                "{} reaches its backing disk ({ma}:{mi}) at {} for the lab's writers only; {} writers queue on it",
+                st.loop_dev.clone().unwrap_or_default(),
+                units::rate(bps as f64),
+                workers.len()
+            ));
+        }
         Scenario::BufferedFlood => {
             // Give the lab's own device a small dirty limit so its writer is throttled
             // like a writer on a saturated disk, without touching the machine's settings.
@@ -351,6 +390,24 @@ fn run_in(
         }
     }
     Ok((workers, ev))
+}
+
+/// The whole disk of a (possibly partition) device number, from `/sys/dev/block`.
+fn whole_disk(major: u32, minor: u32) -> (u32, u32) {
+    let link = crate::roots::Roots::default().sys(&format!("dev/block/{major}:{minor}"));
+    if link.join("partition").exists() {
+        if let Ok(p) = std::fs::canonicalize(&link) {
+            if let Some(dev) = p
+                .parent()
+                .and_then(|d| std::fs::read_to_string(d.join("dev")).ok())
+            {
+                if let Ok(d) = crate::parse::sysblock::parse_dev(&dev) {
+                    return d;
+                }
+            }
+        }
+    }
+    (major, minor)
 }
 
 /// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.

@@ -323,6 +323,9 @@ fn direct_writer(a: &WorkerArgs) -> Result<()> {
     // SAFETY: a fresh zeroed allocation of CHUNK bytes, freed never (the worker runs until killed).
     let buf = unsafe { std::slice::from_raw_parts(std::alloc::alloc_zeroed(layout), CHUNK) };
     let cap = a.max_bytes.max(CHUNK as u64);
+    // Allocate the whole file first: the writes then rewrite blocks in place and the
+    // filesystem does not grow (this worker loads a disk, it does not fill one).
+    rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, cap)?;
     let start = Instant::now();
     let mut pos = 0u64;
     let mut total = 0u64;

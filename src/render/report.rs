@@ -295,13 +295,7 @@ impl Diagnosis {
             s.push(format!("Everyone feels it: {}.", p.summary));
         }
         let any_serious = self.findings.iter().any(|f| f.severity != Severity::Info);
-        (any_serious && !s.is_empty()).then(|| {
-            let mut t = s.join(" ");
-            if let Some(c) = t.get(..1) {
-                t = c.to_uppercase() + &t[1..];
-            }
-            t
-        })
+        (any_serious && !s.is_empty()).then(|| s.join(" "))
     }
 }
 
