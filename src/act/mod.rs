@@ -106,6 +106,22 @@ pub fn refuse_unsafe(roots: &Roots, t: &Target) -> Result<()> {
     Ok(())
 }
 
+/// Processes that map the file (dev, ino) into memory: truncating it under them makes
+/// their next access to the cut pages raise SIGBUS.
+pub fn mappers(roots: &Roots, dev: (u32, u32), ino: u64) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(roots.pid_dir(*pid).join("maps"))
+                .map(|t| crate::parse::maps::mapped_files(&t).contains(&(dev.0, dev.1, ino)))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// Processes others depend on: pausing or throttling them stalls more than themselves.
 pub fn depended_on(t: &Target) -> Option<&'static str> {
     let c = t.comm.as_str();

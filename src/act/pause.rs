@@ -290,7 +290,11 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
             after: phase(&after, n, sa),
         })
         .collect();
-    let (verdict, summary) = verdict(&t, &devices);
+    let psi = match (psi_b, psi_d, psi_a) {
+        (Some(b), Some(d), Some(a)) => Some([r2(b), r2(d), r2(a)]),
+        _ => None,
+    };
+    let (verdict, summary) = verdict(&t, &devices, psi);
     let r = PauseReport {
         pid: t.pid,
         comm: t.comm.clone(),
@@ -299,10 +303,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         stopped,
         resumed,
         devices,
-        psi_some_pct: match (psi_b, psi_d, psi_a) {
-            (Some(b), Some(d), Some(a)) => Some([r2(b), r2(d), r2(a)]),
-            _ => None,
-        },
+        psi_some_pct: psi,
         verdict: verdict.into(),
         summary,
         warnings,
@@ -318,8 +319,18 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
     Ok(())
 }
 
+/// A device counts as busy from this %util; below it, I/O pressure or the request rate
+/// decide (a VM's virtual disk can report ~0% util under thousands of requests a second).
+const BUSY_UTIL_PCT: f64 = 20.0;
+const BUSY_PSI_PCT: f64 = 10.0;
+const BUSY_IOPS: f64 = 100.0;
+
 /// Is the process the cause? Its disk calms down while it is stopped, and comes back after.
-pub fn verdict(t: &Target, devices: &[DeviceEffect]) -> (&'static str, String) {
+pub fn verdict(
+    t: &Target,
+    devices: &[DeviceEffect],
+    psi: Option<[f64; 3]>,
+) -> (&'static str, String) {
     let Some(d) = devices.iter().max_by(|a, b| {
         a.before
             .util_pct
@@ -331,17 +342,40 @@ pub fn verdict(t: &Target, devices: &[DeviceEffect]) -> (&'static str, String) {
             format!("no disk activity could be attributed to pid {}", t.pid),
         );
     };
-    let (b, du, af) = (d.before.util_pct, d.during.util_pct, d.after.util_pct);
-    let line = format!(
-        "{}: util {b:.0}% → {du:.0}% while paused → {af:.0}% after",
-        d.device
-    );
-    if b < 20.0 {
+    let iops = |p: &Phase| p.w_per_s + p.f_per_s;
+    // (what, before, during, after)
+    let (what, b, du, af) = if d.before.util_pct >= BUSY_UTIL_PCT {
         (
-            "device_not_busy",
-            format!("{line}: the disk was not busy to begin with"),
+            format!("{}: util", d.device),
+            d.before.util_pct,
+            d.during.util_pct,
+            d.after.util_pct,
         )
-    } else if du <= 0.5 * b {
+    } else if let Some([pb, pd, pa]) = psi.filter(|p| p[0] >= BUSY_PSI_PCT) {
+        ("I/O pressure".to_string(), pb, pd, pa)
+    } else if iops(&d.before) >= BUSY_IOPS {
+        (
+            format!("{}: writes+flushes per second", d.device),
+            iops(&d.before),
+            iops(&d.during),
+            iops(&d.after),
+        )
+    } else {
+        return (
+            "device_not_busy",
+            format!(
+                "{}: util {:.0}%, the disk was not busy to begin with",
+                d.device, d.before.util_pct
+            ),
+        );
+    };
+    let unit = if what.contains("per second") {
+        "/s"
+    } else {
+        "%"
+    };
+    let line = format!("{what} {b:.0}{unit} → {du:.0}{unit} while paused → {af:.0}{unit} after");
+    if du <= 0.5 * b {
         (
             "cause",
             format!("{line}: pid {} ({}) is the cause", t.pid, t.comm),
@@ -350,7 +384,7 @@ pub fn verdict(t: &Target, devices: &[DeviceEffect]) -> (&'static str, String) {
         (
             "not_the_cause",
             format!(
-                "{line}: the disk stayed busy without pid {} ({}); look elsewhere",
+                "{line}: the load stayed without pid {} ({}); look elsewhere",
                 t.pid, t.comm
             ),
         )
@@ -442,14 +476,29 @@ mod tests {
             sig_caught: 0,
             sig_ignored: 0,
         };
-        assert_eq!(verdict(&t, &[eff(99.0, 8.0, 97.0)]).0, "cause");
+        assert_eq!(verdict(&t, &[eff(99.0, 8.0, 97.0)], None).0, "cause");
         assert!(
-            verdict(&t, &[eff(99.0, 8.0, 97.0)])
+            verdict(&t, &[eff(99.0, 8.0, 97.0)], None)
                 .1
                 .contains("util 99% → 8% while paused")
         );
-        assert_eq!(verdict(&t, &[eff(99.0, 95.0, 98.0)]).0, "not_the_cause");
-        assert_eq!(verdict(&t, &[eff(5.0, 1.0, 4.0)]).0, "device_not_busy");
-        assert_eq!(verdict(&t, &[]).0, "unclear");
+        assert_eq!(
+            verdict(&t, &[eff(99.0, 95.0, 98.0)], None).0,
+            "not_the_cause"
+        );
+        assert_eq!(
+            verdict(&t, &[eff(5.0, 1.0, 4.0)], None).0,
+            "device_not_busy"
+        );
+        assert_eq!(verdict(&t, &[], None).0, "unclear");
+        // A virtual disk at ~0% util: I/O pressure decides.
+        assert_eq!(
+            verdict(&t, &[eff(0.0, 0.0, 0.0)], Some([60.0, 2.0, 58.0])).0,
+            "cause"
+        );
+        let mut busy = eff(1.0, 1.0, 1.0);
+        busy.before.w_per_s = 6000.0;
+        busy.during.w_per_s = 5900.0;
+        assert_eq!(verdict(&t, &[busy], None).0, "not_the_cause");
     }
 }

@@ -81,6 +81,13 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             md.nlink()
         )));
     }
+    let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
+    let mapped = super::mappers(&roots, dev, md.ino());
+    if !mapped.is_empty() {
+        return Err(usage(format!(
+            "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"
+        )));
+    }
     let path = name.trim_end_matches(" (deleted)").to_string();
     let warning = format!(
         "the file has no name, so no other process can open it; but pid {} ({}) may still read its own data back (a database's \

@@ -323,6 +323,15 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
     let (renames, removals) = plan(&base, &existing(&base, &names), a.keep);
     report.rotated_to = Some(dir.join(format!("{base}.1")).display().to_string());
     let copytruncate = a.copytruncate;
+    if copytruncate || a.fallback_copytruncate {
+        let mapped = super::mappers(&roots, dev, md.ino());
+        if !mapped.is_empty() {
+            return Err(usage(format!(
+                "{} is mapped into memory by pid(s) {mapped:?}: a truncate would crash them with SIGBUS; rotate by rename",
+                a.path.display()
+            )));
+        }
+    }
     if copytruncate {
         if let Some(w) = ws.iter().find(|w| !w.append) {
             return Err(usage(format!(
@@ -397,7 +406,7 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         return print(a, &report);
     }
     for (f, t) in &renames {
-        std::fs::rename(dir.join(f), dir.join(t))
+        rename_noreplace(&dir.join(f), &dir.join(t))
             .with_context(|| format!("renaming {f} to {t}"))?;
         report.renamed.push((
             dir.join(f).display().to_string(),
@@ -419,13 +428,27 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
                     w.pid
                 ));
             } else {
-                // Put the log back (the new file is still empty and unused), then copytruncate.
-                let new_len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(1);
-                if new_len == 0 {
-                    std::fs::rename(&rotated, &path)
-                        .context("putting the log back for copytruncate")?;
+                // Put the log back: swap the names atomically (RENAME_EXCHANGE), so the
+                // writers' file is the log again and the new one sits at the rotated name;
+                // drop that one only if nobody wrote to it, then copytruncate.
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &rotated,
+                    rustix::fs::CWD,
+                    &path,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )
+                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                .context("putting the log back for copytruncate")?;
+                if std::fs::metadata(&rotated).map(|m| m.len()).unwrap_or(1) == 0 {
+                    std::fs::remove_file(&rotated)?;
                     report.notes.push("no writer reopened: the rename was undone and the log copytruncated instead".into());
                     copy_truncate(&roots, &ws, &path, &rotated, &mut report)?;
+                } else {
+                    report.notes.push(format!(
+                        "no fallback: something wrote to the new log meanwhile; it is kept as {}",
+                        rotated.display()
+                    ));
                 }
             }
         }
@@ -474,7 +497,7 @@ fn rename_and_reopen(
 ) -> Result<()> {
     report.mode = "rename".into();
     report.bytes_rotated = md.len();
-    std::fs::rename(path, rotated)
+    rename_noreplace(path, rotated)
         .with_context(|| format!("renaming {} to {}", path.display(), rotated.display()))?;
     // A fresh, empty log with the same owner and mode; O_EXCL: if a writer already
     // recreated it, use that one.
@@ -662,6 +685,19 @@ fn wait_stopped(roots: &Roots, pids: &[rustix::process::Pid], within: Duration) 
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// rename(2) that fails instead of replacing an existing file (RENAME_NOREPLACE): a file
+/// that appeared in the meantime is never overwritten.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
 }
 
 fn copy_range(src: &mut File, dst: &mut File, from: u64, to: u64) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod diskstats;
 pub mod fdinfo;
 pub mod fdlink;
 pub mod kv;
+pub mod maps;
 pub mod mountinfo;
 pub mod pid_stat;
 pub mod psi;
