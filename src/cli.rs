@@ -82,21 +82,37 @@ pub enum Command {
     Iostat(cmd::iostat::IostatArgs),
     /// Processes doing I/O, like `iotop -o` / `pidstat -d`.
     Top(cmd::top::TopArgs),
+    /// Write and sync calls per process and file, sync latency, block latency — like
+    /// `strace -c -f`, without stopping the process.
+    Trace(cmd::trace::TraceArgs),
     /// Every open file of a process, with size, growth, offset and open flags (a better `lsof -p`).
     Files(cmd::files::FilesArgs),
     /// Filesystems, the biggest files under PATH, and space held by deleted open files.
     Space(cmd::space::SpaceArgs),
     /// Containers and pods: write rate, I/O wait, log rate and size, rotation, blocked pipes.
     Containers(cmd::containers::ContainersArgs),
+    /// Rotate a live log without losing a line: rename, recreate, signal the writers, and
+    /// verify by inode that each reopened (or copytruncate for O_APPEND writers).
+    Rotate(crate::act::rotate::RotateArgs),
+    /// Free the space of a deleted file a process still holds open (truncate via /proc/PID/fd).
+    Reclaim(crate::act::reclaim::ReclaimArgs),
+    /// Stop a process for a moment and measure whether the disk calms down (always resumed).
+    Pause(crate::act::pause::PauseArgs),
+    /// Limit a process's disk bandwidth or IOPS with a cgroup instead of killing it.
+    Throttle(crate::act::throttle::ThrottleArgs),
     /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
     Lab(crate::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
+    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
+    Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.
     Capture(cmd::capture::CaptureArgs),
     #[command(name = "lab-worker", hide = true)]
     LabWorker(crate::lab::worker::WorkerArgs),
+    #[command(hide = true)]
+    Guardian(crate::act::guardian::GuardianArgs),
 }
 
 /// Parse a duration: `5s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
@@ -221,13 +237,20 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Diagnose(a)) => cmd::diagnose::run(&g, &a),
         Some(Command::Iostat(a)) => cmd::iostat::run(&g, &a),
         Some(Command::Top(a)) => cmd::top::run(&g, &a),
+        Some(Command::Trace(a)) => cmd::trace::run(&g, &a),
         Some(Command::Files(a)) => cmd::files::run(&g, &a),
         Some(Command::Space(a)) => cmd::space::run(&g, &a),
         Some(Command::Containers(a)) => cmd::containers::run(&g, &a),
         Some(Command::Lab(a)) => crate::lab::run(&g, &a),
         Some(Command::Playbook) => emit(cmd::playbook::TEXT),
+        Some(Command::Snapshot(a)) => cmd::snapshot::run(&g, &a),
         Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
         Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
+        Some(Command::Guardian(a)) => crate::act::guardian::run(&a),
+        Some(Command::Rotate(a)) => crate::act::rotate::run(&g, &a),
+        Some(Command::Reclaim(a)) => crate::act::reclaim::run(&g, &a),
+        Some(Command::Pause(a)) => crate::act::pause::run(&g, &a),
+        Some(Command::Throttle(a)) => crate::act::throttle::run(&g, &a),
     }
 }
 

@@ -6,6 +6,7 @@
 //! the commands, `lab` reproduces incidents. `parse` holds the pure parsers of kernel
 //! files and `roots` the only knowledge of where those files live.
 
+pub mod act;
 pub mod cli;
 pub mod cmd;
 pub mod container;
@@ -18,4 +19,5 @@ pub mod render;
 pub mod roots;
 pub mod snapshot;
 pub mod source;
+pub mod trace;
 pub mod units;

@@ -107,6 +107,22 @@ impl Roots {
         }
     }
 
+    /// How the host spells a path under one of the roots (`<proc-root>/1/io` →
+    /// `/proc/1/io`): reports name what the host has, not where a fixture or a DaemonSet
+    /// mount happens to be.
+    pub fn host_spelling(&self, p: &Path) -> String {
+        for (root, canon) in [
+            (&self.proc, DEFAULT_PROC),
+            (&self.sys, DEFAULT_SYS),
+            (&self.root, DEFAULT_ROOT),
+        ] {
+            if let Ok(rel) = p.strip_prefix(root) {
+                return Path::new(canon).join(rel).display().to_string();
+            }
+        }
+        p.display().to_string()
+    }
+
     /// The cgroup v2 (unified) hierarchy: `/sys/fs/cgroup` on pure v2 hosts,
     /// `/sys/fs/cgroup/unified` on hybrid ones.
     pub fn cgroup2_candidates(&self) -> Vec<PathBuf> {
@@ -141,6 +157,8 @@ mod tests {
         );
         assert_eq!(r.proc("diskstats"), PathBuf::from("/host/proc/diskstats"));
         assert_eq!(r.fd_link(7, 3), PathBuf::from("/host/proc/7/fd/3"));
+        assert_eq!(r.host_spelling(Path::new("/host/proc/1/io")), "/proc/1/io");
+        assert_eq!(r.host_spelling(Path::new("/host/var/log/x")), "/var/log/x");
         assert_eq!(
             r.mountinfo_candidates()[0],
             PathBuf::from("/host/proc/1/mountinfo")

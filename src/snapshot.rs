@@ -164,6 +164,11 @@ pub struct Process {
     pub fds: Option<Vec<OpenFile>>,
     /// Pids in nested pid namespaces, outermost first (from status NSpid).
     pub nspid: Vec<u32>,
+    /// Signal masks from status (SigCgt, SigIgn): what a signal would do to it.
+    #[serde(default)]
+    pub sig_caught: Option<u64>,
+    #[serde(default)]
+    pub sig_ignored: Option<u64>,
 }
 
 impl Process {

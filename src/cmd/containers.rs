@@ -24,13 +24,24 @@ pub struct ContainersArgs {
     pub duration: Duration,
     #[arg(long, short = 'f', value_enum, default_value_t = ContainersFormat::Text)]
     pub format: ContainersFormat,
+    /// Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per
+    /// container and shim. Processes started before it stay unknown.
+    #[arg(long)]
+    pub enable_delayacct: bool,
 }
 
 pub fn run(g: &Global, a: &ContainersArgs) -> Result<()> {
     if a.duration < Duration::from_millis(200) {
         return Err(usage("--duration must be at least 200 ms"));
     }
-    let d = super::diagnose::diagnose(g, a.duration)?;
+    // The same window as diagnose, without syscall tracing: containers need none.
+    let da = super::diagnose::DiagnoseArgs {
+        duration: a.duration,
+        format: crate::render::Format::Json,
+        tracing: crate::trace::TracingChoice::Off,
+        enable_delayacct: a.enable_delayacct,
+    };
+    let d = super::diagnose::diagnose(g, &da)?;
     let out = match a.format {
         ContainersFormat::Text => containers::text(&d),
         ContainersFormat::Json => serde_json::to_string_pretty(&containers::report(&d))? + "\n",

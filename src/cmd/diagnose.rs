@@ -1,5 +1,5 @@
-//! `iowhy diagnose` (the default command): two full snapshots `--duration` apart, every
-//! rule, one report.
+//! `iowhy diagnose` (the default command): two full snapshots `--duration` apart with
+//! tracing in between, every rule, one report.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,9 +10,12 @@ use clap::Args;
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
 use crate::findings;
-use crate::interval::Interval;
+use crate::interval::{Interval, IntervalOptions};
+use crate::render::json::BlindSpot;
 use crate::render::{self, Diagnosis, Format};
 use crate::source::SnapshotOptions;
+use crate::trace::delayacct::DelayAcctGuard;
+use crate::trace::{self, TraceRequest, TracingChoice};
 
 #[derive(Args, Debug, Clone)]
 pub struct DiagnoseArgs {
@@ -23,6 +26,14 @@ pub struct DiagnoseArgs {
     /// incident note for a ticket.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// How to see syscalls during the window: auto picks the best allowed (ebpf, perf,
+    /// then sampling /proc); off skips tracing.
+    #[arg(long, value_enum, default_value_t = TracingChoice::Auto)]
+    pub tracing: TracingChoice,
+    /// Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per
+    /// process. Processes started before it stay unknown.
+    #[arg(long)]
+    pub enable_delayacct: bool,
 }
 
 /// The shortest window that gives meaningful rates (/proc/uptime has 10 ms resolution).
@@ -35,48 +46,132 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
             MIN_WINDOW.as_millis()
         )));
     }
-    let d = diagnose(g, a.duration)?;
+    let (d, session) = diagnose_keep(g, a)?;
     let out = match a.format {
         Format::Text => render::text::render(&d),
         Format::Markdown => render::markdown::render(&d),
         Format::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
     };
-    emit(&out)
+    let r = emit(&out);
+    // Closing perf events and BPF links waits for RCU grace periods: do it after the
+    // report is out.
+    drop(session);
+    r
 }
 
-/// Take the two snapshots and run the rules. Ctrl-C during the window ends it early and
-/// reports on what was seen so far.
-pub fn diagnose(g: &Global, duration: Duration) -> Result<Diagnosis> {
+/// Take the two snapshots, trace in between, run the rules. Ctrl-C during the window
+/// ends it early and reports on what was seen so far.
+pub fn diagnose(g: &Global, a: &DiagnoseArgs) -> Result<Diagnosis> {
+    diagnose_keep(g, a).map(|(d, _)| d)
+}
+
+type OpenSession = Option<(Box<dyn trace::Session>, Vec<String>)>;
+
+/// As [`diagnose`], also handing back the tracing session so the caller can close it
+/// after printing.
+pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession)> {
     let mut c = g.collector()?;
+    let live = c.is_live();
+    let roots = c.roots();
     let opts = SnapshotOptions::full();
     let stop = super::stop_flag();
+    let delayacct = match (a.enable_delayacct, live) {
+        (true, true) => Some(DelayAcctGuard::enable(&roots)?),
+        (true, false) => {
+            return Err(usage(
+                "--enable-delayacct acts on the live kernel; it cannot be used with --fixture",
+            ));
+        }
+        _ => None,
+    };
+    // Open tracing before the first snapshot: loading and attaching take a moment that
+    // must not count as part of the window.
+    let req = TraceRequest {
+        duration: a.duration,
+        ..Default::default()
+    };
+    let mut session = if live && a.tracing != TracingChoice::Off {
+        Some(trace::open(&req, &roots, a.tracing)?)
+    } else {
+        None
+    };
     let s0 = c.snapshot(&opts)?;
-    let pb = (super::progress_wanted() && c.is_live()).then(|| {
-        let pb = indicatif::ProgressBar::new(duration.as_millis() as u64);
+    let pb = (super::progress_wanted() && live).then(|| {
+        let pb = indicatif::ProgressBar::new(a.duration.as_millis() as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template("watching I/O {bar:30} {elapsed}/{msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        pb.set_message(format!("{}s", duration.as_secs_f64()));
+        pb.set_message(format!("{}s", a.duration.as_secs_f64()));
         pb
     });
-    c.wait(duration, &stop, |el| {
+    let mut tick = |el: Duration| {
         if let Some(pb) = &pb {
             pb.set_position(el.as_millis() as u64);
         }
-    });
+    };
+    let traced = match session.as_mut() {
+        Some((s, why)) => {
+            let mut d = s.collect(&req, &stop, &mut tick)?;
+            d.notes.append(why);
+            Some(d)
+        }
+        None => {
+            c.wait(a.duration, &stop, tick);
+            None
+        }
+    };
+    // The second snapshot closes the window; the perf events and BPF programs are
+    // released after that (see `run`).
+    let s1 = c.snapshot(&opts)?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    let s1 = c.snapshot(&opts)?;
     if stop.load(Ordering::Relaxed) && s1.uptime_s - s0.uptime_s < MIN_WINDOW.as_secs_f64() {
         return Err(anyhow::anyhow!(
             "interrupted before the window was long enough to measure"
         ));
     }
-    let iv = Interval::new(s0, s1);
+    let iopts = IntervalOptions {
+        delayacct_enabled_at_uptime_s: delayacct.as_ref().and_then(|d| d.enabled_at_uptime_s),
+    };
+    let mut iv = Interval::with_options(s0, s1, iopts);
+    iv.trace = traced;
     let found = findings::run_all(&iv);
-    let mut d = Diagnosis::new(iv, found, "none");
-    d.capabilities.fixture = !c.is_live();
-    Ok(d)
+    let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
+    let mut d = Diagnosis::new(iv, found, layer);
+    d.capabilities.fixture = !live;
+    if let Some(t) = &d.interval.trace {
+        for p in t.procs.values() {
+            if let Some(r) = t.sync_per_s(p.pid) {
+                d.fsync_per_s.insert(p.pid, r);
+            }
+        }
+        if t.lost_events > 0 {
+            d.blind_spots.push(BlindSpot {
+                what: format!(
+                    "{} trace events were lost (the consumer fell behind); counts are lower bounds",
+                    t.lost_events
+                ),
+                how_to_see:
+                    "trace specific processes (iowhy trace --pid PID), which the kernel filters"
+                        .into(),
+            });
+        }
+        for n in &t.notes {
+            d.blind_spots.push(BlindSpot {
+                what: format!("tracing ({}): {n}", t.layer.name()),
+                how_to_see: String::new(),
+            });
+        }
+    }
+    if let Some(g) = &delayacct {
+        if g.enabled_at_uptime_s.is_some() {
+            d.blind_spots.push(BlindSpot {
+                what: "delay accounting was turned on for this run only: processes started before it have no I/O wait data (null)".into(),
+                how_to_see: "leave kernel.task_delayacct=1 on, or boot with `delayacct`".into(),
+            });
+        }
+    }
+    Ok((d, session))
 }

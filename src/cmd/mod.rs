@@ -6,8 +6,10 @@ pub mod diagnose;
 pub mod files;
 pub mod iostat;
 pub mod playbook;
+pub mod snapshot;
 pub mod space;
 pub mod top;
+pub mod trace;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -19,7 +19,6 @@ use serde::Serialize;
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
 use crate::interval::{FsRates, Interval};
-use crate::render::json::r2o;
 use crate::render::table::Table;
 use crate::source::SnapshotOptions;
 use crate::units;
@@ -164,30 +163,14 @@ fn mount_for(iv: &Interval, path: &str) -> Option<String> {
 }
 
 pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Filesystem> {
-    fs.iter()
-        .map(|f| crate::render::json::Filesystem {
-            mountpoint: f.mountpoint.clone(),
-            source: f.source.clone(),
-            fstype: f.fstype.clone(),
-            size_bytes: f.size_bytes,
-            used_bytes: f.used_bytes,
-            avail_bytes: f.avail_bytes,
-            use_pct: f.use_pct,
-            inodes_use_pct: f.inodes_use_pct,
-            growth_bytes_per_s: if with_growth {
-                r2o(f.growth_bytes_per_s)
-            } else {
-                None
-            },
-            time_to_full_s: if with_growth {
-                r2o(f.time_to_full_s)
-            } else {
-                None
-            },
-            devices: f.devices.clone(),
-            also_mounted_at: f.also_mounted_at.clone(),
-        })
-        .collect()
+    let mut v = crate::render::report::filesystems_json(fs);
+    if !with_growth {
+        for f in &mut v {
+            f.growth_bytes_per_s = None;
+            f.time_to_full_s = None;
+        }
+    }
+    v
 }
 
 /// Deleted files still open, each inode once (the first holder named), biggest first.
@@ -351,44 +334,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
 fn text(r: &SpaceReport) -> String {
     let mut o = String::new();
     o.push_str("Filesystems\n");
-    let mut t = Table::new(&[
-        "Mountpoint",
-        "Size",
-        "Used",
-        "Avail",
-        "Use%",
-        "IUse%",
-        "Growth/s",
-        "Full in",
-        "Source",
-    ])
-    .text_columns(&[8]);
-    for f in r
-        .filesystems
-        .iter()
-        .filter(|f| f.size_bytes > 64 * 1024 && f.fstype != "devtmpfs")
-    {
-        t.row(vec![
-            f.mountpoint.clone(),
-            units::bytes_u(f.size_bytes),
-            units::bytes_u(f.used_bytes),
-            units::bytes_u(f.avail_bytes),
-            f.use_pct
-                .map(|v| format!("{v:.0}%"))
-                .unwrap_or_else(|| "-".into()),
-            f.inodes_use_pct
-                .map(|v| format!("{v:.0}%"))
-                .unwrap_or_else(|| "-".into()),
-            f.growth_bytes_per_s
-                .map(units::rate)
-                .unwrap_or_else(|| "-".into()),
-            f.time_to_full_s
-                .map(units::duration)
-                .unwrap_or_else(|| "-".into()),
-            f.source.clone(),
-        ]);
-    }
-    o.push_str(&t.render());
+    o.push_str(&crate::render::table::filesystems(&r.filesystems).render());
     o.push('\n');
     if r.deleted_open.is_empty() {
         o.push_str("No deleted files are held open: df and du agree.\n\n");

@@ -47,8 +47,38 @@ impl Cause {
 }
 
 /// Classify one device's interval; `None` when it is not busy or slow at all.
-pub fn classify(d: &DeviceRates) -> Option<(Severity, Cause)> {
-    let svctm = d.svctm_est_ms.unwrap_or(0.0);
+/// Block latency measured by tracing (eBPF): mean time in the device and in the queue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Traced {
+    pub device_ms: f64,
+    pub queue_ms: Option<f64>,
+    pub device_p99_ms: Option<f64>,
+}
+
+/// The traced latency of one device over the window, all request kinds together.
+pub fn traced(iv: &Interval, d: &DeviceRates) -> Option<Traced> {
+    let ops = iv.trace.as_ref()?.block.get(&(d.major, d.minor))?;
+    let mut dev = crate::trace::hist::Hist::default();
+    let mut queue = crate::trace::hist::Hist::default();
+    for l in ops.values() {
+        dev.merge(&l.device);
+        queue.merge(&l.queue);
+    }
+    Some(Traced {
+        device_ms: dev.mean_ns()? / 1e6,
+        queue_ms: queue.mean_ns().map(|v| v / 1e6),
+        device_p99_ms: dev.quantile_ns(0.99).map(|v| v as f64 / 1e6),
+    })
+}
+
+/// Classify one device's interval; `None` when it is not busy or slow at all. With traced
+/// block latency, the device's own time is measured; without, it is estimated from
+/// busy time per request (sysstat's old svctm).
+pub fn classify(d: &DeviceRates, traced: Option<Traced>) -> Option<(Severity, Cause)> {
+    let svctm = traced
+        .map(|t| t.device_ms)
+        .or(d.svctm_est_ms)
+        .unwrap_or(0.0);
     let rotational = d.rotational.unwrap_or(false);
     let slow_ms = if rotational {
         SLOW_SERVICE_MS_ROTATIONAL
@@ -81,10 +111,11 @@ pub fn classify(d: &DeviceRates) -> Option<(Severity, Cause)> {
 pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
     let mut out = Vec::new();
     for d in iv.whole_devices() {
-        let Some((severity, cause)) = classify(d) else {
+        let t = traced(iv, d);
+        let Some((severity, cause)) = classify(d, t) else {
             continue;
         };
-        let svctm = d.svctm_est_ms.unwrap_or(0.0);
+        let svctm = t.map(|t| t.device_ms).or(d.svctm_est_ms).unwrap_or(0.0);
         let summary = match cause {
             Cause::Queueing => format!(
                 "{} is saturated: {:.1}% util, requests wait {:.1} ms but the device needs only ~{:.1} ms each (queueing, not a slow disk)",
@@ -112,6 +143,9 @@ pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
             .num("r_await_ms", d.r_await_ms)
             .num("w_await_ms", d.w_await_ms)
             .opt("svctm_est_ms", d.svctm_est_ms)
+            .opt("traced_device_time_ms", t.map(|t| t.device_ms))
+            .opt("traced_device_time_p99_ms", t.and_then(|t| t.device_p99_ms))
+            .opt("traced_queue_time_ms", t.and_then(|t| t.queue_ms))
             .num("r_per_s", d.r_s)
             .num("w_per_s", d.w_s)
             .num("f_per_s", d.f_s)
@@ -132,6 +166,15 @@ pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
             f.evidence.text("loop_backing_file", b);
         }
         f.explanation = explain(d, cause);
+        if let Some(t) = t {
+            f.explanation.push_str(&format!(
+                " Traced block requests: {:.3} ms in the device on average{}.",
+                t.device_ms,
+                t.queue_ms
+                    .map(|q| format!(", {q:.3} ms waiting in the scheduler queue"))
+                    .unwrap_or_default()
+            ));
+        }
         f.remediation = vec![
             step(
                 "iowhy top -b -n 3 -d 1",
@@ -195,6 +238,26 @@ fn explain(d: &DeviceRates, cause: Cause) -> String {
 mod tests {
     use super::*;
 
+    fn classify_(d: &DeviceRates) -> Option<(Severity, Cause)> {
+        classify(d, None)
+    }
+
+    #[test]
+    fn traced_device_time_overrides_the_estimate() {
+        // Busy-time-per-request says 0.1 ms, but tracing measured 40 ms in the device.
+        let d = dev(95.0, 1.2, 45.0, 0.1, false);
+        let t = Traced {
+            device_ms: 40.0,
+            queue_ms: Some(1.0),
+            device_p99_ms: Some(90.0),
+        };
+        assert_eq!(
+            classify(&d, Some(t)),
+            Some((Severity::Warning, Cause::SlowDevice))
+        );
+        assert_eq!(classify_(&d).map(|x| x.1), Some(Cause::Serial));
+    }
+
     fn dev(util: f64, aqu: f64, await_ms: f64, svctm: f64, rot: bool) -> DeviceRates {
         DeviceRates {
             name: "nvme0n1".into(),
@@ -213,20 +276,20 @@ mod tests {
     fn the_seed_incident_is_queueing_and_critical() {
         // iostat -xz in the seed: util 99.8, avgqu-sz 12.4, await 293.5, svctm 2.2.
         assert_eq!(
-            classify(&dev(99.8, 12.4, 293.5, 2.2, false)),
+            classify_(&dev(99.8, 12.4, 293.5, 2.2, false)),
             Some((Severity::Critical, Cause::Queueing))
         );
     }
 
     #[test]
     fn idle_device_is_not_flagged() {
-        assert_eq!(classify(&dev(3.0, 0.01, 0.4, 0.3, false)), None);
+        assert_eq!(classify_(&dev(3.0, 0.01, 0.4, 0.3, false)), None);
     }
 
     #[test]
     fn one_request_at_a_time_on_ssd_is_serial_info() {
         assert_eq!(
-            classify(&dev(99.0, 1.0, 1.0, 1.0, false)),
+            classify_(&dev(99.0, 1.0, 1.0, 1.0, false)),
             Some((Severity::Info, Cause::Serial))
         );
     }
@@ -234,14 +297,14 @@ mod tests {
     #[test]
     fn slow_rotational_disk() {
         assert_eq!(
-            classify(&dev(95.0, 1.2, 45.0, 40.0, true)),
+            classify_(&dev(95.0, 1.2, 45.0, 40.0, true)),
             Some((Severity::Warning, Cause::SlowDevice))
         );
     }
 
     #[test]
     fn long_waits_with_a_queue_count_even_below_full_util() {
-        let r = classify(&dev(70.0, 6.0, 120.0, 5.0, false));
+        let r = classify_(&dev(70.0, 6.0, 120.0, 5.0, false));
         assert_eq!(r, Some((Severity::Warning, Cause::Queueing)));
     }
 }

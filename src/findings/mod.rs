@@ -6,6 +6,7 @@
 
 pub mod container;
 pub mod device;
+pub mod fsync;
 pub mod memory;
 pub mod pipe;
 pub mod pressure;
@@ -213,6 +214,7 @@ pub const RULES: &[Rule] = &[
     device::device_saturated,
     pressure::io_pressure,
     writer::top_io_writer,
+    fsync::fsync_storm,
     space::runaway_log,
     space::deleted_file_held_open,
     space::filesystem_full,

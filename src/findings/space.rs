@@ -383,6 +383,13 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
                 Severity::Warning
             };
             let append = file.flags.is_some_and(|fl| fl & O_APPEND != 0);
+            let writer = remedy::LogWriter {
+                pid: p.pid,
+                comm: &p.comm,
+                fd: file.fd,
+                append,
+                handles_hup: p.handles_hup,
+            };
             let mut summary = format!(
                 "{} is {} and grows {} (written by {}, pid {})",
                 file.path,
@@ -418,11 +425,11 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
                 units::bytes(growth * 86400.0),
                 p.pid
             );
-            f.remediation = remedy::rotate_steps(&file.path, p.pid, file.fd, append);
+            f.remediation = remedy::rotate_steps(&file.path, writer);
             f.remediation.push(format!(
                 "cat > /etc/logrotate.d/iowhy-{} <<'EOF'  # lasting fix: rotate by size\n{}\nEOF",
                 p.comm.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-                remedy::logrotate_stanza(&file.path, &p.comm, append)
+                remedy::logrotate_stanza(&file.path, writer)
             ));
             out.push(f);
         }

@@ -55,7 +55,7 @@ fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
     });
     let dev = disk.as_deref().and_then(|d| iv.device(d));
     let saturated = dev
-        .and_then(device::classify)
+        .and_then(|d| device::classify(d, device::traced(iv, d)))
         .is_some_and(|(s, _)| s != Severity::Info);
     let severity = if saturated {
         Severity::Warning

@@ -69,6 +69,8 @@ pub struct Interval {
     pub pipes: Vec<pipe::BlockedPipe>,
     /// Containers, pods and shims, with their I/O and logs.
     pub containers: container::Containers,
+    /// What tracing saw between the two snapshots, when it ran.
+    pub trace: Option<crate::trace::TraceData>,
 }
 
 impl Interval {
@@ -106,6 +108,7 @@ impl Interval {
             exited,
             pipes,
             containers,
+            trace: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ProcessRates {
     pub started_in_window: bool,
     pub cgroups: Option<Vec<crate::parse::cgroup::CgroupEntry>>,
     pub nspid: Vec<u32>,
+    /// Has a SIGHUP handler (`None`: status unreadable).
+    pub handles_hup: Option<bool>,
 }
 
 impl ProcessRates {
@@ -183,6 +185,7 @@ fn one(
         started_in_window: prev.is_none(),
         cgroups: p.cgroups.clone(),
         nspid: p.nspid.clone(),
+        handles_hup: p.sig_caught.map(|m| m & 1 != 0),
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use std::os::unix::fs::MetadataExt;
 
 use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::units;
@@ -39,6 +40,9 @@ pub enum Scenario {
     ContainerLogFlood,
     /// A writer blocked on a full pipe whose reader is stopped, or never reads (--reader).
     PipeBlock,
+    /// A disk that answers slowly: a loop device whose own writes to its backing disk are
+    /// limited (for the lab's processes only), with writers queueing on it (root).
+    SlowDisk,
     /// Remove what labs killed with SIGKILL left behind.
     Cleanup,
 }
@@ -61,6 +65,7 @@ impl Scenario {
             Scenario::BufferedFlood => "buffered-flood",
             Scenario::ContainerLogFlood => "container-log-flood",
             Scenario::PipeBlock => "pipe-block",
+            Scenario::SlowDisk => "slow-disk",
             Scenario::Cleanup => "cleanup",
         }
     }
@@ -95,6 +100,12 @@ pub struct LabArgs {
     /// fsync-logger: how each line is made durable.
     #[arg(long, value_enum, default_value_t = SyncMode::Fsync)]
     pub sync: SyncMode,
+    /// fsync-logger: write exactly this many lines per writer, then idle (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub lines: u64,
+    /// Let the writers wait this long before their first write (for tracers to attach).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub start_after: Duration,
     #[arg(long, short = 'f', value_enum, default_value_t = LabFormat::Text)]
     pub format: LabFormat,
     /// pipe-block: what the reader does.
@@ -199,7 +210,12 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
         // Nothing touches a disk: only the lab's directory, where cleanup finds it.
         (None, Scenario::PipeBlock) => Stage::in_dir(std::path::Path::new(stage::LAB_PARENT))?,
-        (None, Scenario::BufferedFlood) if stage::is_root() => Stage::loop_fs(size, true)?,
+        (None, Scenario::BufferedFlood | Scenario::SlowDisk) if stage::is_root() => {
+            Stage::loop_fs(size, true)?
+        }
+        (_, Scenario::SlowDisk) => {
+            bail!("slow-disk needs root: it makes a loop device and a cgroup of its own")
+        }
         (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
     };
@@ -284,6 +300,10 @@ fn run_in(
                     dir.join(format!("output-{i}.log"))
                 };
                 let extra = vec![
+                    "--lines".into(),
+                    a.lines.to_string(),
+                    "--start-after".into(),
+                    format!("{}ms", a.start_after.as_millis()),
                     "--sync".into(),
                     sync.clone(),
                     "--rate".into(),
@@ -331,14 +351,43 @@ fn run_in(
                 units::bytes_u(bytes)
             ));
         }
+        Scenario::SlowDisk => {
+            // The loop device (direct I/O) writes to its backing file on behalf of the
+            // process that issued each request, in that process's cgroup: limiting the
+            // backing disk for the lab's cgroup makes the loop device itself slow, for the
+            // lab's writers only.
+            let image = st.image.clone().context("a loop image")?;
+            let dev = std::fs::metadata(&image)?.dev();
+            let (ma, mi) = whole_disk(rustix::fs::major(dev), rustix::fs::minor(dev));
+            let bps = if a.rate == 0 { 2 << 20 } else { a.rate };
+            let cg = st.io_cgroup(&crate::roots::Roots::default(), ma, mi, bps)?;
+            for i in 0..a.writers.max(4) {
+                let extra = vec!["--max-bytes".into(), (16u64 << 20).to_string()];
+                let w = spawn(
+                    WorkerKind::DirectWriter,
+                    &dir.join(format!("data-{i}.bin")),
+                    "lab-slow-write",
+                    &extra,
+                )?;
+                std::fs::write(cg.join("cgroup.procs"), w.child.id().to_string())
+                    .context("moving a writer into the lab cgroup")?;
+                workers.push(w);
+            }
+            note = Some(format!(
+                "{} reaches its backing disk ({ma}:{mi}) at {} for the lab's writers only; {} writers queue on it",
+                st.loop_dev.clone().unwrap_or_default(),
+                units::rate(bps as f64),
+                workers.len()
+            ));
+        }
         Scenario::BufferedFlood => {
             // Give the lab's own device a small dirty limit so its writer is throttled
             // like a writer on a saturated disk, without touching the machine's settings.
             if let Some(dev) = st.loop_dev.clone() {
                 let md = std::fs::metadata(&dev)?;
                 let rdev = std::os::unix::fs::MetadataExt::rdev(&md);
-                let bdi = PathBuf::from(format!(
-                    "/sys/class/bdi/{}:{}",
+                let bdi = crate::roots::Roots::default().sys(&format!(
+                    "class/bdi/{}:{}",
                     rustix::fs::major(rdev),
                     rustix::fs::minor(rdev)
                 ));
@@ -407,7 +456,7 @@ fn run_in(
                 let _ = stop_workers(std::mem::take(&mut workers));
                 bail!(
                     "lab worker for {} exited early ({status})",
-                    w_path_display(&ev, status)
+                    ev.paths.join(", ")
                 );
             }
         }
@@ -415,8 +464,22 @@ fn run_in(
     Ok((workers, ev))
 }
 
-fn w_path_display(ev: &Event, _s: std::process::ExitStatus) -> String {
-    ev.paths.join(", ")
+/// The whole disk of a (possibly partition) device number, from `/sys/dev/block`.
+fn whole_disk(major: u32, minor: u32) -> (u32, u32) {
+    let link = crate::roots::Roots::default().sys(&format!("dev/block/{major}:{minor}"));
+    if link.join("partition").exists() {
+        if let Ok(p) = std::fs::canonicalize(&link) {
+            if let Some(dev) = p
+                .parent()
+                .and_then(|d| std::fs::read_to_string(d.join("dev")).ok())
+            {
+                if let Ok(d) = crate::parse::sysblock::parse_dev(&dev) {
+                    return d;
+                }
+            }
+        }
+    }
+    (major, minor)
 }
 
 /// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.

@@ -31,6 +31,9 @@ pub struct Stage {
     /// their shims hold files on it).
     #[serde(default)]
     pub ctr: Vec<super::container::CtrContainer>,
+    /// cgroups the lab made (removed once its processes are gone).
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
     #[serde(skip)]
     cleaned: bool,
 }
@@ -62,6 +65,7 @@ impl Stage {
             owner_pid: std::process::id(),
             restore: Vec::new(),
             ctr: Vec::new(),
+            cgroups: Vec::new(),
             cleaned: false,
         }
     }
@@ -131,6 +135,39 @@ impl Stage {
             .map(|d| d.trim_start_matches("/dev/").to_string())
     }
 
+    /// A cgroup for the lab's processes in the hierarchy that limits I/O, with `line`
+    /// written to the limit file (`io.max` on v2, `blkio.throttle.write_bps_device` on v1).
+    pub fn io_cgroup(
+        &mut self,
+        roots: &crate::roots::Roots,
+        major: u32,
+        minor: u32,
+        write_bps: u64,
+    ) -> Result<PathBuf> {
+        use crate::act::cgroup::{self, Hierarchy, Limits};
+        let (h, mount) = cgroup::detect(roots)?;
+        let dir = mount.join(format!("{LAB_PREFIX}{}", std::process::id()));
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        self.cgroups.push(dir.clone());
+        self.save();
+        let limits = Limits {
+            write_bps: Some(write_bps),
+            ..Default::default()
+        };
+        match h {
+            Hierarchy::V1 => {
+                for (file, line) in cgroup::v1_lines(major, minor, &limits) {
+                    std::fs::write(dir.join(file), line)?;
+                }
+            }
+            Hierarchy::V2 => std::fs::write(
+                dir.join("io.max"),
+                cgroup::io_max_line(major, minor, &limits),
+            )?,
+        }
+        Ok(dir)
+    }
+
     /// Change a sysfs value for the lab's lifetime (restored at cleanup).
     pub fn set_sysfs(&mut self, path: &Path, value: &str) -> Result<()> {
         let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
@@ -166,6 +203,12 @@ impl Stage {
         for (p, v) in self.restore.drain(..).rev() {
             let _ = std::fs::write(&p, &v);
             done.push(format!("restored {} = {v}", p.display()));
+        }
+        for cg in self.cgroups.drain(..).rev() {
+            // Empty by now: the lab's workers were stopped first.
+            if std::fs::remove_dir(&cg).is_ok() {
+                done.push(format!("removed cgroup {}", cg.display()));
+            }
         }
         if self.mounted {
             // Writers are gone by now; a busy mount gets a lazy detach rather than a leak.

@@ -27,6 +27,20 @@ pub enum WorkerKind {
     PipeWriter,
     /// Hold stdin (a pipe's read end) and drain it, or with --idle never read it.
     PipeReader,
+    /// O_DIRECT writes of 1 MiB as fast as possible, rewinding at --max-bytes (a `dd
+    /// oflag=direct` that never ends, for the throttle tests).
+    DirectWriter,
+    /// Numbered lines ("0", "1", ...) as fast as possible with O_APPEND; what SIGHUP does
+    /// is set by --on-hup (for the rotate tests: every number must survive rotations).
+    NumberedLogger,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnHup {
+    /// Reopen the log by name, like a well-behaved daemon.
+    Reopen,
+    /// Ignore the signal (SIG_IGN): keeps writing to the file it has.
+    Ignore,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -64,6 +78,15 @@ pub struct WorkerArgs {
     /// pipe-reader: hold the read end but never read.
     #[arg(long)]
     pub idle: bool,
+    /// fsync-logger: write exactly this many lines, then idle with the file open (0 = forever).
+    #[arg(long, default_value_t = 0)]
+    pub lines: u64,
+    /// numbered-logger: what to do on SIGHUP.
+    #[arg(long, value_enum, default_value_t = OnHup::Reopen)]
+    pub on_hup: OnHup,
+    /// Wait this long before the first write (lets tracers attach first).
+    #[arg(long, default_value = "0s", value_parser = crate::cli::parse_duration)]
+    pub start_after: Duration,
 }
 
 pub fn run(a: &WorkerArgs) -> Result<()> {
@@ -80,6 +103,7 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
     if let Some(parent) = a.path.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    std::thread::sleep(a.start_after);
     match a.kind {
         WorkerKind::FsyncLogger => fsync_logger(a),
         WorkerKind::DiskFill => disk_fill(a),
@@ -87,6 +111,8 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
         WorkerKind::BufferedFlood => buffered_flood(a),
         WorkerKind::PipeWriter => pipe_writer(),
         WorkerKind::PipeReader => pipe_reader(a),
+        WorkerKind::NumberedLogger => numbered_logger(a),
+        WorkerKind::DirectWriter => direct_writer(a),
     }
 }
 
@@ -145,6 +171,12 @@ fn fsync_logger(a: &WorkerArgs) -> Result<()> {
             SyncMode::ODsync | SyncMode::None => {}
         }
         n += 1;
+        if a.lines > 0 && n >= a.lines {
+            // Done: keep the file open and idle, so tracers can be stopped at leisure.
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         if size >= a.max_bytes {
             // O_APPEND writes always go to the end, so truncating cannot leave a hole.
             f.set_len(0)?;
@@ -278,5 +310,79 @@ fn pipe_reader(a: &WorkerArgs) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+fn numbered_logger(a: &WorkerArgs) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let hup = Arc::new(AtomicBool::new(false));
+    match a.on_hup {
+        OnHup::Reopen => {
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
+        }
+        OnHup::Ignore => {
+            // SAFETY: setting a disposition to SIG_IGN.
+            unsafe {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            }
+        }
+    }
+    let open = || {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(&a.path)
+    };
+    let mut f = open()?;
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    let mut line = String::with_capacity(24);
+    loop {
+        if hup.swap(false, Ordering::Relaxed) {
+            // Reopen by name: after a rename the name is the new, empty file.
+            f = open()?;
+        }
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = writeln!(line, "{n}");
+        // One write(2) per line: nothing sits in a user-space buffer.
+        f.write_all(line.as_bytes())?;
+        n += 1;
+        pace(start, n, a.rate);
+    }
+}
+
+fn direct_writer(a: &WorkerArgs) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    const CHUNK: usize = 1 << 20;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_DIRECT)
+        .open(&a.path)?;
+    // O_DIRECT needs a buffer aligned to the logical block size: 4096 covers every disk.
+    let layout = std::alloc::Layout::from_size_align(CHUNK, 4096)?;
+    // SAFETY: a fresh zeroed allocation of CHUNK bytes, freed never (the worker runs until killed).
+    let buf = unsafe { std::slice::from_raw_parts(std::alloc::alloc_zeroed(layout), CHUNK) };
+    let cap = a.max_bytes.max(CHUNK as u64);
+    // Allocate the whole file first: the writes then rewrite blocks in place and the
+    // filesystem does not grow (this worker loads a disk, it does not fill one).
+    rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, cap)?;
+    let start = Instant::now();
+    let mut pos = 0u64;
+    let mut total = 0u64;
+    loop {
+        f.write_all(buf)?;
+        pos += CHUNK as u64;
+        total += CHUNK as u64;
+        if pos >= cap {
+            f.seek(SeekFrom::Start(0))?;
+            pos = 0;
+        }
+        pace(start, total, a.rate);
     }
 }

@@ -21,7 +21,7 @@ fn first_u64(v: &str) -> Option<u64> {
     v.split_ascii_whitespace().next()?.parse().ok()
 }
 
-/// `/proc/PID/io` (Documentation/filesystems/proc.rst, "/proc/<pid>/io"). For a process
+/// `/proc/PID/io` (Documentation/filesystems/proc.rst, section "<pid>/io"). For a process
 /// (not a task) the kernel sums all its threads, live and exited.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcIo {
@@ -81,6 +81,9 @@ pub struct Status {
     pub kthread: Option<bool>,
     /// voluntary_ctxt_switches + nonvoluntary_ctxt_switches.
     pub ctxt_switches: Option<u64>,
+    /// Signals with a handler (SigCgt) and ignored ones (SigIgn): bit n-1 for signal n.
+    pub sig_caught: Option<u64>,
+    pub sig_ignored: Option<u64>,
 }
 
 pub fn parse_status(text: &str) -> Result<Status, ParseError> {
@@ -99,6 +102,8 @@ pub fn parse_status(text: &str) -> Result<Status, ParseError> {
                     .collect()
             }
             "Kthread" => s.kthread = first_u64(v).map(|x| x == 1),
+            "SigCgt" => s.sig_caught = u64::from_str_radix(v, 16).ok(),
+            "SigIgn" => s.sig_ignored = u64::from_str_radix(v, 16).ok(),
             "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches" => {
                 if let Some(n) = first_u64(v) {
                     s.ctxt_switches = Some(s.ctxt_switches.unwrap_or(0) + n);
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn status_fields() {
-        let t = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t10\nNgid:\t0\nPid:\t10\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nNSpid:\t4242\t1\nThreads:\t3\nKthread:\t0\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t545\n";
+        let t = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t10\nNgid:\t0\nPid:\t10\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nNSpid:\t4242\t1\nThreads:\t3\nSigIgn:\t0000000000001000\nSigCgt:\t00000000000004e8\nKthread:\t0\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t545\n";
         let s = parse_status(t).unwrap();
         assert_eq!(s.name.as_deref(), Some("python3"));
         assert_eq!(s.uid, Some(1000));
@@ -242,6 +247,8 @@ mod tests {
         assert_eq!(s.nspid, vec![4242, 1]);
         assert_eq!(s.kthread, Some(false));
         assert_eq!(s.ctxt_switches, Some(695));
+        assert_eq!(s.sig_ignored, Some(0x1000)); // SIGPIPE (13)
+        assert_eq!(s.sig_caught, Some(0x4e8));
         assert!(parse_status("garbage").is_err());
     }
 

@@ -9,11 +9,13 @@ pub mod diskstats;
 pub mod fdinfo;
 pub mod fdlink;
 pub mod kv;
+pub mod maps;
 pub mod mountinfo;
 pub mod pid_stat;
 pub mod psi;
 pub mod stack;
 pub mod sysblock;
+pub mod tracefs;
 
 use std::fmt;
 

@@ -113,6 +113,14 @@ pub struct IostatDevice {
     pub queue_depth: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<String>,
+    /// With eBPF tracing: measured mean time in the device (issue → complete) and in the
+    /// scheduler queue (insert → issue), all request kinds together, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced_device_time_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced_device_time_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced_queue_time_ms: Option<f64>,
 }
 
 impl IostatDevice {

@@ -40,7 +40,11 @@ pub fn render(d: &Diagnosis) -> String {
         );
     }
     o.push('\n');
-    for f in d.findings.iter().filter(|f| f.severity != Severity::Info) {
+    for f in d
+        .story_order()
+        .into_iter()
+        .filter(|f| f.severity != Severity::Info)
+    {
         let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
         o.push('\n');
         if !f.explanation.is_empty() {
@@ -126,37 +130,9 @@ pub fn render(d: &Diagnosis) -> String {
     }
     let _ = writeln!(o, "## Filesystems");
     o.push('\n');
-    let mut t = Table::new(&[
-        "mountpoint",
-        "size",
-        "used",
-        "avail",
-        "use %",
-        "growth/s",
-        "full in",
-    ]);
-    for f in iv
-        .filesystems
-        .iter()
-        .filter(|f| f.size_bytes > 64 * 1024 && f.fstype != "devtmpfs")
-    {
-        t.row(vec![
-            format!("`{}`", f.mountpoint),
-            units::bytes_u(f.size_bytes),
-            units::bytes_u(f.used_bytes),
-            units::bytes_u(f.avail_bytes),
-            f.use_pct
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "-".into()),
-            f.growth_bytes_per_s
-                .map(units::rate)
-                .unwrap_or_else(|| "-".into()),
-            f.time_to_full_s
-                .map(units::duration)
-                .unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    o.push_str(&t.markdown());
+    o.push_str(
+        &super::table::filesystems(&super::report::filesystems_json(&iv.filesystems)).markdown(),
+    );
     o.push('\n');
     let _ = writeln!(o, "## Follow-up");
     o.push('\n');

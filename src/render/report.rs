@@ -185,25 +185,20 @@ pub fn build_report(d: &Diagnosis) -> Report {
         started_at: units::rfc3339(iv.before.wall_unix_ms),
         window_seconds: r2(iv.elapsed_s),
         capabilities: d.capabilities.clone(),
-        devices: iv.whole_devices().map(IostatDevice::extended).collect(),
-        filesystems: iv
-            .filesystems
-            .iter()
-            .map(|f| Filesystem {
-                mountpoint: f.mountpoint.clone(),
-                source: f.source.clone(),
-                fstype: f.fstype.clone(),
-                size_bytes: f.size_bytes,
-                used_bytes: f.used_bytes,
-                avail_bytes: f.avail_bytes,
-                use_pct: f.use_pct,
-                inodes_use_pct: f.inodes_use_pct,
-                growth_bytes_per_s: r2o(f.growth_bytes_per_s),
-                time_to_full_s: r2o(f.time_to_full_s),
-                devices: f.devices.clone(),
-                also_mounted_at: f.also_mounted_at.clone(),
+        devices: iv
+            .whole_devices()
+            .map(|dev| {
+                let mut j = IostatDevice::extended(dev);
+                if let Some(t) = crate::findings::device::traced(iv, dev) {
+                    j.traced_device_time_ms = Some((t.device_ms * 1000.0).round() / 1000.0);
+                    j.traced_device_time_p99_ms =
+                        t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                    j.traced_queue_time_ms = t.queue_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                }
+                j
             })
             .collect(),
+        filesystems: filesystems_json(&iv.filesystems),
         processes: d
             .shown_processes()
             .into_iter()
@@ -217,11 +212,95 @@ pub fn build_report(d: &Diagnosis) -> Report {
     }
 }
 
+/// Filesystems in the JSON contract's shape (also what the tables print).
+pub fn filesystems_json(fs: &[crate::interval::FsRates]) -> Vec<Filesystem> {
+    fs.iter()
+        .map(|f| Filesystem {
+            mountpoint: f.mountpoint.clone(),
+            source: f.source.clone(),
+            fstype: f.fstype.clone(),
+            size_bytes: f.size_bytes,
+            used_bytes: f.used_bytes,
+            avail_bytes: f.avail_bytes,
+            use_pct: f.use_pct,
+            inodes_use_pct: f.inodes_use_pct,
+            growth_bytes_per_s: r2o(f.growth_bytes_per_s),
+            time_to_full_s: r2o(f.time_to_full_s),
+            devices: f.devices.clone(),
+            also_mounted_at: f.also_mounted_at.clone(),
+        })
+        .collect()
+}
+
 /// The files worth listing: regular files open for writing, deleted ones, growing ones.
+/// The files worth listing: regular files open for writing that hold or gain data,
+/// deleted ones, and anything that grew.
 pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::interval::FileRates> {
     p.files.iter().filter(|f| {
-        (f.regular && (f.writable || f.deleted)) || f.growth_bytes_per_s.is_some_and(|g| g != 0.0)
+        let grew = f.growth_bytes_per_s.is_some_and(|g| g != 0.0);
+        (f.regular && f.deleted)
+            || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0)
+            || grew
     })
+}
+
+impl Diagnosis {
+    /// Findings in the order of the story (device → process → file → filesystem → system
+    /// symptoms), the ones only "for the record" last.
+    pub fn story_order(&self) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self.findings.iter().collect();
+        v.sort_by_key(|f| {
+            (
+                f.severity == crate::findings::Severity::Info,
+                f.kind.story_rank(),
+                f.severity,
+            )
+        });
+        v
+    }
+
+    /// Two or three sentences that tie the findings together, the way an engineer would
+    /// say it after the walk-through; `None` when nothing is wrong.
+    pub fn story(&self) -> Option<String> {
+        use crate::findings::Severity;
+        let serious = |k: Kind| {
+            self.findings
+                .iter()
+                .find(|f| f.kind == k && f.severity != Severity::Info)
+        };
+        let any = |k: Kind| self.findings.iter().find(|f| f.kind == k);
+        let mut s = Vec::new();
+        let culprit = serious(Kind::FsyncStorm)
+            .or_else(|| serious(Kind::TopIoWriter))
+            .or_else(|| serious(Kind::PipeBlocked));
+        match (serious(Kind::DeviceSaturated), culprit) {
+            (Some(d), Some(c)) => s.push(format!("{}; the cause: {}.", d.summary, c.summary)),
+            (Some(d), None) => s.push(format!("{}.", d.summary)),
+            (None, Some(c)) => s.push(format!("{}.", c.summary)),
+            (None, None) => {
+                if let Some(c) = any(Kind::FsyncStorm).or_else(|| any(Kind::TopIoWriter)) {
+                    s.push(format!("The busiest writer: {}.", c.summary));
+                }
+            }
+        }
+        for k in [
+            Kind::RunawayLog,
+            Kind::ContainerLogFlood,
+            Kind::FilesystemFull,
+            Kind::DeletedFileHeldOpen,
+            Kind::DirtyWritebackPressure,
+        ] {
+            if let Some(f) = serious(k) {
+                s.push(format!("{}.", f.summary));
+                break;
+            }
+        }
+        if let Some(p) = serious(Kind::IoPressure) {
+            s.push(format!("Everyone feels it: {}.", p.summary));
+        }
+        let any_serious = self.findings.iter().any(|f| f.severity != Severity::Info);
+        (any_serious && !s.is_empty()).then(|| s.join(" "))
+    }
 }
 
 fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {

@@ -100,6 +100,49 @@ impl Table {
     }
 }
 
+/// The filesystem table of every report (df's columns plus inode use, growth and time
+/// to full); pseudo filesystems and tiny ones are left out.
+pub fn filesystems(fs: &[super::json::Filesystem]) -> Table {
+    use crate::units;
+    let mut t = Table::new(&[
+        "Mountpoint",
+        "Size",
+        "Used",
+        "Avail",
+        "Use%",
+        "IUse%",
+        "Growth/s",
+        "Full in",
+        "Device",
+    ])
+    .text_columns(&[8]);
+    let pct = |v: Option<f64>| v.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into());
+    for f in fs
+        .iter()
+        .filter(|f| f.size_bytes > 64 * 1024 && f.fstype != "devtmpfs")
+    {
+        t.row(vec![
+            f.mountpoint.clone(),
+            units::bytes_u(f.size_bytes),
+            units::bytes_u(f.used_bytes),
+            units::bytes_u(f.avail_bytes),
+            pct(f.use_pct),
+            pct(f.inodes_use_pct),
+            f.growth_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "-".into()),
+            f.time_to_full_s
+                .map(units::duration)
+                .unwrap_or_else(|| "-".into()),
+            f.devices
+                .first()
+                .cloned()
+                .unwrap_or_else(|| f.source.clone()),
+        ]);
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

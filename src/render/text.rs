@@ -59,8 +59,14 @@ pub fn render(d: &Diagnosis) -> String {
     } else {
         let _ = writeln!(o, "What is happening");
         let _ = writeln!(o, "-----------------");
+        if let Some(story) = d.story() {
+            for line in wrap(&story, 98) {
+                let _ = writeln!(o, "{line}");
+            }
+            o.push('\n');
+        }
     }
-    for f in &d.findings {
+    for f in d.story_order() {
         let _ = writeln!(
             o,
             "{} [{}] {}",
@@ -196,52 +202,14 @@ pub fn render(d: &Diagnosis) -> String {
     }
 
     let _ = writeln!(o, "Filesystems");
-    let mut t = Table::new(&[
-        "Mountpoint",
-        "Size",
-        "Used",
-        "Avail",
-        "Use%",
-        "IUse%",
-        "Growth/s",
-        "Full in",
-        "Device",
-    ])
-    .text_columns(&[8]);
-    for f in iv
-        .filesystems
-        .iter()
-        .filter(|f| !matches!(f.fstype.as_str(), "devtmpfs") && f.size_bytes > 64 * 1024)
-    {
-        t.row(vec![
-            f.mountpoint.clone(),
-            units::bytes_u(f.size_bytes),
-            units::bytes_u(f.used_bytes),
-            units::bytes_u(f.avail_bytes),
-            f.use_pct
-                .map(|v| format!("{v:.0}%"))
-                .unwrap_or_else(|| "-".into()),
-            f.inodes_use_pct
-                .map(|v| format!("{v:.0}%"))
-                .unwrap_or_else(|| "-".into()),
-            f.growth_bytes_per_s
-                .map(units::rate)
-                .unwrap_or_else(|| "-".into()),
-            f.time_to_full_s
-                .map(units::duration)
-                .unwrap_or_else(|| "-".into()),
-            f.devices
-                .first()
-                .cloned()
-                .unwrap_or_else(|| f.source.clone()),
-        ]);
-    }
-    o.push_str(&t.render());
+    o.push_str(
+        &super::table::filesystems(&super::report::filesystems_json(&iv.filesystems)).render(),
+    );
     o.push('\n');
 
     let actionable: Vec<&Finding> = d
-        .findings
-        .iter()
+        .story_order()
+        .into_iter()
         .filter(|f| !f.remediation.is_empty() && f.severity != Severity::Info)
         .collect();
     if !actionable.is_empty() {

@@ -86,17 +86,9 @@ pub fn scan(
             // Exited between the listing and the read: not an error.
             Err(e) if e.is_not_found() => {}
             Err(ReadError::Parse { path, source }) => {
-                gaps.record(
-                    GapKind::Parse,
-                    path.display().to_string(),
-                    source.to_string(),
-                );
+                gaps.record(GapKind::Parse, r.spell(&path), source.to_string());
             }
-            Err(e) => gaps.record(
-                GapKind::SystemFile,
-                e.path().display().to_string(),
-                e.to_string(),
-            ),
+            Err(e) => gaps.record(GapKind::SystemFile, r.spell(e.path()), e.to_string()),
         }
     }
     Ok(out)
@@ -144,8 +136,8 @@ fn read_process(
             if !kthread {
                 gaps.record(
                     GapKind::ProcessIo,
-                    e.path().display().to_string(),
-                    gap_reason(&e),
+                    r.spell(e.path()),
+                    gap_reason(&e, r.euid()),
                 );
             }
             None
@@ -164,6 +156,8 @@ fn read_process(
         stime_ticks: st.stime_ticks,
         io,
         blkio_ticks: st.delayacct_blkio_ticks,
+        sig_caught: status.as_ref().and_then(|s| s.sig_caught),
+        sig_ignored: status.as_ref().and_then(|s| s.sig_ignored),
         nspid: status.map(|s| s.nspid).unwrap_or_default(),
         ..Default::default()
     };
@@ -200,8 +194,8 @@ fn read_process(
             Err(e) => {
                 gaps.record(
                     GapKind::ProcessFds,
-                    e.path().display().to_string(),
-                    gap_reason(&e),
+                    r.spell(e.path()),
+                    gap_reason(&e, r.euid()),
                 );
                 None
             }
@@ -210,8 +204,8 @@ fn read_process(
     Ok(p)
 }
 
-fn gap_reason(e: &ReadError) -> String {
-    if e.is_permission() && rustix::process::geteuid().is_root() {
+fn gap_reason(e: &ReadError, euid: u32) -> String {
+    if e.is_permission() && euid == 0 {
         "permission denied even to root (a non-dumpable process, or one in another user namespace)"
             .to_string()
     } else if e.is_permission() {

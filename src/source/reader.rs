@@ -120,6 +120,19 @@ impl Reader {
         })
     }
 
+    /// The effective uid the files were read with (the capture's, for a fixture).
+    pub fn euid(&self) -> u32 {
+        match &self.mode {
+            Mode_::Fixture { meta } => meta.euid,
+            _ => rustix::process::geteuid().as_raw(),
+        }
+    }
+
+    /// A path as the host spells it, for reports.
+    pub fn spell(&self, p: &Path) -> String {
+        self.roots.host_spelling(p)
+    }
+
     pub fn is_fixture(&self) -> bool {
         matches!(self.mode, Mode_::Fixture { .. })
     }

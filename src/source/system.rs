@@ -68,7 +68,7 @@ fn optional<T>(
         Ok(text) => match parse(&text) {
             Ok(v) => Some(v),
             Err(e) => {
-                gaps.record(GapKind::Parse, path.display().to_string(), e.to_string());
+                gaps.record(GapKind::Parse, r.spell(path), e.to_string());
                 None
             }
         },
@@ -78,7 +78,7 @@ fn optional<T>(
             } else {
                 "not available on this kernel"
             };
-            gaps.record(GapKind::SystemFile, path.display().to_string(), reason);
+            gaps.record(GapKind::SystemFile, r.spell(path), reason);
             None
         }
     }
@@ -154,11 +154,7 @@ pub fn block_devices(r: &mut Reader, gaps: &mut Gaps) -> Vec<BlockDevice> {
     let dir = match r.open_dir(&block) {
         Ok(d) => d,
         Err(e) => {
-            gaps.record(
-                GapKind::SystemFile,
-                block.display().to_string(),
-                e.to_string(),
-            );
+            gaps.record(GapKind::SystemFile, r.spell(&block), e.to_string());
             return out;
         }
     };

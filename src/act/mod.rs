@@ -1,0 +1,281 @@
+//! Acting on what was found — rotate, reclaim, pause, throttle — so that the seed's
+//! mitigations (`mv` + `touch` + `kill -HUP`, `kill -STOP`, limiting the writer) cannot
+//! make things worse. Every action is explicit (iowhy never acts on its own), prints what
+//! it would do with `--dry-run`, and refuses unsafe targets with a clear reason.
+
+pub mod cgroup;
+pub mod guardian;
+pub mod pause;
+pub mod reclaim;
+pub mod rotate;
+pub mod throttle;
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+
+use crate::error::usage;
+use crate::parse::{kv, pid_stat};
+use crate::roots::Roots;
+
+/// What an action needs to know about its target process.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub pid: u32,
+    pub comm: String,
+    pub cmdline: String,
+    pub state: char,
+    pub kthread: bool,
+    pub start_ticks: u64,
+    pub sig_caught: u64,
+    pub sig_ignored: u64,
+}
+
+pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
+    let dir = roots.pid_dir(pid);
+    let stat = std::fs::read_to_string(dir.join("stat"))
+        .map_err(|_| usage(format!("no process with pid {pid}")))?;
+    let st = pid_stat::parse(&stat)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("stat").display()))?;
+    let status = std::fs::read_to_string(dir.join("status"))
+        .ok()
+        .and_then(|t| kv::parse_status(&t).ok())
+        .unwrap_or_default();
+    let cmdline = std::fs::read(dir.join("cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Ok(Target {
+        pid,
+        comm: st.comm.clone(),
+        cmdline,
+        state: st.state,
+        kthread: status.kthread.unwrap_or_else(|| st.is_kthread()),
+        start_ticks: st.start_ticks,
+        sig_caught: status.sig_caught.unwrap_or(0),
+        sig_ignored: status.sig_ignored.unwrap_or(0),
+    })
+}
+
+/// Our own pid and our ancestors': stopping or throttling them would stop us.
+fn ours(roots: &Roots) -> Vec<u32> {
+    let mut v = vec![std::process::id()];
+    let mut p = std::process::id();
+    for _ in 0..64 {
+        let Ok(t) = std::fs::read_to_string(roots.pid_dir(p).join("stat")) else {
+            break;
+        };
+        let Ok(st) = pid_stat::parse(&t) else { break };
+        if st.ppid <= 1 {
+            break;
+        }
+        v.push(st.ppid);
+        p = st.ppid;
+    }
+    v
+}
+
+/// Refuse targets no action may touch: PID 1, kernel threads, iowhy itself and the shell
+/// that runs it.
+pub fn refuse_unsafe(roots: &Roots, t: &Target) -> Result<()> {
+    if t.pid == 1 {
+        return Err(usage(
+            "refusing to act on PID 1 (init): the whole machine depends on it",
+        ));
+    }
+    if t.kthread {
+        return Err(usage(format!(
+            "refusing to act on pid {} ({}): it is a kernel thread",
+            t.pid, t.comm
+        )));
+    }
+    if t.pid == std::process::id() {
+        return Err(usage("refusing to act on iowhy itself"));
+    }
+    if ours(roots).contains(&t.pid) {
+        return Err(usage(format!(
+            "refusing to act on pid {} ({}): it is iowhy's own parent (the shell running it)",
+            t.pid, t.comm
+        )));
+    }
+    Ok(())
+}
+
+/// Processes that map the file (dev, ino) into memory: truncating it under them makes
+/// their next access to the cut pages raise SIGBUS.
+pub fn mappers(roots: &Roots, dev: (u32, u32), ino: u64) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(roots.pid_dir(*pid).join("maps"))
+                .map(|t| crate::parse::maps::mapped_files(&t).contains(&(dev.0, dev.1, ino)))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Processes others depend on: pausing or throttling them stalls more than themselves.
+pub fn depended_on(t: &Target) -> Option<&'static str> {
+    let c = t.comm.as_str();
+    let checks: &[(&str, &str)] = &[
+        (
+            "containerd-shim",
+            "a containerd shim: its container's stdout/stderr and lifecycle go through it",
+        ),
+        (
+            "containerd",
+            "the container runtime: every container on this host depends on it",
+        ),
+        (
+            "dockerd",
+            "the Docker daemon: every container on this host depends on it",
+        ),
+        ("kubelet", "the kubelet: the node's pods depend on it"),
+        (
+            "etcd",
+            "etcd: a cluster's state store; stalling it can trigger elections",
+        ),
+        ("postgres", "a database: its clients stall and may time out"),
+        ("mysqld", "a database: its clients stall and may time out"),
+        ("mariadbd", "a database: its clients stall and may time out"),
+        ("mongod", "a database: its clients stall and may time out"),
+        (
+            "redis-server",
+            "a database: its clients stall and may time out",
+        ),
+        ("sshd", "sshd: you may lose the way into this machine"),
+        (
+            "systemd-journal",
+            "journald: every service's logging blocks behind it",
+        ),
+        (
+            "rsyslogd",
+            "the syslog daemon: services logging to it may block",
+        ),
+    ];
+    checks
+        .iter()
+        .find(|(name, _)| c.starts_with(name))
+        .map(|(_, why)| *why)
+}
+
+/// Ask on a terminal; without one, proceed only with `yes`.
+pub fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(usage(format!(
+            "{question} — not a terminal, so not asking: pass --yes to proceed"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut a = String::new();
+    std::io::stdin().read_line(&mut a)?;
+    if matches!(a.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(usage("not confirmed; nothing done"))
+    }
+}
+
+/// What a signal will do to a process: run its handler, nothing (ignored), or its default
+/// action (for SIGHUP: terminate it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalFate {
+    Handled,
+    Ignored,
+    Default,
+}
+
+pub fn signal_fate(t: &Target, signo: i32) -> SignalFate {
+    let bit = 1u64 << (signo - 1);
+    if t.sig_caught & bit != 0 {
+        SignalFate::Handled
+    } else if t.sig_ignored & bit != 0 {
+        SignalFate::Ignored
+    } else {
+        SignalFate::Default
+    }
+}
+
+/// Parse `HUP`, `SIGHUP`, `usr1`, `1`.
+pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, String> {
+    use rustix::process::Signal;
+    let u = s.trim().to_ascii_uppercase();
+    let name = u.strip_prefix("SIG").unwrap_or(&u);
+    Ok(match name {
+        "HUP" | "1" => Signal::HUP,
+        "USR1" | "10" => Signal::USR1,
+        "USR2" | "12" => Signal::USR2,
+        "INT" | "2" => Signal::INT,
+        "TERM" | "15" => Signal::TERM,
+        _ => return Err(format!("{s:?}: use HUP, USR1, USR2, INT or TERM")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pid: u32, comm: &str, kthread: bool) -> Target {
+        Target {
+            pid,
+            comm: comm.into(),
+            cmdline: String::new(),
+            state: 'S',
+            kthread,
+            start_ticks: 0,
+            sig_caught: 1,
+            sig_ignored: 1 << 12,
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let r = Roots::default();
+        assert!(
+            refuse_unsafe(&r, &t(1, "init", false))
+                .unwrap_err()
+                .to_string()
+                .contains("PID 1")
+        );
+        assert!(
+            refuse_unsafe(&r, &t(2, "kthreadd", true))
+                .unwrap_err()
+                .to_string()
+                .contains("kernel thread")
+        );
+        assert!(refuse_unsafe(&r, &t(std::process::id(), "iowhy", false)).is_err());
+        assert!(refuse_unsafe(&r, &t(u32::MAX - 5, "logger", false)).is_ok());
+    }
+
+    #[test]
+    fn who_others_depend_on() {
+        assert!(depended_on(&t(10, "containerd-shim", false)).is_some());
+        assert!(depended_on(&t(10, "postgres", false)).is_some());
+        assert!(depended_on(&t(10, "python3", false)).is_none());
+    }
+
+    #[test]
+    fn signal_fates() {
+        let x = t(10, "x", false);
+        assert_eq!(signal_fate(&x, 1), SignalFate::Handled); // bit 0 = SIGHUP
+        assert_eq!(signal_fate(&x, 13), SignalFate::Ignored); // SIGPIPE
+        assert_eq!(signal_fate(&x, 15), SignalFate::Default);
+        assert_eq!(
+            parse_signal("sighup").unwrap(),
+            rustix::process::Signal::HUP
+        );
+        assert!(parse_signal("KILL").is_err());
+    }
+}

@@ -1,0 +1,505 @@
+//! `iowhy pause PID --for DURATION`: the seed's `kill -STOP` experiment, measured and
+//! safe. Device util, await, w/s and PSI are measured before, during and after the pause,
+//! and the verdict printed ("util 99% → 8% while paused: this process is the cause").
+//! The process is always resumed: at the end, on Ctrl-C or SIGTERM, and — through the
+//! guardian — even if iowhy itself is killed with SIGKILL.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Global, emit, parse_duration};
+use crate::error::usage;
+use crate::interval::Interval;
+use crate::interval::disk::{self, DeviceRates};
+use crate::render::json::r2;
+use crate::roots::Roots;
+use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+
+use super::guardian::{Guardian, Undo};
+use super::{Target, confirm, depended_on, refuse_unsafe, target};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PauseArgs {
+    /// The process to stop for a moment.
+    #[arg(value_name = "PID")]
+    pub pid: u32,
+    /// How long to keep it stopped (at most 10 minutes).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub for_: std::time::Duration,
+    /// How long to measure before and after the pause.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub measure: Duration,
+    /// Pause a process others depend on (a shim, a database) without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Say what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
+    pub format: ActFormat,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct Phase {
+    pub seconds: f64,
+    pub util_pct: f64,
+    pub await_ms: f64,
+    pub w_per_s: f64,
+    pub wkb_per_s: f64,
+    pub f_per_s: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct DeviceEffect {
+    pub device: String,
+    pub before: Phase,
+    pub during: Phase,
+    pub after: Phase,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PauseReport {
+    pub pid: u32,
+    pub comm: String,
+    pub dry_run: bool,
+    pub paused_s: f64,
+    pub stopped: bool,
+    pub resumed: bool,
+    pub devices: Vec<DeviceEffect>,
+    pub psi_some_pct: Option<[f64; 3]>,
+    /// "cause" | "not_the_cause" | "device_not_busy" | "unclear"
+    pub verdict: String,
+    pub summary: String,
+    pub warnings: Vec<String>,
+}
+
+/// Longest pause allowed: an experiment, not a way to park a process.
+const MAX_PAUSE: Duration = Duration::from_secs(600);
+/// The guardian resumes on its own this long after the pause should have ended.
+const GUARD_MARGIN: Duration = Duration::from_secs(3);
+
+fn state_of(roots: &Roots, pid: u32) -> Option<char> {
+    let t = std::fs::read_to_string(roots.pid_dir(pid).join("stat")).ok()?;
+    crate::parse::pid_stat::parse(&t).ok().map(|s| s.state)
+}
+
+fn wait_state(roots: &Roots, pid: u32, want_stopped: bool, within: Duration) -> bool {
+    let t = Instant::now();
+    loop {
+        let s = state_of(roots, pid);
+        let stopped = s == Some('T');
+        if s.is_none() || stopped == want_stopped {
+            return s.is_some();
+        }
+        if t.elapsed() >= within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The disks behind the process's open files, whole disks first.
+fn devices_of(roots: &Roots, pid: u32) -> Result<BTreeSet<String>> {
+    let mut c = Collector::new(Origin::Live(roots.clone()))?;
+    let one = BTreeSet::from([pid]);
+    let s = c.snapshot(&SnapshotOptions {
+        processes: Some(ProcessOptions {
+            fds: FdPolicy::Pids(one.clone()),
+            threads: false,
+            details: false,
+            only: Some(one),
+        }),
+        mounts: true,
+        block: true,
+        containers: false,
+    })?;
+    let mut out = BTreeSet::new();
+    if let Some(p) = s.process(pid) {
+        for f in p.fds.iter().flatten() {
+            let writable = f.flags.is_some_and(crate::parse::fdinfo::is_writable);
+            if let (true, Some(m)) = (writable, s.mount_of(f)) {
+                if m.major != 0 {
+                    out.extend(s.disks_behind(m.major, m.minor));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Device rates and PSI over `d` (or until `stop`).
+fn measure(
+    c: &mut Collector,
+    d: Duration,
+    stop: &AtomicBool,
+) -> Result<(Vec<DeviceRates>, Option<f64>, f64)> {
+    let a = c.snapshot(&SnapshotOptions::devices())?;
+    c.wait(d, stop, |_| {});
+    let b = c.snapshot(&SnapshotOptions::devices())?;
+    let itv = disk::itv_cs(a.uptime_s, b.uptime_s);
+    let devs = disk::all(Some(&a.disks), &b.disks, itv, &b.block, false);
+    let iv = Interval::new(a, b);
+    Ok((devs, iv.pressure.as_ref().map(|p| p.some_pct), iv.elapsed_s))
+}
+
+fn phase(devs: &[DeviceRates], name: &str, secs: f64) -> Phase {
+    devs.iter()
+        .find(|d| d.name == name)
+        .map(|d| Phase {
+            seconds: r2(secs),
+            util_pct: r2(d.util_pct),
+            await_ms: r2(d.await_ms),
+            w_per_s: r2(d.w_s),
+            wkb_per_s: r2(d.wkb_s),
+            f_per_s: r2(d.f_s),
+        })
+        .unwrap_or_default()
+}
+
+pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
+    if g.fixture.is_some() {
+        return Err(usage(
+            "pause acts on the live machine; it cannot use --fixture",
+        ));
+    }
+    if a.for_.is_zero() || a.for_ > MAX_PAUSE {
+        return Err(usage(format!(
+            "--for must be between 1 ms and {} s",
+            MAX_PAUSE.as_secs()
+        )));
+    }
+    let roots = g.roots();
+    let t = target(&roots, a.pid)?;
+    refuse_unsafe(&roots, &t)?;
+    if t.state == 'T' || t.state == 't' {
+        return Err(usage(format!(
+            "pid {} is already stopped (state {}): not touching it",
+            t.pid, t.state
+        )));
+    }
+    let mut warnings = Vec::new();
+    if let Some(why) = depended_on(&t) {
+        warnings.push(format!("pid {} ({}) is {why}", t.pid, t.comm));
+        if !a.dry_run {
+            confirm(
+                &format!(
+                    "pid {} ({}) is {why}. Pause it for {:?} anyway?",
+                    t.pid, t.comm, a.for_
+                ),
+                a.yes,
+            )?;
+        }
+    }
+    let mut names: Vec<String> = devices_of(&roots, t.pid)?.into_iter().collect();
+    if a.dry_run {
+        let r = PauseReport {
+            pid: t.pid,
+            comm: t.comm.clone(),
+            dry_run: true,
+            paused_s: 0.0,
+            stopped: false,
+            resumed: false,
+            devices: Vec::new(),
+            psi_some_pct: None,
+            verdict: "unclear".into(),
+            summary: format!(
+                "would measure {} for {:?}, SIGSTOP pid {} ({}) for {:?} with a guardian that resumes it even if iowhy dies, SIGCONT it, and measure {:?} after",
+                if names.is_empty() {
+                    "the busiest disk".to_string()
+                } else {
+                    names.join(", ")
+                },
+                a.measure,
+                t.pid,
+                t.comm,
+                a.for_,
+                a.measure
+            ),
+            warnings,
+        };
+        return print(a, &r);
+    }
+    let stop = crate::cmd::stop_flag();
+    let mut c = Collector::new(Origin::Live(roots.clone()))?;
+    let (before, psi_b, sb) = measure(&mut c, a.measure, &stop)?;
+    if names.is_empty() {
+        // Nothing written to a disk we know of: watch the busiest one.
+        if let Some(d) = before.iter().max_by(|x, y| {
+            x.util_pct
+                .partial_cmp(&y.util_pct)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        }) {
+            names.push(d.name.clone());
+        }
+    }
+    let guardian = Guardian::spawn(
+        Undo::Cont,
+        t.pid,
+        t.start_ticks,
+        a.for_ + a.measure + GUARD_MARGIN,
+        None,
+        &roots.proc,
+    )?;
+    let pid = rustix::process::Pid::from_raw(t.pid as i32).expect("pid > 0");
+    let resumed;
+    let stopped;
+    let during_res = {
+        rustix::process::kill_process(pid, rustix::process::Signal::STOP)?;
+        stopped = wait_state(&roots, t.pid, true, Duration::from_secs(1));
+        if !stopped {
+            warnings.push(format!(
+                "pid {} did not stop within 1 s (a task in uninterruptible I/O wait stops only when its request completes)",
+                t.pid
+            ));
+        }
+        let m = measure(&mut c, a.for_, &stop);
+        // Resume first, whatever the measurement did.
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        resumed = wait_state(&roots, t.pid, false, Duration::from_secs(2));
+        m
+    };
+    guardian.done();
+    let (during, psi_d, sd) = during_res?;
+    let quiet = AtomicBool::new(false);
+    let (after, psi_a, sa) = measure(
+        &mut c,
+        a.measure,
+        if stop.load(Ordering::Relaxed) {
+            &quiet
+        } else {
+            &stop
+        },
+    )?;
+    let devices: Vec<DeviceEffect> = names
+        .iter()
+        .filter(|n| before.iter().any(|d| &d.name == *n))
+        .map(|n| DeviceEffect {
+            device: n.clone(),
+            before: phase(&before, n, sb),
+            during: phase(&during, n, sd),
+            after: phase(&after, n, sa),
+        })
+        .collect();
+    let psi = match (psi_b, psi_d, psi_a) {
+        (Some(b), Some(d), Some(a)) => Some([r2(b), r2(d), r2(a)]),
+        _ => None,
+    };
+    let (verdict, summary) = verdict(&t, &devices, psi);
+    let r = PauseReport {
+        pid: t.pid,
+        comm: t.comm.clone(),
+        dry_run: false,
+        paused_s: r2(sd),
+        stopped,
+        resumed,
+        devices,
+        psi_some_pct: psi,
+        verdict: verdict.into(),
+        summary,
+        warnings,
+    };
+    print(a, &r)?;
+    if !resumed && state_of(&roots, t.pid).is_some() {
+        bail!(
+            "pid {} may still be stopped: run `kill -CONT {}`",
+            t.pid,
+            t.pid
+        );
+    }
+    Ok(())
+}
+
+/// A device counts as busy from this %util; below it, I/O pressure or the request rate
+/// decide (a VM's virtual disk can report ~0% util under thousands of requests a second).
+const BUSY_UTIL_PCT: f64 = 20.0;
+const BUSY_PSI_PCT: f64 = 10.0;
+const BUSY_IOPS: f64 = 100.0;
+
+/// Is the process the cause? Its disk calms down while it is stopped, and comes back after.
+pub fn verdict(
+    t: &Target,
+    devices: &[DeviceEffect],
+    psi: Option<[f64; 3]>,
+) -> (&'static str, String) {
+    let Some(d) = devices.iter().max_by(|a, b| {
+        a.before
+            .util_pct
+            .partial_cmp(&b.before.util_pct)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }) else {
+        return (
+            "unclear",
+            format!("no disk activity could be attributed to pid {}", t.pid),
+        );
+    };
+    let iops = |p: &Phase| p.w_per_s + p.f_per_s;
+    // (what, before, during, after)
+    let (what, b, du, af) = if d.before.util_pct >= BUSY_UTIL_PCT {
+        (
+            format!("{}: util", d.device),
+            d.before.util_pct,
+            d.during.util_pct,
+            d.after.util_pct,
+        )
+    } else if let Some([pb, pd, pa]) = psi.filter(|p| p[0] >= BUSY_PSI_PCT) {
+        ("I/O pressure".to_string(), pb, pd, pa)
+    } else if iops(&d.before) >= BUSY_IOPS {
+        (
+            format!("{}: writes+flushes per second", d.device),
+            iops(&d.before),
+            iops(&d.during),
+            iops(&d.after),
+        )
+    } else {
+        return (
+            "device_not_busy",
+            format!(
+                "{}: util {:.0}%, the disk was not busy to begin with",
+                d.device, d.before.util_pct
+            ),
+        );
+    };
+    let unit = if what.contains("per second") {
+        "/s"
+    } else {
+        "%"
+    };
+    let line = format!("{what} {b:.0}{unit} → {du:.0}{unit} while paused → {af:.0}{unit} after");
+    if du <= 0.5 * b {
+        (
+            "cause",
+            format!("{line}: pid {} ({}) is the cause", t.pid, t.comm),
+        )
+    } else {
+        (
+            "not_the_cause",
+            format!(
+                "{line}: the load stayed without pid {} ({}); look elsewhere",
+                t.pid, t.comm
+            ),
+        )
+    }
+}
+
+fn print(a: &PauseArgs, r: &PauseReport) -> Result<()> {
+    match a.format {
+        ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
+        ActFormat::Text => {
+            let mut o = String::new();
+            for w in &r.warnings {
+                o.push_str(&format!("warning: {w}\n"));
+            }
+            if r.dry_run {
+                o.push_str(&format!("dry run: {}\n", r.summary));
+                return emit(&o);
+            }
+            o.push_str(&format!(
+                "paused pid {} ({}) for {:.1} s; {}\n",
+                r.pid,
+                r.comm,
+                r.paused_s,
+                if r.resumed {
+                    "resumed"
+                } else {
+                    "NOT confirmed resumed"
+                }
+            ));
+            let mut t = crate::render::table::Table::new(&[
+                "DEVICE", "PHASE", "%util", "await ms", "w/s", "wkB/s", "f/s",
+            ])
+            .text_columns(&[1]);
+            for d in &r.devices {
+                for (n, p) in [
+                    ("before", &d.before),
+                    ("paused", &d.during),
+                    ("after", &d.after),
+                ] {
+                    t.row(vec![
+                        d.device.clone(),
+                        n.into(),
+                        format!("{:.1}", p.util_pct),
+                        format!("{:.2}", p.await_ms),
+                        format!("{:.1}", p.w_per_s),
+                        format!("{:.1}", p.wkb_per_s),
+                        format!("{:.1}", p.f_per_s),
+                    ]);
+                }
+            }
+            o.push_str(&t.render());
+            if let Some([b, d, af]) = r.psi_some_pct {
+                o.push_str(&format!(
+                    "I/O pressure (some): {b:.0}% → {d:.0}% → {af:.0}%\n"
+                ));
+            }
+            o.push_str(&format!("{}\n", r.summary));
+            emit(&o)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eff(b: f64, d: f64, a: f64) -> DeviceEffect {
+        let p = |u| Phase {
+            util_pct: u,
+            ..Default::default()
+        };
+        DeviceEffect {
+            device: "nvme0n1".into(),
+            before: p(b),
+            during: p(d),
+            after: p(a),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let t = Target {
+            pid: 7,
+            comm: "logger".into(),
+            cmdline: String::new(),
+            state: 'S',
+            kthread: false,
+            start_ticks: 0,
+            sig_caught: 0,
+            sig_ignored: 0,
+        };
+        assert_eq!(verdict(&t, &[eff(99.0, 8.0, 97.0)], None).0, "cause");
+        assert!(
+            verdict(&t, &[eff(99.0, 8.0, 97.0)], None)
+                .1
+                .contains("util 99% → 8% while paused")
+        );
+        assert_eq!(
+            verdict(&t, &[eff(99.0, 95.0, 98.0)], None).0,
+            "not_the_cause"
+        );
+        assert_eq!(
+            verdict(&t, &[eff(5.0, 1.0, 4.0)], None).0,
+            "device_not_busy"
+        );
+        assert_eq!(verdict(&t, &[], None).0, "unclear");
+        // A virtual disk at ~0% util: I/O pressure decides.
+        assert_eq!(
+            verdict(&t, &[eff(0.0, 0.0, 0.0)], Some([60.0, 2.0, 58.0])).0,
+            "cause"
+        );
+        let mut busy = eff(1.0, 1.0, 1.0);
+        busy.before.w_per_s = 6000.0;
+        busy.during.w_per_s = 5900.0;
+        assert_eq!(verdict(&t, &[busy], None).0, "not_the_cause");
+    }
+}

@@ -1,0 +1,180 @@
+//! `iowhy reclaim PID FD`: free the space of a deleted file that a process still holds
+//! open — the df/du gap — by truncating it through `/proc/PID/fd/FD`, without stopping the
+//! process. Refuses anything that is not a deleted regular file: a file that still has a
+//! name is reached, and rotated, by its name.
+
+use std::os::unix::fs::MetadataExt;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Global, emit};
+use crate::error::usage;
+use crate::units;
+
+use super::pause::ActFormat;
+use super::{confirm, refuse_unsafe, target};
+
+#[derive(Args, Debug, Clone)]
+pub struct ReclaimArgs {
+    #[arg(value_name = "PID")]
+    pub pid: u32,
+    #[arg(value_name = "FD")]
+    pub fd: i32,
+    /// Truncate without asking (for scripts).
+    #[arg(long)]
+    pub yes: bool,
+    /// Say what would be freed, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
+    pub format: ActFormat,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ReclaimReport {
+    pub pid: u32,
+    pub comm: String,
+    pub fd: i32,
+    pub path: String,
+    pub dry_run: bool,
+    pub size_bytes: u64,
+    /// Allocated bytes before and after the truncation.
+    pub allocated_before_bytes: u64,
+    pub allocated_after_bytes: u64,
+    pub freed_bytes: u64,
+    pub filesystem_avail_before_bytes: Option<u64>,
+    pub filesystem_avail_after_bytes: Option<u64>,
+    pub warning: String,
+}
+
+pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
+    if g.fixture.is_some() {
+        return Err(usage(
+            "reclaim acts on the live machine; it cannot use --fixture",
+        ));
+    }
+    let roots = g.roots();
+    let t = target(&roots, a.pid)?;
+    refuse_unsafe(&roots, &t)?;
+    let link = roots.fd_link(a.pid, a.fd);
+    let name = std::fs::read_link(&link)
+        .map_err(|_| {
+            usage(format!(
+                "pid {} has no fd {} (or it is not readable: run as root)",
+                a.pid, a.fd
+            ))
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let md = std::fs::metadata(&link).with_context(|| link.display().to_string())?;
+    if !md.is_file() {
+        return Err(usage(format!(
+            "fd {} of pid {} is {name}, not a regular file",
+            a.fd, a.pid
+        )));
+    }
+    if md.nlink() > 0 {
+        return Err(usage(format!(
+            "{name} is not deleted (it still has {} name(s)): rotate it by name instead (iowhy rotate PATH)",
+            md.nlink()
+        )));
+    }
+    let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
+    let mapped = super::mappers(&roots, dev, md.ino());
+    if !mapped.is_empty() {
+        return Err(usage(format!(
+            "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"
+        )));
+    }
+    let path = name.trim_end_matches(" (deleted)").to_string();
+    let warning = format!(
+        "the file has no name, so no other process can open it; but pid {} ({}) may still read its own data back (a database's \
+         temporary file, say): truncating it then breaks that process. Log files are safe to truncate.",
+        t.pid, t.comm
+    );
+    let avail = || {
+        rustix::fs::fstatvfs(
+            rustix::fs::open(
+                &link,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok()?,
+        )
+        .ok()
+        .map(|v| v.f_bavail * v.f_frsize)
+    };
+    let mut r = ReclaimReport {
+        pid: t.pid,
+        comm: t.comm.clone(),
+        fd: a.fd,
+        path,
+        dry_run: a.dry_run,
+        size_bytes: md.len(),
+        allocated_before_bytes: md.blocks() * 512,
+        allocated_after_bytes: md.blocks() * 512,
+        freed_bytes: 0,
+        filesystem_avail_before_bytes: avail(),
+        filesystem_avail_after_bytes: None,
+        warning,
+    };
+    if !a.dry_run {
+        confirm(
+            &format!(
+                "Truncate deleted {} ({}) held by pid {} ({}) fd {}?",
+                r.path,
+                units::bytes_u(r.allocated_before_bytes),
+                t.pid,
+                t.comm,
+                a.fd
+            ),
+            a.yes,
+        )?;
+        // Opening the magic link opens the file itself, deleted or not; the holder keeps
+        // its own fd and offset (an O_APPEND writer continues at the new end).
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&link)
+            .with_context(|| format!("opening {}", link.display()))?;
+        f.set_len(0).context("truncating")?;
+        let after = f.metadata()?;
+        r.allocated_after_bytes = after.blocks() * 512;
+        r.freed_bytes = r
+            .allocated_before_bytes
+            .saturating_sub(r.allocated_after_bytes);
+        r.filesystem_avail_after_bytes = avail();
+    }
+    match a.format {
+        ActFormat::Json => emit(&(serde_json::to_string_pretty(&r)? + "\n")),
+        ActFormat::Text => {
+            let verb = if a.dry_run { "would free" } else { "freed" };
+            let amount = if a.dry_run {
+                r.allocated_before_bytes
+            } else {
+                r.freed_bytes
+            };
+            let mut o = format!(
+                "{verb} {} held by deleted {} (pid {} {}, fd {})\n",
+                units::bytes_u(amount),
+                r.path,
+                r.pid,
+                r.comm,
+                r.fd
+            );
+            if let (Some(b), Some(af)) = (
+                r.filesystem_avail_before_bytes,
+                r.filesystem_avail_after_bytes,
+            ) {
+                o.push_str(&format!(
+                    "filesystem available: {} → {}\n",
+                    units::bytes_u(b),
+                    units::bytes_u(af)
+                ));
+            }
+            o.push_str(&format!("note: {}\n", r.warning));
+            emit(&o)
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! `iowhy throttle PID --write-bps RATE [--for DURATION]` and `iowhy throttle --undo PID`:
+//! limit a writer's I/O on the disks behind its files instead of killing it, with a cgroup:
+//! - cgroup v1 `blkio` (this hybrid host): a child group made for the process under its
+//!   own, with `blkio.throttle.*_device` limits; the process is moved in, and moved back on
+//!   undo. v1 throttles the I/O a process issues itself (direct and synchronous writes,
+//!   reads); its buffered writes are written back by kernel flusher threads outside the
+//!   group and are not limited — the report says so;
+//! - cgroup v2 `io.max` on the process's own group when it is alone there (moving one
+//!   process out of a group with others would also take it out of that group's memory and
+//!   CPU limits, so that case is refused with the reason).
+//!
+//! Expiry (`--for`), Ctrl-C, SIGTERM and undo restore the previous state; a guardian
+//! lifts the throttle if iowhy dies before the expiry. The state is kept in
+//! `/run/iowhy/throttle-PID.json` so that `--undo` works from another shell.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::error::usage;
+use crate::render::json::r2;
+use crate::roots::Roots;
+use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+use crate::units;
+
+use super::cgroup::{self, Hierarchy, Limits};
+use super::guardian::{Guardian, Undo};
+use super::pause::ActFormat;
+use super::{confirm, depended_on, refuse_unsafe, target};
+
+#[derive(Args, Debug, Clone)]
+pub struct ThrottleArgs {
+    #[arg(value_name = "PID")]
+    pub pid: u32,
+    /// Lift a throttle set earlier.
+    #[arg(long, conflicts_with_all = ["write_bps", "read_bps", "write_iops", "read_iops", "for_"])]
+    pub undo: bool,
+    /// Write bandwidth limit, e.g. 10M (bytes per second).
+    #[arg(long, value_parser = parse_bytes)]
+    pub write_bps: Option<u64>,
+    #[arg(long, value_parser = parse_bytes)]
+    pub read_bps: Option<u64>,
+    #[arg(long)]
+    pub write_iops: Option<u64>,
+    #[arg(long)]
+    pub read_iops: Option<u64>,
+    /// Lift the limit after this long (iowhy waits; a guardian lifts it if iowhy dies).
+    /// Without it, the limit stays until `iowhy throttle --undo PID`.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub for_: Option<Duration>,
+    /// Limit on this disk instead of the ones behind the process's files (repeatable).
+    #[arg(long = "device", value_name = "NAME")]
+    pub devices: Vec<String>,
+    /// How long to measure the process's I/O rate before and after.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub measure: Duration,
+    /// Throttle a process others depend on without asking.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
+    pub format: ActFormat,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ThrottleState {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub hierarchy: Hierarchy,
+    pub mount: PathBuf,
+    pub original_group: String,
+    /// The group made for the process (v1), removed on undo.
+    pub created_group: Option<PathBuf>,
+    pub devices: Vec<(u32, u32)>,
+    pub limits: Limits,
+    /// v2: the group's io.max lines before, restored on undo.
+    pub previous_io_max: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Rates {
+    pub seconds: f64,
+    pub write_bytes_per_s: f64,
+    pub read_bytes_per_s: f64,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct ThrottleReport {
+    pub pid: u32,
+    pub comm: String,
+    pub action: String,
+    pub dry_run: bool,
+    pub hierarchy: Option<Hierarchy>,
+    pub group: Option<String>,
+    pub devices: Vec<String>,
+    pub limits: Option<Limits>,
+    pub before: Option<Rates>,
+    pub during: Option<Rates>,
+    pub after: Option<Rates>,
+    pub lifted: bool,
+    pub notes: Vec<String>,
+}
+
+fn state_dir(roots: &Roots) -> PathBuf {
+    roots.host(Path::new("/run/iowhy"))
+}
+
+fn state_path(roots: &Roots, pid: u32) -> PathBuf {
+    state_dir(roots).join(format!("throttle-{pid}.json"))
+}
+
+fn write_file(p: &Path, v: &str) -> Result<()> {
+    std::fs::write(p, v).with_context(|| format!("writing {v:?} to {}", p.display()))
+}
+
+/// The whole disks (MAJ:MIN, name) behind the process's writable files.
+fn disks_of(roots: &Roots, pid: u32, names: &[String]) -> Result<Vec<((u32, u32), String)>> {
+    let mut c = Collector::new(Origin::Live(roots.clone()))?;
+    let one = std::collections::BTreeSet::from([pid]);
+    let s = c.snapshot(&SnapshotOptions {
+        processes: Some(ProcessOptions {
+            fds: FdPolicy::Pids(one.clone()),
+            threads: false,
+            details: false,
+            only: Some(one),
+        }),
+        mounts: true,
+        block: true,
+        containers: false,
+    })?;
+    let whole = |n: &str| {
+        s.block
+            .iter()
+            .find(|b| b.name == n && b.parent.is_none())
+            .map(|b| ((b.major, b.minor), b.name.clone()))
+    };
+    let mut out = Vec::new();
+    if !names.is_empty() {
+        for n in names {
+            let n = n.trim_start_matches("/dev/");
+            out.push(whole(n).ok_or_else(|| {
+                usage(format!(
+                    "{n}: not a whole disk in /sys/block (limits apply to disks, not partitions)"
+                ))
+            })?);
+        }
+        return Ok(out);
+    }
+    if let Some(p) = s.process(pid) {
+        for f in p
+            .fds
+            .iter()
+            .flatten()
+            .filter(|f| f.flags.is_some_and(crate::parse::fdinfo::is_writable))
+        {
+            if let Some(m) = s.mount_of(f).filter(|m| m.major != 0) {
+                if let Some(d) = s
+                    .disks_behind(m.major, m.minor)
+                    .iter()
+                    .find_map(|n| whole(n))
+                {
+                    if !out.contains(&d) {
+                        out.push(d);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn io_bytes(roots: &Roots, pid: u32) -> Option<(u64, u64)> {
+    let t = std::fs::read_to_string(roots.pid_dir(pid).join("io")).ok()?;
+    let io = crate::parse::kv::parse_io(&t).ok()?;
+    Some((io.read_bytes, io.write_bytes))
+}
+
+fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<Rates> {
+    let t0 = std::time::Instant::now();
+    let a = io_bytes(roots, pid)?;
+    while t0.elapsed() < d && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = io_bytes(roots, pid)?;
+    let s = t0.elapsed().as_secs_f64();
+    Some(Rates {
+        seconds: r2(s),
+        write_bytes_per_s: r2(b.1.saturating_sub(a.1) as f64 / s),
+        read_bytes_per_s: r2(b.0.saturating_sub(a.0) as f64 / s),
+    })
+}
+
+/// Put the limits in place and return the state needed to undo them.
+pub fn apply(
+    roots: &Roots,
+    t: &super::Target,
+    devices: &[(u32, u32)],
+    limits: Limits,
+) -> Result<ThrottleState> {
+    let (h, mount) = cgroup::detect(roots)?;
+    let group = cgroup::group_of(roots, t.pid, h)?;
+    let mut st = ThrottleState {
+        pid: t.pid,
+        start_ticks: t.start_ticks,
+        hierarchy: h,
+        mount: mount.clone(),
+        original_group: group.clone(),
+        created_group: None,
+        devices: devices.to_vec(),
+        limits,
+        previous_io_max: Vec::new(),
+    };
+    match h {
+        Hierarchy::V1 => {
+            let child = cgroup::join(&mount, &group).join(format!("iowhy-throttle-{}", t.pid));
+            if child.exists() {
+                bail!(
+                    "pid {} already has a throttle group ({}): lift it first with --undo",
+                    t.pid,
+                    child.display()
+                );
+            }
+            std::fs::create_dir(&child).with_context(|| format!("creating {}", child.display()))?;
+            st.created_group = Some(child.clone());
+            let set = (|| -> Result<()> {
+                for &(ma, mi) in devices {
+                    for (file, line) in cgroup::v1_lines(ma, mi, &limits) {
+                        write_file(&child.join(file), &line)?;
+                    }
+                }
+                // In v1, writing a pid to cgroup.procs moves all its threads.
+                write_file(&child.join("cgroup.procs"), &t.pid.to_string())
+            })();
+            if let Err(e) = set {
+                let _ = undo(&st);
+                return Err(e);
+            }
+        }
+        Hierarchy::V2 => {
+            let dir = cgroup::join(&mount, &group);
+            let others: Vec<u32> = cgroup::procs(&dir)
+                .into_iter()
+                .filter(|p| *p != t.pid)
+                .collect();
+            if !others.is_empty() {
+                bail!(
+                    "pid {} shares its cgroup ({group}) with {} other process(es): cgroup v2 can only limit the whole group, and moving \
+                     the process out would also lift its memory and CPU limits. Limit the group instead: echo '{}' > {}",
+                    t.pid,
+                    others.len(),
+                    devices
+                        .first()
+                        .map(|d| cgroup::io_max_line(d.0, d.1, &limits))
+                        .unwrap_or_default(),
+                    dir.join("io.max").display()
+                );
+            }
+            let io_max = dir.join("io.max");
+            let prev = std::fs::read_to_string(&io_max)
+                .with_context(|| format!("{}: the io controller is not enabled for this group (parent's cgroup.subtree_control)", io_max.display()))?;
+            st.previous_io_max = cgroup::parse_io_max(&prev);
+            for &(ma, mi) in devices {
+                write_file(&io_max, &cgroup::io_max_line(ma, mi, &limits))?;
+            }
+        }
+    }
+    Ok(st)
+}
+
+/// Restore what `apply` changed. Safe to call twice.
+pub fn undo(st: &ThrottleState) -> Result<()> {
+    match st.hierarchy {
+        Hierarchy::V1 => {
+            let orig = cgroup::join(&st.mount, &st.original_group);
+            if let Some(child) = &st.created_group {
+                // The process, and anything it forked since, goes back where it was.
+                for p in cgroup::procs(child) {
+                    let _ = write_file(&orig.join("cgroup.procs"), &p.to_string());
+                }
+                if child.exists() {
+                    std::fs::remove_dir(child)
+                        .with_context(|| format!("removing {}", child.display()))?;
+                }
+            }
+        }
+        Hierarchy::V2 => {
+            let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
+            for &(ma, mi) in &st.devices {
+                let key = format!("{ma}:{mi}");
+                let line = match st.previous_io_max.iter().find(|(d, _)| *d == key) {
+                    Some((d, v)) => format!("{d} {v}"),
+                    None => format!("{key} rbps=max wbps=max riops=max wiops=max"),
+                };
+                write_file(&io_max, &line)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undo from a saved state file (the guardian and `--undo` use this), then remove it.
+pub fn undo_state_file(path: &Path) -> Result<ThrottleState> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let st: ThrottleState =
+        serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+    undo(&st)?;
+    let _ = std::fs::remove_file(path);
+    Ok(st)
+}
+
+pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
+    if g.fixture.is_some() {
+        return Err(usage(
+            "throttle acts on the live machine; it cannot use --fixture",
+        ));
+    }
+    let roots = g.roots();
+    if a.undo {
+        let p = state_path(&roots, a.pid);
+        if !p.exists() {
+            return Err(usage(format!(
+                "pid {} has no throttle set by iowhy ({} does not exist)",
+                a.pid,
+                p.display()
+            )));
+        }
+        let st = undo_state_file(&p)?;
+        let r = ThrottleReport {
+            pid: a.pid,
+            comm: target(&roots, a.pid).map(|t| t.comm).unwrap_or_default(),
+            action: "undo".into(),
+            hierarchy: Some(st.hierarchy),
+            group: Some(st.original_group),
+            lifted: true,
+            ..Default::default()
+        };
+        return print(a, &r);
+    }
+    let limits = Limits {
+        read_bps: a.read_bps,
+        write_bps: a.write_bps,
+        read_iops: a.read_iops,
+        write_iops: a.write_iops,
+    };
+    if limits == Limits::default() {
+        return Err(usage(
+            "give at least one limit: --write-bps, --read-bps, --write-iops or --read-iops (or --undo)",
+        ));
+    }
+    if [a.read_bps, a.write_bps, a.read_iops, a.write_iops].contains(&Some(0)) {
+        return Err(usage(
+            "a limit of 0 would stop the process's I/O entirely; use iowhy pause for that",
+        ));
+    }
+    let t = target(&roots, a.pid)?;
+    refuse_unsafe(&roots, &t)?;
+    if state_path(&roots, t.pid).exists() {
+        return Err(usage(format!(
+            "pid {} is already throttled by iowhy: iowhy throttle --undo {} first",
+            t.pid, t.pid
+        )));
+    }
+    let disks = disks_of(&roots, t.pid, &a.devices)?;
+    if disks.is_empty() {
+        return Err(usage(format!(
+            "pid {} has no file open for writing on a disk; name one with --device",
+            t.pid
+        )));
+    }
+    let (h, _) = cgroup::detect(&roots)?;
+    let mut r = ThrottleReport {
+        pid: t.pid,
+        comm: t.comm.clone(),
+        action: "throttle".into(),
+        dry_run: a.dry_run,
+        hierarchy: Some(h),
+        group: cgroup::group_of(&roots, t.pid, h).ok(),
+        devices: disks
+            .iter()
+            .map(|(d, n)| format!("{n} ({}:{})", d.0, d.1))
+            .collect(),
+        limits: Some(limits),
+        ..Default::default()
+    };
+    if h == Hierarchy::V1 {
+        r.notes.push(
+            "cgroup v1 limits the I/O the process issues itself (direct and synchronous writes, reads); its buffered writes are \
+             written back by kernel threads outside its group and are not limited"
+                .into(),
+        );
+    }
+    if let Some(why) = depended_on(&t) {
+        r.notes.push(format!("pid {} ({}) is {why}", t.pid, t.comm));
+        if !a.dry_run {
+            confirm(
+                &format!("pid {} ({}) is {why}. Throttle it anyway?", t.pid, t.comm),
+                a.yes,
+            )?;
+        }
+    }
+    if a.dry_run {
+        return print(a, &r);
+    }
+    let stop = crate::cmd::stop_flag();
+    r.before = rates(&roots, t.pid, a.measure, &stop);
+    let st = apply(
+        &roots,
+        &t,
+        &disks.iter().map(|d| d.0).collect::<Vec<_>>(),
+        limits,
+    )?;
+    std::fs::create_dir_all(state_dir(&roots))?;
+    let sp = state_path(&roots, t.pid);
+    std::fs::write(&sp, serde_json::to_vec_pretty(&st)?)?;
+    let guardian = match a.for_ {
+        Some(d) => match Guardian::spawn(
+            Undo::Unthrottle,
+            t.pid,
+            t.start_ticks,
+            d + Duration::from_secs(3),
+            Some(&sp),
+            &roots.proc,
+        ) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                let _ = undo_state_file(&sp);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let during_for = a.for_.map(|d| d.min(a.measure)).unwrap_or(a.measure);
+    r.during = rates(&roots, t.pid, during_for, &stop);
+    if let Some(d) = a.for_ {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() + during_for < d && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        undo_state_file(&sp)?;
+        r.lifted = true;
+        if let Some(g) = guardian {
+            g.done();
+        }
+        let quiet = AtomicBool::new(false);
+        r.after = rates(&roots, t.pid, a.measure, &quiet);
+    } else if stop.load(Ordering::Relaxed) {
+        // Interrupted while measuring: do not leave a limit behind unasked.
+        undo_state_file(&sp)?;
+        r.lifted = true;
+    } else {
+        r.notes.push(format!(
+            "the limit stays until: iowhy throttle --undo {}",
+            t.pid
+        ));
+    }
+    print(a, &r)
+}
+
+fn print(a: &ThrottleArgs, r: &ThrottleReport) -> Result<()> {
+    match a.format {
+        ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
+        ActFormat::Text => {
+            let mut o = String::new();
+            if r.action == "undo" {
+                o.push_str(&format!(
+                    "lifted the throttle on pid {} ({})\n",
+                    r.pid, r.comm
+                ));
+                return emit(&o);
+            }
+            let l = r.limits.unwrap_or_default();
+            let lim: Vec<String> = [
+                ("write", l.write_bps.map(|v| units::rate(v as f64))),
+                ("read", l.read_bps.map(|v| units::rate(v as f64))),
+                ("write IOPS", l.write_iops.map(|v| v.to_string())),
+                ("read IOPS", l.read_iops.map(|v| v.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
+            .collect();
+            o.push_str(&format!(
+                "{}throttle pid {} ({}) to {} on {} ({:?}, group {})\n",
+                if r.dry_run { "dry run: " } else { "" },
+                r.pid,
+                r.comm,
+                lim.join(", "),
+                r.devices.join(", "),
+                r.hierarchy.unwrap_or(Hierarchy::V1),
+                r.group.clone().unwrap_or_default()
+            ));
+            for (n, x) in [
+                ("before", &r.before),
+                ("limited", &r.during),
+                ("after", &r.after),
+            ] {
+                if let Some(x) = x {
+                    o.push_str(&format!(
+                        "  {n:8} writes {}, reads {} (over {:.1} s)\n",
+                        units::rate(x.write_bytes_per_s),
+                        units::rate(x.read_bytes_per_s),
+                        x.seconds
+                    ));
+                }
+            }
+            if r.lifted {
+                o.push_str("  the limit is lifted\n");
+            }
+            for n in &r.notes {
+                o.push_str(&format!("  note: {n}\n"));
+            }
+            emit(&o)
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! `iowhy trace`: the figures `strace -c` would give — write and sync calls per process
+//! and per file, sync latency, writes and bytes per sync — without ptrace, so the traced
+//! process keeps its speed; and block request latency per device (eBPF layer).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::error::usage;
+use crate::parse::fdinfo;
+use crate::render::json::r2;
+use crate::render::table::Table;
+use crate::trace::model::{FileTrace, ProcTrace, TraceData};
+use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::units;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TraceArgs {
+    /// Trace only this process (repeatable); the kernel filters out the others.
+    #[arg(long = "pid", short = 'p', value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Trace processes with this name (comm, repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    #[arg(long, short = 'd', default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Force a tracing layer (default: the best available: ebpf, then perf, then sampling).
+    #[arg(long, value_enum, default_value_t = TracingChoice::Auto)]
+    pub tracing: TracingChoice,
+    /// perf ring buffer per CPU.
+    #[arg(long, default_value = "1M", value_parser = parse_bytes)]
+    pub ring_size: u64,
+    #[arg(long, short = 'f', value_enum, default_value_t = TraceFormat::Text)]
+    pub format: TraceFormat,
+}
+
+#[derive(Serialize)]
+pub struct TraceJson {
+    pub layer: &'static str,
+    pub estimate: bool,
+    pub duration_s: f64,
+    pub events: u64,
+    pub lost_events: u64,
+    pub dropped_keys: u64,
+    pub consumer_cpu_s: f64,
+    pub notes: Vec<String>,
+    pub processes: Vec<ProcJson>,
+    pub devices: Vec<DevJson>,
+}
+
+#[derive(Serialize)]
+pub struct ProcJson {
+    pub pid: u32,
+    pub comm: String,
+    pub exited_in_window: bool,
+    pub exec_in_window: Option<String>,
+    pub syncs: u64,
+    pub sync_per_s: Option<f64>,
+    pub writes: u64,
+    pub write_bytes: u64,
+    pub sampled_sync_share: Option<f64>,
+    pub files: Vec<FileJson>,
+}
+
+#[derive(Serialize)]
+pub struct FileJson {
+    pub fd: i32,
+    pub path: Option<String>,
+    pub flags: Vec<&'static str>,
+    pub writes: u64,
+    pub write_bytes: u64,
+    pub writes_per_s: f64,
+    pub syncs: std::collections::BTreeMap<&'static str, SyncJson>,
+    pub sync_per_s: f64,
+    pub writes_per_sync: Option<f64>,
+    pub bytes_per_sync: Option<f64>,
+    pub sync_p50_ms: Option<f64>,
+    pub sync_p99_ms: Option<f64>,
+    pub sync_max_ms: Option<f64>,
+    /// Share of the window spent inside sync calls on this file (counting layers).
+    pub sync_time_share: Option<f64>,
+    pub sampled_sync_share: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct SyncJson {
+    pub count: u64,
+    pub per_s: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: f64,
+}
+
+#[derive(Serialize)]
+pub struct DevJson {
+    pub device: String,
+    pub op: &'static str,
+    pub count: u64,
+    pub per_s: f64,
+    pub queue_p50_ms: Option<f64>,
+    pub queue_p99_ms: Option<f64>,
+    pub device_p50_ms: Option<f64>,
+    pub device_p99_ms: Option<f64>,
+    pub device_max_ms: f64,
+}
+
+fn ms(ns: Option<u64>) -> Option<f64> {
+    ns.map(|v| r2(v as f64 / 1e6 * 100.0) / 100.0)
+}
+
+pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
+    let total_ns: u64 = f.syncs.values().map(|h| h.total_ns).sum();
+    let all = f.all_syncs();
+    let n = all.count;
+    FileJson {
+        fd: f.fd,
+        path: f.path.clone(),
+        flags: f.flags.map(fdinfo::flag_names).unwrap_or_default(),
+        writes: f.writes,
+        write_bytes: f.write_bytes,
+        writes_per_s: r2(f.writes as f64 / secs),
+        syncs: f
+            .syncs
+            .iter()
+            .map(|(k, h)| {
+                (
+                    k.name(),
+                    SyncJson {
+                        count: h.count,
+                        per_s: r2(h.count as f64 / secs),
+                        p50_ms: ms(h.quantile_ns(0.5)),
+                        p99_ms: ms(h.quantile_ns(0.99)),
+                        max_ms: h.max_ns as f64 / 1e6,
+                    },
+                )
+            })
+            .collect(),
+        sync_per_s: r2(n as f64 / secs),
+        writes_per_sync: (n > 0).then(|| r2(f.writes as f64 / n as f64)),
+        bytes_per_sync: (n > 0).then(|| r2(f.write_bytes as f64 / n as f64)),
+        sync_p50_ms: ms(all.quantile_ns(0.5)),
+        sync_p99_ms: ms(all.quantile_ns(0.99)),
+        sync_max_ms: (n > 0).then(|| all.max_ns as f64 / 1e6),
+        sync_time_share: (n > 0).then(|| r2(total_ns as f64 / 1e9 / secs * 100.0) / 100.0),
+        sampled_sync_share: f.sampled_sync_share,
+    }
+}
+
+/// Device names for block statistics, from diskstats.
+fn dev_names(g: &Global) -> std::collections::HashMap<(u32, u32), String> {
+    let text = std::fs::read_to_string(g.roots().proc("diskstats")).unwrap_or_default();
+    crate::parse::diskstats::parse(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| ((d.major, d.minor), d.name))
+        .collect()
+}
+
+pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
+    let secs = d.duration_s.max(1e-3);
+    let mut procs: Vec<&ProcTrace> = d
+        .procs
+        .values()
+        .filter(|p| p.writes() > 0 || p.sync_count() > 0 || p.samples > 0)
+        .collect();
+    procs.sort_by_key(|p| std::cmp::Reverse((p.sync_count(), p.write_bytes())));
+    TraceJson {
+        layer: d.layer.name(),
+        estimate: d.estimate,
+        duration_s: r2(d.duration_s),
+        events: d.events,
+        lost_events: d.lost_events,
+        dropped_keys: d.dropped_keys,
+        consumer_cpu_s: d.consumer_cpu_s,
+        notes: d.notes.clone(),
+        processes: procs
+            .into_iter()
+            .map(|p| {
+                let mut files: Vec<&FileTrace> = p.files.values().collect();
+                files.sort_by_key(|f| std::cmp::Reverse((f.sync_count(), f.write_bytes)));
+                ProcJson {
+                    pid: p.pid,
+                    comm: p.comm.clone(),
+                    exited_in_window: p.exited_in_window,
+                    exec_in_window: p.exec_in_window.clone(),
+                    syncs: p.sync_count(),
+                    sync_per_s: (!d.estimate).then(|| r2(p.sync_count() as f64 / secs)),
+                    writes: p.writes(),
+                    write_bytes: p.write_bytes(),
+                    sampled_sync_share: p.sampled_sync_share,
+                    files: files.into_iter().map(|f| file_json(f, secs)).collect(),
+                }
+            })
+            .collect(),
+        devices: d
+            .block
+            .iter()
+            .flat_map(|(dev, ops)| {
+                ops.iter().map(move |(op, l)| DevJson {
+                    device: names
+                        .get(dev)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}:{}", dev.0, dev.1)),
+                    op: op.name(),
+                    count: l.device.count,
+                    per_s: r2(l.device.count as f64 / secs),
+                    queue_p50_ms: ms(l.queue.quantile_ns(0.5)),
+                    queue_p99_ms: ms(l.queue.quantile_ns(0.99)),
+                    device_p50_ms: ms(l.device.quantile_ns(0.5)),
+                    device_p99_ms: ms(l.device.quantile_ns(0.99)),
+                    device_max_ms: l.device.max_ns as f64 / 1e6,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn text(j: &TraceJson) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "iowhy trace — {} layer{}, {:.1} s, {} events, {} lost{}",
+        j.layer,
+        if j.estimate { " (estimates)" } else { "" },
+        j.duration_s,
+        j.events,
+        j.lost_events,
+        if j.dropped_keys > 0 {
+            format!(", {} files not tracked (table full)", j.dropped_keys)
+        } else {
+            String::new()
+        }
+    );
+    for n in &j.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
+    o.push('\n');
+    let mut t = Table::new(&[
+        "PID", "COMM", "FD", "FILE", "WRITES/s", "BYTES/s", "SYNCS/s", "W/SYNC", "B/SYNC",
+        "SYNC p50", "p99", "max", "FLAGS",
+    ])
+    .text_columns(&[1, 3, 12]);
+    for p in &j.processes {
+        for f in p.files.iter().take(8) {
+            let secs = j.duration_s.max(1e-3);
+            let sync_col = if j.estimate {
+                f.sampled_sync_share
+                    .map(|s| format!("~{:.0}% time", s * 100.0))
+                    .unwrap_or_default()
+            } else {
+                format!("{:.1}", f.sync_per_s)
+            };
+            t.row(vec![
+                p.pid.to_string(),
+                p.comm.clone(),
+                if f.fd >= 0 {
+                    f.fd.to_string()
+                } else {
+                    "-".into()
+                },
+                f.path.clone().unwrap_or_else(|| trace::UNRESOLVED.into()),
+                format!("{:.1}", f.writes_per_s),
+                units::rate(f.write_bytes as f64 / secs),
+                sync_col,
+                f.writes_per_sync
+                    .map(|v| format!("{v:.1}"))
+                    .unwrap_or_default(),
+                f.bytes_per_sync.map(units::bytes).unwrap_or_default(),
+                f.sync_p50_ms
+                    .map(|v| format!("{v:.2}ms"))
+                    .unwrap_or_default(),
+                f.sync_p99_ms
+                    .map(|v| format!("{v:.2}ms"))
+                    .unwrap_or_default(),
+                f.sync_max_ms
+                    .map(|v| format!("{v:.2}ms"))
+                    .unwrap_or_default(),
+                f.flags
+                    .iter()
+                    .filter(|n| !n.starts_with("O_RD") && **n != "O_WRONLY")
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ]);
+        }
+    }
+    if t.is_empty() {
+        o.push_str("No write or sync calls seen.\n");
+    } else {
+        o.push_str(&t.render());
+    }
+    if !j.devices.is_empty() {
+        o.push_str("\nBlock requests: queue (insert → issue) vs device (issue → complete)\n");
+        let mut t = Table::new(&[
+            "DEVICE",
+            "OP",
+            "REQ/s",
+            "QUEUE p50",
+            "p99",
+            "DEVICE p50",
+            "p99",
+            "max",
+        ])
+        .text_columns(&[1]);
+        for d in &j.devices {
+            let f = |v: Option<f64>| v.map(|x| format!("{x:.3}ms")).unwrap_or_else(|| "-".into());
+            t.row(vec![
+                d.device.clone(),
+                d.op.into(),
+                format!("{:.1}", d.per_s),
+                f(d.queue_p50_ms),
+                f(d.queue_p99_ms),
+                f(d.device_p50_ms),
+                f(d.device_p99_ms),
+                format!("{:.3}ms", d.device_max_ms),
+            ]);
+        }
+        o.push_str(&t.render());
+    }
+    o
+}
+
+pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
+    if g.fixture.is_some() {
+        return Err(usage(
+            "trace watches the live kernel; it cannot read a fixture",
+        ));
+    }
+    for &pid in &a.pids {
+        if !g.roots().pid_dir(pid).exists() {
+            return Err(usage(format!("no process with pid {pid}")));
+        }
+    }
+    let req = TraceRequest {
+        pids: a.pids.clone(),
+        comms: a.comms.clone(),
+        duration: a.duration,
+        ring_bytes: a.ring_size as usize,
+        ..Default::default()
+    };
+    let stop = super::stop_flag();
+    let data = trace::run(&req, &g.roots(), &stop, a.tracing)?;
+    let j = to_json(&data, &dev_names(g));
+    emit(&match a.format {
+        TraceFormat::Json => serde_json::to_string_pretty(&j)? + "\n",
+        TraceFormat::Text => text(&j),
+    })
+}

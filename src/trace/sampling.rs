@@ -1,0 +1,195 @@
+//! The sampling layer, for when tracing is not allowed: read each target thread's
+//! `/proc/PID/task/TID/syscall` about 100 times a second and count where it is. This
+//! estimates the share of time spent in sync calls (measured here: 60-68% against 67%
+//! true for a fsync-per-line writer) but gives no call counts or latencies: it is
+//! reported as an estimate.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::roots::Roots;
+
+use super::model::{Layer, TraceData};
+use super::syscalls::{Call, State, classify, parse_syscall_file};
+use super::{Resolver, TraceRequest};
+
+/// Without targets, sample this many of the processes making the most write calls.
+const AUTO_TARGETS: usize = 8;
+
+/// Processes to sample: the requested ones, or the busiest writers right now.
+fn targets(roots: &Roots, req: &TraceRequest) -> Vec<u32> {
+    if req.is_filtered() {
+        return req.target_pids(roots).into_iter().collect();
+    }
+    let me = std::process::id();
+    let all: Vec<u32> = std::fs::read_dir(&roots.proc)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let syscw = |p: u32| {
+        std::fs::read_to_string(roots.pid_dir(p).join("io"))
+            .ok()
+            .and_then(|t| crate::parse::kv::parse_io(&t).ok())
+            .map(|io| io.syscw)
+    };
+    let before: HashMap<u32, u64> = all
+        .iter()
+        .filter(|&&p| p != me)
+        .filter_map(|&p| Some((p, syscw(p)?)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut busy: Vec<(u64, u32)> = before
+        .iter()
+        .filter_map(|(&p, &b)| syscw(p).map(|a| (a.saturating_sub(b), p)))
+        .filter(|(d, _)| *d > 0)
+        .collect();
+    busy.sort_unstable_by(|a, b| b.cmp(a));
+    busy.into_iter()
+        .take(AUTO_TARGETS)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+struct Thread {
+    pid: u32,
+    file: File,
+}
+
+fn open_threads(roots: &Roots, pids: &[u32]) -> Vec<Thread> {
+    let mut v = Vec::new();
+    for &pid in pids {
+        let Ok(rd) = std::fs::read_dir(roots.pid_dir(pid).join("task")) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Ok(f) = File::open(e.path().join("syscall")) {
+                v.push(Thread { pid, file: f });
+            }
+        }
+    }
+    v
+}
+
+pub struct SamplingSession {
+    roots: Roots,
+    pids: Vec<u32>,
+}
+
+/// Pick the processes to sample (a short look at who writes when none are named).
+pub fn open(req: &TraceRequest, roots: &Roots) -> Result<SamplingSession> {
+    Ok(SamplingSession {
+        roots: roots.clone(),
+        pids: targets(roots, req),
+    })
+}
+
+impl super::Session for SamplingSession {
+    fn layer(&self) -> Layer {
+        Layer::Sampling
+    }
+
+    fn collect(
+        &mut self,
+        req: &TraceRequest,
+        stop: &AtomicBool,
+        tick: &mut dyn FnMut(Duration),
+    ) -> Result<TraceData> {
+        collect(&self.roots, &self.pids, req, stop, tick)
+    }
+}
+
+fn collect(
+    roots: &Roots,
+    pids: &[u32],
+    req: &TraceRequest,
+    stop: &AtomicBool,
+    tick: &mut dyn FnMut(Duration),
+) -> Result<TraceData> {
+    let start = Instant::now();
+    let pids = pids.to_vec();
+    let mut data = TraceData::new(Layer::Sampling);
+    data.notes.push(format!(
+        "sampling /proc/PID/task/*/syscall at {} Hz: shares of time are estimates; no call counts, no latencies",
+        req.sample_hz
+    ));
+    if pids.is_empty() {
+        data.notes
+            .push("no process was writing: nothing to sample".into());
+    }
+    let cpu0 = super::thread_cpu_s();
+    let mut res = Resolver::new(roots.clone());
+    let mut threads = open_threads(roots, &pids);
+    let period = Duration::from_secs_f64(1.0 / req.sample_hz.max(1) as f64);
+    // Per pid: samples; per (pid, fd): samples in a sync call on it.
+    let mut samples: HashMap<u32, u64> = HashMap::new();
+    let mut sync_samples: HashMap<(u32, i32), u64> = HashMap::new();
+    let mut buf = [0u8; 256];
+    let mut n_tick = 0u32;
+    let mut rng: u64 =
+        0x9E37_79B9_7F4A_7C15 ^ start.elapsed().as_nanos() as u64 ^ u64::from(std::process::id());
+    let mut last_refresh = Instant::now();
+    while start.elapsed() < req.duration && !stop.load(Ordering::Relaxed) {
+        for t in &threads {
+            // The kernel regenerates the file on every read at offset 0.
+            let Ok(n) = t.file.read_at(&mut buf, 0) else {
+                continue;
+            };
+            let Some(state) = parse_syscall_file(&String::from_utf8_lossy(&buf[..n])) else {
+                continue;
+            };
+            *samples.entry(t.pid).or_default() += 1;
+            if let State::In { nr, arg0 } = state {
+                if let Call::Sync(k) = classify(nr) {
+                    let fd = if k.has_fd() { arg0 as i32 } else { -1 };
+                    *sync_samples.entry((t.pid, fd)).or_default() += 1;
+                    // Name the file while it is open.
+                    res.file(t.pid, fd);
+                }
+            }
+            data.events += 1;
+        }
+        if last_refresh.elapsed() >= Duration::from_millis(500) {
+            threads = open_threads(roots, &pids);
+            last_refresh = Instant::now();
+        }
+        n_tick += 1;
+        if n_tick % 10 == 0 {
+            tick(start.elapsed());
+        }
+        // Jitter each gap (0.5 to 1.5 periods): a fixed 10 ms period phase-locks with a
+        // writer paced at a multiple of 100 Hz and keeps sampling the same point of its
+        // cycle (seen here: 18% in fsync measured against 44% true).
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let jitter = 0.5 + (rng % 1000) as f64 / 1000.0;
+        std::thread::sleep(period.mul_f64(jitter));
+    }
+    for &pid in &pids {
+        let n = samples.get(&pid).copied().unwrap_or(0);
+        let p = res.process(pid);
+        p.samples = n;
+        let in_sync: u64 = sync_samples
+            .iter()
+            .filter(|((q, _), _)| *q == pid)
+            .map(|(_, c)| c)
+            .sum();
+        p.sampled_sync_share = (n > 0).then(|| in_sync as f64 / n as f64);
+        for ((fd, _), f) in p.files.iter_mut() {
+            let c = sync_samples.get(&(pid, *fd)).copied().unwrap_or(0);
+            f.sampled_sync_share = (n > 0).then(|| c as f64 / n as f64);
+        }
+    }
+    data.duration_s = start.elapsed().as_secs_f64();
+    data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
+    data.procs = res.into_procs();
+    Ok(data)
+}
