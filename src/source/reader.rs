@@ -53,6 +53,19 @@ pub struct FixtureMeta {
 
 pub const META_FILE: &str = "meta.json";
 
+/// A directory entry that was listed but never read is kept in a capture as an empty
+/// directory holding this marker, because git does not keep empty directories; listings
+/// ignore the marker.
+pub const KEEP: &str = ".iowhy-keep";
+
+/// Make room for a file or link where a listing left a placeholder directory.
+fn clear_placeholder(dst: &Path) {
+    if dst.is_dir() {
+        let _ = std::fs::remove_file(dst.join(KEEP));
+        let _ = std::fs::remove_dir(dst);
+    }
+}
+
 enum Mode_ {
     Live,
     Tee { dir: PathBuf, meta: FixtureMeta },
@@ -210,10 +223,7 @@ impl Reader {
     fn copy_out(&self, path: &Path, bytes: &[u8]) {
         if let Mode_::Tee { dir, .. } = &self.mode {
             if let Some(dst) = self.tee_path(dir, path) {
-                if let Some(parent) = dst.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let _ = std::fs::write(dst, bytes);
+                write_capture_file(&dst, bytes);
             }
         }
     }
@@ -341,7 +351,7 @@ impl Reader {
             let ent = ent.map_err(|e| errno(&dir.path, e))?;
             let name = ent.file_name();
             let b = name.to_bytes();
-            if b == b"." || b == b".." {
+            if b == b"." || b == b".." || b == KEEP.as_bytes() {
                 continue;
             }
             if teeing {
@@ -358,6 +368,7 @@ impl Reader {
                         let p = dst.join(n);
                         if std::fs::symlink_metadata(&p).is_err() {
                             let _ = std::fs::create_dir_all(&p);
+                            let _ = std::fs::write(p.join(KEEP), b"");
                         }
                     }
                 }
@@ -379,8 +390,9 @@ impl Reader {
             if let Some(dst) = self.tee_path(out, &path()) {
                 if let Some(parent) = dst.parent() {
                     let _ = std::fs::create_dir_all(parent);
+                    let _ = std::fs::remove_file(parent.join(KEEP));
                 }
-                let _ = std::fs::remove_dir(&dst);
+                clear_placeholder(&dst);
                 let _ = std::os::unix::fs::symlink(&s, &dst);
             }
         }
@@ -396,8 +408,9 @@ impl Reader {
             if let Some(dst) = self.tee_path(out, path) {
                 if let Some(parent) = dst.parent() {
                     let _ = std::fs::create_dir_all(parent);
+                    let _ = std::fs::remove_file(parent.join(KEEP));
                 }
-                let _ = std::fs::remove_dir(&dst);
+                clear_placeholder(&dst);
                 let _ = std::os::unix::fs::symlink(&s, &dst);
             }
         }
@@ -605,11 +618,12 @@ fn write_capture_file(dst: &Path, bytes: &[u8]) {
         if md.file_type().is_symlink() || md.is_file() {
             let _ = std::fs::remove_file(dst);
         } else if md.is_dir() {
-            let _ = std::fs::remove_dir(dst);
+            clear_placeholder(dst);
         }
     }
     if let Some(parent) = dst.parent() {
         let _ = std::fs::create_dir_all(parent);
+        let _ = std::fs::remove_file(parent.join(KEEP));
     }
     let _ = std::fs::OpenOptions::new()
         .write(true)
@@ -668,9 +682,22 @@ mod tests {
         let d = tee.open_dir(&roots.pid_dir(42)).unwrap();
         assert_eq!(tee.read_at(&d, "stat").unwrap(), "hello");
         tee.finish_tee(1, 100, 0, None).unwrap();
+        // A name listed but never read survives in the capture, marked for git.
+        std::fs::write(src.path().join("proc/42/listed-only"), "x").unwrap();
+        let names = |r: &mut Reader, d: &DirHandle| {
+            let mut v = Vec::new();
+            r.for_each_entry(d, |n| v.push(n.to_string_lossy().into_owned()))
+                .unwrap();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&mut tee, &d), vec!["listed-only", "stat"]);
+        tee.finish_tee(1, 100, 0, None).unwrap();
+        assert!(out.path().join("proc/42/listed-only").join(KEEP).exists());
         let mut fx = Reader::fixture(out.path()).unwrap();
         let d = fx.open_dir(&fx.roots.pid_dir(42)).unwrap();
         assert_eq!(fx.read_at(&d, "stat").unwrap(), "hello");
         assert!(fx.read_at(&d, "io").unwrap_err().is_not_found());
+        assert_eq!(names(&mut fx, &d), vec!["listed-only", "stat"]);
     }
 }
