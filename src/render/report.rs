@@ -268,7 +268,6 @@ impl Diagnosis {
                 .iter()
                 .find(|f| f.kind == k && f.severity != Severity::Info)
         };
-        let any = |k: Kind| self.findings.iter().find(|f| f.kind == k);
         let mut s = Vec::new();
         let culprit = serious(Kind::FsyncStorm)
             .or_else(|| serious(Kind::TopIoWriter))
@@ -277,11 +276,7 @@ impl Diagnosis {
             (Some(d), Some(c)) => s.push(format!("{}; the cause: {}.", d.summary, c.summary)),
             (Some(d), None) => s.push(format!("{}.", d.summary)),
             (None, Some(c)) => s.push(format!("{}.", c.summary)),
-            (None, None) => {
-                if let Some(c) = any(Kind::FsyncStorm).or_else(|| any(Kind::TopIoWriter)) {
-                    s.push(format!("The busiest writer: {}.", c.summary));
-                }
-            }
+            (None, None) => {}
         }
         for k in [
             Kind::RunawayLog,
