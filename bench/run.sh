@@ -71,19 +71,27 @@ pids+=($!)
 sleep 2
 wpid=$(sed -n 's/.*"pids":\[\([0-9]*\).*/\1/p' "$tmp/lab.json")
 log=$(sed -n 's/.*"paths":\["\([^"]*\)".*/\1/p' "$tmp/lab.json")
-rate() { # lines per second while running "$@" (or sleeping)
+lines_per_s() { # the writer's own rate over 4 s, from its log
   local l0 l1 t0 t1
   l0=$(wc -l <"$log"); t0=$(date +%s.%N)
-  "$@" >/dev/null 2>&1 || true
+  sleep 4
   l1=$(wc -l <"$log"); t1=$(date +%s.%N)
   awk -v a="$l0" -v b="$l1" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.0f", (b-a)/(e-s)}'
 }
+during() { # the writer's rate while "$@" runs, measured after it has attached
+  "$@" >/dev/null 2>&1 &
+  local p=$!
+  sleep 3
+  lines_per_s
+  kill -INT "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
 declare -A sum
 for round in 1 2 3; do
-  sum[untraced]+=" $(rate sleep 5)"
-  sum[ebpf]+=" $(rate "$bin" trace --pid "$wpid" --tracing ebpf -d 5s)"
-  sum[perf]+=" $(rate "$bin" trace --pid "$wpid" --tracing perf -d 5s)"
-  sum[strace]+=" $(rate timeout -s INT 5 strace -c -f -p "$wpid")"
+  sum[untraced]+=" $(lines_per_s)"
+  sum[ebpf]+=" $(during "$bin" trace --pid "$wpid" --tracing ebpf -d 60s)"
+  sum[perf]+=" $(during "$bin" trace --pid "$wpid" --tracing perf -d 60s)"
+  sum[strace]+=" $(during strace -c -f -p "$wpid")"
 done
 base=$(echo ${sum[untraced]} | awk '{s=0; for(i=1;i<=NF;i++) s+=$i; print s/NF}')
 for k in untraced ebpf perf strace; do
