@@ -65,7 +65,7 @@ for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
 echo
-echo "## A fsync-per-line writer: untraced vs iowhy vs strace (interleaved, 5 s each)"
+echo "## A fsync-per-line writer: untraced vs iowhy vs strace (interleaved rounds, 4 s each, measured once the tracer is attached)"
 "$bin" lab fsync-logger --duration 600s --format json >"$tmp/lab.json" &
 pids+=($!)
 sleep 2
@@ -87,7 +87,7 @@ during() { # the writer's rate while "$@" runs, measured after it has attached
   wait "$p" 2>/dev/null || true
 }
 declare -A sum
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
   sum[untraced]+=" $(lines_per_s)"
   sum[ebpf]+=" $(during "$bin" trace --pid "$wpid" --tracing ebpf -d 60s)"
   sum[perf]+=" $(during "$bin" trace --pid "$wpid" --tracing perf -d 60s)"
@@ -107,13 +107,30 @@ for layer in perf ebpf; do
   timeout 8 dd if=/dev/zero of=/dev/null bs=1 count=100000000 2>/dev/null &
   pids+=($!)
   sleep 0.5
-  /usr/bin/time -f "%U %S" -o "$tmp/c" "$bin" trace --tracing "$layer" -d 5s -f json >"$tmp/tr.json"
+  /usr/bin/time -f "%U %S %M" -o "$tmp/c" "$bin" trace --tracing "$layer" -d 5s -f json >"$tmp/tr.json"
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   python3 - "$tmp/tr.json" "$tmp/c" "$layer" <<'PY'
 import json, sys
-t = json.load(open(sys.argv[1])); u, s = map(float, open(sys.argv[2]).read().split())
+t = json.load(open(sys.argv[1])); u, s, rss = map(float, open(sys.argv[2]).read().split())
 ev, lost = t["events"], t["lost_events"]
 print(f"| {sys.argv[3]} | {ev/t['duration_s']:.0f} events/s | lost {lost} ({100*lost/max(ev+lost,1):.2f}%) | "
-      f"consumer {t['consumer_cpu_s']:.3f} s = {1e5*t['consumer_cpu_s']/max(ev,1)*1e3:.1f} ms per 100k events | process CPU {u+s:.2f} s |")
+      f"consumer {t['consumer_cpu_s']:.3f} s = {1e5*t['consumer_cpu_s']/max(ev,1)*1e3:.1f} ms per 100k events | process CPU {u+s:.2f} s | peak RSS {rss/1024:.0f} MiB |")
 PY
+done
+
+echo
+echo "## A syscall-bound loop: dd bs=1 to /dev/null (one read + one write per byte), µs per byte"
+ddrun() { # $1 = count, rest = wrapper; prints µs per byte
+  local n=$1; shift
+  /usr/bin/time -f "%e" -o "$tmp/dd" "$@" dd if=/dev/zero of=/dev/null bs=1 count="$n" 2>/dev/null
+  awk -v t="$(cat "$tmp/dd")" -v n="$n" 'BEGIN{printf "%.3f", t*1e6/n}'
+}
+for round in 1 2 3; do
+  plain=$(ddrun 3000000)
+  "$bin" trace --tracing ebpf -d 300s >/dev/null 2>&1 & p=$!; sleep 3
+  eb=$(ddrun 3000000); kill -INT $p; wait $p 2>/dev/null || true
+  "$bin" trace --tracing perf -d 300s >/dev/null 2>&1 & p=$!; sleep 2
+  pf=$(ddrun 3000000); kill -INT $p; wait $p 2>/dev/null || true
+  st=$(ddrun 50000 strace -f -c -o /dev/null)
+  echo "| round $round | untraced $plain | iowhy ebpf $eb | iowhy perf $pf | strace -c -f $st |"
 done
