@@ -178,6 +178,40 @@ fn text_and_markdown_tell_the_story() {
     assert!(md.contains("| evidence | value |"));
 }
 
+/// The story paragraph names the device, the process and the file, in that order of
+/// importance, even when no disk is saturated but the machine stalls (PSI): the seed's
+/// walk-through in three lines.
+#[test]
+fn the_story_names_the_culprit_its_file_and_its_disk() {
+    for name in ["fsync-logger", "disk-fill"] {
+        let dir = fixture(name);
+        let lab = lab_event(name);
+        let text = ok(&["--fixture", dir.to_str().unwrap()]);
+        // The paragraph under the "What is happening" heading and its underline.
+        let story = text
+            .split_once("What is happening\n")
+            .and_then(|(_, t)| t.split_once('\n'))
+            .and_then(|(_, t)| t.split("\n\n").next())
+            .unwrap_or_else(|| panic!("no story in:\n{text}"))
+            .replace('\n', " ");
+        let pid = lab.pids[0].to_string();
+        assert!(story.contains(&format!("pid {pid}")), "{name}: {story}");
+        assert!(story.contains(&lab.paths[0]), "{name}: {story}");
+        if name == "fsync-logger" {
+            assert!(
+                story.contains(lab.device.as_deref().unwrap()),
+                "{name}: {story}"
+            );
+        }
+        // What to do now starts with the culprit, not only with a PSI file to read.
+        let now = text.split("What to do now").nth(1).expect("actions");
+        assert!(
+            now.contains(&format!("iowhy pause {pid}")) || now.contains("iowhy rotate"),
+            "{now}"
+        );
+    }
+}
+
 #[test]
 fn iostat_json_on_a_fixture_uses_sysstat_keys() {
     let dir = fixture("fsync-logger");
@@ -267,7 +301,15 @@ fn bad_input_is_one_line_and_exit_2() {
         vec!["diagnose", "--duration", "soon"],
         vec!["--fixture", "/nonexistent-fixture"],
         vec!["lab", "no-such-scenario"],
+        vec!["--root", "/nonexistent-root", "space", "-d", "0"],
     ];
+    // An unreadable kernel file: diskstats that cannot be read (a directory here).
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::create_dir(bad.path().join("diskstats")).unwrap();
+    std::fs::write(bad.path().join("uptime"), "100.00 150.00\n").unwrap();
+    let bad_root = bad.path().to_str().unwrap().to_string();
+    let mut cases = cases;
+    cases.push(vec!["--proc-root", &bad_root, "iostat"]);
     for args in cases {
         let out = iowhy(&args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -15,13 +15,20 @@ const KEYS: &[(&str, f64)] = &[
     ("d/s", 2.0),
     ("rkB/s", 20.0),
     ("wkB/s", 20.0),
+    ("dkB/s", 20.0),
     ("rrqm/s", 2.0),
     ("wrqm/s", 2.0),
+    ("drqm/s", 2.0),
+    ("rrqm", 1.0),
+    ("wrqm", 1.0),
+    ("drqm", 1.0),
     ("r_await", 0.05),
     ("w_await", 0.05),
+    ("d_await", 0.05),
     ("f_await", 0.05),
     ("rareq-sz", 1.0),
     ("wareq-sz", 1.0),
+    ("dareq-sz", 1.0),
     ("aqu-sz", 0.05),
     ("util", 2.0),
 ];
@@ -36,8 +43,13 @@ fn iostat_agrees_with_sysstat_under_load() {
         return;
     }
     let _l = live_lock();
-    // A steady load: 1500 fsync'd lines per second on a loop device over vda.
+    // A steady load: 1500 fsync'd lines per second on a loop device over vda, direct
+    // reads of the loop device, and discards from fstrim on its filesystem, so that every
+    // column family (r, w, d, f) has numbers to compare.
     let lab = Lab::start(&["fsync-logger", "--duration", "30s", "--rate", "1500"]);
+    let dev = lab.event.device.clone().expect("the lab's loop device");
+    let mnt = lab.event.mountpoint.clone().expect("the lab's mountpoint");
+    let _load = Load::start(&dev, &mnt);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let theirs = Command::new("iostat")
         .args(["-dx", "-o", "JSON", "2", "2"])
@@ -86,17 +98,179 @@ fn iostat_agrees_with_sysstat_under_load() {
             "{label}: same devices shown"
         );
     }
-    // The interval report must have seen the load.
-    let busy = stats[1]["disk"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["w/s"].as_f64().unwrap() > 500.0);
-    assert!(busy, "the load did not show up: {}", stats[1]);
+    // The interval report must have seen the load, of every kind.
+    let busy = |k: &str, min: f64| {
+        stats[1]["disk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d[k].as_f64().unwrap() > min)
+    };
+    assert!(
+        busy("w/s", 500.0),
+        "the writes did not show up: {}",
+        stats[1]
+    );
+    assert!(busy("r/s", 10.0), "the reads did not show up: {}", stats[1]);
+    assert!(
+        busy("f/s", 100.0),
+        "the flushes did not show up: {}",
+        stats[1]
+    );
+    assert!(
+        busy("d/s", 0.0),
+        "the discards did not show up: {}",
+        stats[1]
+    );
     assert!(
         failures.is_empty(),
         "{} of {compared} values differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Reads of the lab's loop device (O_DIRECT, bounded by count) and a trim of its
+/// filesystem every half second, for as long as the value lives.
+struct Load {
+    reader: std::process::Child,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    trimmer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(dev: &str, mnt: &str) -> Load {
+        let reader = Command::new("timeout")
+            .args([
+                "20",
+                "dd",
+                &format!("if=/dev/{dev}"),
+                "of=/dev/null",
+                "bs=16k",
+            ])
+            .args(["iflag=direct", "count=200000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dd");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, m) = (stop.clone(), mnt.to_string());
+        let trimmer = std::thread::spawn(move || {
+            // ext4 trims a block group once until something is freed in it again:
+            // free 4 MiB before each trim so that every trim discards.
+            let tmp = std::path::Path::new(&m).join("trim.tmp");
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::write(&tmp, vec![1u8; 4 << 20]);
+                let _ = Command::new("sync").arg(&tmp).output();
+                let _ = std::fs::remove_file(&tmp);
+                let _ = Command::new("fstrim").arg(&m).output();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        });
+        Load {
+            reader,
+            stop,
+            trimmer: Some(trimmer),
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.reader.kill();
+        let _ = self.reader.wait();
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.trimmer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The basic report (`iostat -d`, no -x) has sysstat's own keys and values, and
+/// `-p` lists the same devices as `iostat -p ALL`.
+#[test]
+fn basic_report_and_device_list_agree_with_sysstat() {
+    if !live_ready(&["iostat", "losetup", "mkfs.ext4"]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["fsync-logger", "--duration", "30s", "--rate", "1500"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let theirs = Command::new("iostat")
+        .args(["-d", "-o", "JSON", "2", "2"])
+        .env("LC_ALL", "C")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = Command::new(bin())
+        .args(["iostat", "-f", "json", "2", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (theirs, ours) = (
+        theirs.wait_with_output().unwrap(),
+        ours.wait_with_output().unwrap(),
+    );
+    drop(lab);
+    let t: serde_json::Value = serde_json::from_slice(&theirs.stdout).expect("sysstat JSON");
+    let stats = &t["sysstat"]["hosts"][0]["statistics"];
+    let ours: Vec<serde_json::Value> = String::from_utf8(ours.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut failures = Vec::new();
+    for report in 0..2 {
+        for td in stats[report]["disk"].as_array().unwrap() {
+            let name = td["disk_device"].as_str().unwrap();
+            let od = ours[report]["disk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["disk_device"] == name)
+                .unwrap_or_else(|| panic!("{name} missing in ours"));
+            let keys: Vec<&String> = td.as_object().unwrap().keys().collect();
+            let our_keys: Vec<&String> = od.as_object().unwrap().keys().collect();
+            assert_eq!(keys, our_keys, "sysstat's keys, in sysstat's order");
+            for (k, abs) in [
+                ("tps", 2.0),
+                ("kB_read/s", 20.0),
+                ("kB_wrtn/s", 20.0),
+                ("kB_dscd/s", 20.0),
+                ("kB_read", 40.0),
+                ("kB_wrtn", 40.0),
+                ("kB_dscd", 40.0),
+            ] {
+                let (a, b) = (td[k].as_f64().unwrap(), od[k].as_f64().unwrap());
+                if !close(a, b, abs) {
+                    failures.push(format!(
+                        "report {report} {name} {k}: sysstat {a} vs iowhy {b}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let names = |out: std::process::Output| -> Vec<String> {
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .skip_while(|l| !l.starts_with("Device"))
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect()
+    };
+    let theirs = names(
+        Command::new("iostat")
+            .args(["-d", "-p", "ALL"])
+            .output()
+            .unwrap(),
+    );
+    let ours = names(Command::new(bin()).args(["iostat", "-p"]).output().unwrap());
+    assert!(!theirs.is_empty());
+    assert_eq!(
+        theirs, ours,
+        "iostat -p ALL lists every device, idle ones too"
     );
 }

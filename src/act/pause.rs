@@ -148,7 +148,13 @@ fn measure(
     c.wait(d, stop, |_| {});
     let b = c.snapshot(&SnapshotOptions::devices())?;
     let itv = disk::itv_cs(a.uptime_s, b.uptime_s);
-    let devs = disk::all(Some(&a.disks), &b.disks, itv, &b.block, false);
+    let devs = disk::all(
+        Some(&a.disks),
+        &b.disks,
+        itv,
+        &b.block,
+        disk::Listing::Default,
+    );
     let iv = Interval::new(a, b);
     Ok((devs, iv.pressure.as_ref().map(|p| p.some_pct), iv.elapsed_s))
 }

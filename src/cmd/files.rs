@@ -16,6 +16,7 @@ use crate::parse::fdinfo::{O_ACCMODE, O_RDWR, O_WRONLY};
 use crate::parse::fdlink::FdKind;
 use crate::render::json::r2o;
 use crate::render::table::Table;
+use crate::snapshot::GapKind;
 use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
 use crate::units;
 
@@ -128,9 +129,33 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
             a.pid
         ));
     };
+    if after.kthread {
+        return emit(&match a.format {
+            FilesFormat::Json => format!(
+                "{}\n",
+                serde_json::to_string_pretty(&FilesReport {
+                    pid: a.pid,
+                    comm: &after.comm,
+                    cmdline: "",
+                    window_seconds: 0.0,
+                    files: Vec::new(),
+                })?
+            ),
+            FilesFormat::Text => format!(
+                "pid {} {} is a kernel thread: it has no open files of its own\n",
+                a.pid, after.comm
+            ),
+        });
+    }
     if after.fds.is_none() {
+        let why = s1
+            .gaps
+            .by_kind
+            .get(&GapKind::ProcessFds)
+            .map(|g| g.reason.clone())
+            .unwrap_or_else(|| "permission denied".into());
         return Err(usage(format!(
-            "cannot read the open files of pid {} (permission denied: it belongs to another user; run as root)",
+            "cannot read the open files of pid {}: {why}",
             a.pid
         )));
     }

@@ -12,7 +12,7 @@ use clap::Args;
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
 use crate::interval::disk::{self, DeviceRates};
-use crate::render::json::{IostatDevice, IostatSample, r2};
+use crate::render::json::{IostatBasic, IostatDevice, IostatSample, r2};
 use crate::snapshot::Snapshot;
 use crate::source::SnapshotOptions;
 use crate::units;
@@ -31,7 +31,7 @@ pub struct IostatArgs {
     /// Leave out devices with no activity in the interval, like `iostat -z`.
     #[arg(short = 'z')]
     pub omit_idle: bool,
-    /// Include partitions, like `iostat -p ALL`.
+    /// Every device and partition, idle ones too, like `iostat -p ALL`.
     #[arg(short = 'p')]
     pub partitions: bool,
     /// Skip the first report (statistics since boot), like `iostat -y`.
@@ -79,12 +79,22 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
             let devs = select(a, prev.as_ref(), &s, itv);
             let out = match a.format {
                 IostatFormat::Json => {
-                    let sample = IostatSample {
-                        timestamp: units::rfc3339(s.wall_unix_ms),
-                        interval_seconds: r2(itv as f64 / 100.0),
-                        disk: devs.iter().map(IostatDevice::sysstat).collect(),
+                    let timestamp = units::rfc3339(s.wall_unix_ms);
+                    let interval_seconds = r2(itv as f64 / 100.0);
+                    let line = if a.extended {
+                        serde_json::to_string(&IostatSample {
+                            timestamp,
+                            interval_seconds,
+                            disk: devs.iter().map(IostatDevice::sysstat).collect(),
+                        })?
+                    } else {
+                        serde_json::to_string(&IostatSample {
+                            timestamp,
+                            interval_seconds,
+                            disk: devs.iter().map(|d| IostatBasic::sysstat(d, itv)).collect(),
+                        })?
                     };
-                    serde_json::to_string(&sample)? + "\n"
+                    line + "\n"
                 }
                 IostatFormat::Text => {
                     let mut o = String::new();
@@ -135,7 +145,11 @@ fn select(a: &IostatArgs, prev: Option<&Snapshot>, s: &Snapshot, itv: u64) -> Ve
         &s.disks,
         itv,
         &s.block,
-        a.partitions,
+        if a.partitions {
+            disk::Listing::All
+        } else {
+            disk::Listing::Default
+        },
     )
     .into_iter()
     .filter(|d| a.devices.is_empty() || a.devices.contains(&d.name))
@@ -211,12 +225,12 @@ pub fn table_x(devs: &[DeviceRates]) -> String {
 
 /// sysstat's basic `iostat -d` layout.
 pub fn table_basic(devs: &[DeviceRates], itv: u64) -> String {
-    let secs = itv as f64 / 100.0;
     let mut o = format!(
         "{:<13} {:>8} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
         "Device", "tps", "kB_read/s", "kB_wrtn/s", "kB_dscd/s", "kB_read", "kB_wrtn", "kB_dscd"
     );
     for d in devs {
+        let b = IostatBasic::sysstat(d, itv);
         let _ = writeln!(
             o,
             "{:<13} {:>8.2} {:>12.2} {:>12.2} {:>12.2} {:>10} {:>10} {:>10}",
@@ -225,9 +239,9 @@ pub fn table_basic(devs: &[DeviceRates], itv: u64) -> String {
             d.rkb_s,
             d.wkb_s,
             d.dkb_s,
-            (d.rkb_s * secs).round() as u64,
-            (d.wkb_s * secs).round() as u64,
-            (d.dkb_s * secs).round() as u64
+            b.kb_read,
+            b.kb_wrtn,
+            b.kb_dscd
         );
     }
     o

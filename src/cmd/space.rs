@@ -52,7 +52,21 @@ pub struct SpaceReport {
     pub window_seconds: f64,
     pub filesystems: Vec<crate::render::json::Filesystem>,
     pub deleted_open: Vec<DeletedOpen>,
+    /// The same bytes summed per holding process (an inode shared by a parent and its
+    /// children counts for each holder).
+    pub deleted_open_by_process: Vec<DeletedByProcess>,
     pub walk: Option<Walk>,
+    /// What this run could not see (another user's open files, a refused statvfs): the
+    /// deleted-open list is complete only when this is empty.
+    pub blind_spots: Vec<crate::render::json::BlindSpot>,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct DeletedByProcess {
+    pub pid: u32,
+    pub comm: String,
+    pub files: usize,
+    pub bytes: u64,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -123,7 +137,9 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
         },
         filesystems: fs_json(&iv.filesystems, !a.duration.is_zero()),
         deleted_open: deleted_open(&iv),
+        deleted_open_by_process: deleted_by_process(&iv),
         walk: None,
+        blind_spots: crate::render::report::gap_spots(&iv.after.gaps, iv.after.euid == 0),
     };
     if let Some(root) = walk_root {
         let mut w = walk(&root, a.top, a.depth, super::progress_wanted())?;
@@ -193,6 +209,32 @@ pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
         .filter(|d| d.size_bytes > 0)
         .collect();
     v.sort_by_key(|d| std::cmp::Reverse(d.size_bytes));
+    v
+}
+
+/// Bytes of deleted-but-open files per holding process, biggest first.
+pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
+    let mut v: Vec<DeletedByProcess> = iv
+        .processes
+        .iter()
+        .filter_map(|p| {
+            let mut seen = HashSet::new();
+            let held: Vec<u64> = p
+                .files
+                .iter()
+                .filter(|f| f.deleted && f.regular && seen.insert((f.mountpoint.clone(), f.ino)))
+                .map(|f| f.alloc_bytes.or(f.size_bytes).unwrap_or(0))
+                .filter(|&b| b > 0)
+                .collect();
+            (!held.is_empty()).then(|| DeletedByProcess {
+                pid: p.pid,
+                comm: p.comm.clone(),
+                files: held.len(),
+                bytes: held.iter().sum(),
+            })
+        })
+        .collect();
+    v.sort_by_key(|d| std::cmp::Reverse(d.bytes));
     v
 }
 
@@ -336,7 +378,16 @@ fn text(r: &SpaceReport) -> String {
     o.push_str("Filesystems\n");
     o.push_str(&crate::render::table::filesystems(&r.filesystems).render());
     o.push('\n');
-    if r.deleted_open.is_empty() {
+    let fds_unseen = r
+        .blind_spots
+        .iter()
+        .any(|b| b.what.starts_with("open files of"));
+    if r.deleted_open.is_empty() && fds_unseen {
+        o.push_str(
+            "No deleted files are held open by the processes this run could see; the open files of others \
+             could not be read (below), so df and du may still disagree.\n\n",
+        );
+    } else if r.deleted_open.is_empty() {
         o.push_str("No deleted files are held open: df and du agree.\n\n");
     } else {
         let total: u64 = r.deleted_open.iter().map(|d| d.size_bytes).sum();
@@ -357,6 +408,19 @@ fn text(r: &SpaceReport) -> String {
             ]);
         }
         o.push_str(&t.render());
+        if r.deleted_open_by_process.len() > 1 {
+            o.push_str("By process\n");
+            let mut t = Table::new(&["PID", "COMM", "FILES", "HELD"]).text_columns(&[1]);
+            for d in &r.deleted_open_by_process {
+                t.row(vec![
+                    d.pid.to_string(),
+                    d.comm.clone(),
+                    d.files.to_string(),
+                    units::bytes_u(d.bytes),
+                ]);
+            }
+            o.push_str(&t.render());
+        }
         o.push_str("  free one now without stopping its process: iowhy reclaim PID FD\n\n");
     }
     if let Some(w) = &r.walk {
@@ -388,6 +452,15 @@ fn text(r: &SpaceReport) -> String {
             t.row(vec![units::bytes_u(e.bytes), e.path.clone()]);
         }
         o.push_str(&t.render());
+    }
+    if !r.blind_spots.is_empty() {
+        if r.walk.is_some() {
+            o.push('\n');
+        }
+        o.push_str("Not visible in this run\n");
+        for b in &r.blind_spots {
+            o.push_str(&format!("  - {} → {}\n", b.what, b.how_to_see));
+        }
     }
     o
 }

@@ -23,7 +23,12 @@ pub const AWAIT_STALL_MS: f64 = 50.0;
 pub const QUEUEING_FACTOR: f64 = 5.0;
 /// With fewer requests than this in the queue on average, the device is not saturated.
 pub const AQU_QUEUED: f64 = 1.5;
-/// Device time per request above which the device itself is slow.
+/// A queue this full (aqu-sz over nr_requests) leaves new requests waiting for a free
+/// slot in the block layer, whatever the latency: the device takes no more at once.
+pub const QUEUE_FULL_FRACTION: f64 = 0.5;
+/// Device time per request above which the device itself is slow; also the latency below
+/// which a busy device is keeping up (an SSD answers in well under a millisecond, a
+/// spinning disk in ~10 ms with a seek).
 pub const SLOW_SERVICE_MS_SSD: f64 = 10.0;
 pub const SLOW_SERVICE_MS_ROTATIONAL: f64 = 30.0;
 
@@ -32,6 +37,8 @@ pub enum Cause {
     Queueing,
     SlowDevice,
     Serial,
+    /// Many requests in flight, each answered fast: a parallel device doing its job.
+    KeepingUp,
     Busy,
 }
 
@@ -41,12 +48,12 @@ impl Cause {
             Cause::Queueing => "queueing",
             Cause::SlowDevice => "slow_device",
             Cause::Serial => "serial",
+            Cause::KeepingUp => "keeping_up",
             Cause::Busy => "busy",
         }
     }
 }
 
-/// Classify one device's interval; `None` when it is not busy or slow at all.
 /// Block latency measured by tracing (eBPF): mean time in the device and in the queue.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Traced {
@@ -74,6 +81,12 @@ pub fn traced(iv: &Interval, d: &DeviceRates) -> Option<Traced> {
 /// Classify one device's interval; `None` when it is not busy or slow at all. With traced
 /// block latency, the device's own time is measured; without, it is estimated from
 /// busy time per request (sysstat's old svctm).
+///
+/// A device that serves requests in parallel (NVMe, SSD, virtio) can show 100% util with a
+/// queue of 8 while answering each request in 0.4 ms: it keeps up, and busy-time per
+/// request (0.05 ms) underestimates its own time by the parallelism. So latency must be
+/// high in absolute terms before a queue counts as saturation, or the queue must come close
+/// to the device's queue depth (`nr_requests`), where new requests wait for a free slot.
 pub fn classify(d: &DeviceRates, traced: Option<Traced>) -> Option<(Severity, Cause)> {
     let svctm = traced
         .map(|t| t.device_ms)
@@ -85,27 +98,46 @@ pub fn classify(d: &DeviceRates, traced: Option<Traced>) -> Option<(Severity, Ca
     } else {
         SLOW_SERVICE_MS_SSD
     };
+    let latency = d.await_ms.max(d.f_await_ms);
     let busy = d.util_pct >= UTIL_BUSY_PCT;
-    let stalled = d.await_ms.max(d.f_await_ms) >= AWAIT_STALL_MS;
+    let stalled = latency >= AWAIT_STALL_MS;
     let queued = d.aqu_sz >= AQU_QUEUED;
-    if !(busy || stalled && queued) {
+    let queue_full = queue_fill(d).is_some_and(|f| f >= QUEUE_FULL_FRACTION);
+    if !(busy || stalled && queued || queue_full) {
         return None;
     }
-    let cause = if queued && svctm > 0.0 && d.await_ms >= QUEUEING_FACTOR * svctm {
-        Cause::Queueing
-    } else if svctm >= slow_ms {
-        Cause::SlowDevice
-    } else if !queued && !rotational {
-        Cause::Serial
-    } else {
-        Cause::Busy
-    };
+    let cause =
+        if queued && latency >= slow_ms && svctm > 0.0 && d.await_ms >= QUEUEING_FACTOR * svctm {
+            Cause::Queueing
+        } else if svctm >= slow_ms {
+            Cause::SlowDevice
+        } else if queue_full || rotational && queued {
+            Cause::Busy
+        } else if latency < slow_ms {
+            // Busy but answering fast: one request at a time, or many in parallel.
+            if queued {
+                Cause::KeepingUp
+            } else {
+                Cause::Serial
+            }
+        } else if !queued {
+            Cause::Serial
+        } else {
+            Cause::Busy
+        };
     let severity = match cause {
-        _ if busy && stalled && queued => Severity::Critical,
-        Cause::Serial => Severity::Info,
+        _ if stalled && queued && (busy || queue_full) => Severity::Critical,
+        Cause::Serial | Cause::KeepingUp => Severity::Info,
         _ => Severity::Warning,
     };
     Some((severity, cause))
+}
+
+/// How full the device's request queue is on average: aqu-sz over `nr_requests`.
+pub fn queue_fill(d: &DeviceRates) -> Option<f64> {
+    d.nr_requests
+        .filter(|&n| n > 0)
+        .map(|n| d.aqu_sz / n as f64)
 }
 
 pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
@@ -129,9 +161,19 @@ pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
                 "{} is busy {:.1}% of the time with ~{:.1} request in flight: a serial workload, not saturation",
                 d.name, d.util_pct, d.aqu_sz
             ),
-            Cause::Busy => format!(
-                "{} is busy: {:.1}% util, queue {:.1}, await {:.1} ms",
+            Cause::KeepingUp => format!(
+                "{} is busy {:.1}% of the time with ~{:.1} requests in flight, but answers each in {:.1} ms: it keeps up, not saturation",
                 d.name, d.util_pct, d.aqu_sz, d.await_ms
+            ),
+            Cause::Busy => format!(
+                "{} is busy: {:.1}% util, queue {:.1}{}, await {:.1} ms",
+                d.name,
+                d.util_pct,
+                d.aqu_sz,
+                d.nr_requests
+                    .map(|n| format!(" of depth {n}"))
+                    .unwrap_or_default(),
+                d.await_ms
             ),
         };
         let mut f = Finding::new(Kind::DeviceSaturated, severity, summary);
@@ -153,6 +195,7 @@ pub fn device_saturated(iv: &Interval) -> Vec<Finding> {
             .num("read_bytes_per_s", d.rkb_s * 1024.0)
             .num("write_bytes_per_s", d.wkb_s * 1024.0)
             .opt("queue_depth", d.nr_requests.map(|v| v as f64))
+            .opt("queue_fill_pct", queue_fill(d).map(|f| f * 100.0))
             .text("cause", cause.as_str());
         if let Some(r) = d.rotational {
             f.evidence
@@ -227,9 +270,22 @@ fn explain(d: &DeviceRates, cause: Cause) -> String {
             d.r_s + d.w_s + d.f_s,
             d.await_ms
         ),
+        Cause::KeepingUp => format!(
+            "%util counts time with at least one request in flight, so a device that serves requests in parallel shows 100% long \
+             before it is full. Here ~{:.1} requests are in flight{depth} and each completes in {:.1} ms: the device keeps up. \
+             If the machine still stalls, look at I/O pressure and at who syncs, not at this disk's %util.{flush}",
+            d.aqu_sz, d.await_ms
+        ),
         Cause::Busy => format!(
-            "The device is busy {:.0}% of the time with {:.1} requests queued on average; requests take {:.1} ms.{flush}",
-            d.util_pct, d.aqu_sz, d.await_ms
+            "The device is busy {:.0}% of the time with {:.1} requests queued on average{depth}; requests take {:.1} ms.{}{flush}",
+            d.util_pct,
+            d.aqu_sz,
+            d.await_ms,
+            if queue_fill(d).is_some_and(|f| f >= QUEUE_FULL_FRACTION) {
+                " The queue is close to its depth: new requests wait for a free slot before the device even sees them."
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -306,5 +362,47 @@ mod tests {
     fn long_waits_with_a_queue_count_even_below_full_util() {
         let r = classify_(&dev(70.0, 6.0, 120.0, 5.0, false));
         assert_eq!(r, Some((Severity::Warning, Cause::Queueing)));
+    }
+
+    #[test]
+    fn a_parallel_device_at_full_util_that_answers_fast_is_not_saturated() {
+        // NVMe: 100% util, 8 in flight, 0.4 ms per request; busy time per request is
+        // 0.05 ms because it serves eight at once. Not a stall, whatever %util says.
+        let r = classify_(&dev(100.0, 8.0, 0.4, 0.05, false));
+        assert_eq!(r, Some((Severity::Info, Cause::KeepingUp)));
+    }
+
+    #[test]
+    fn a_queue_near_its_depth_is_saturation_even_with_moderate_latency() {
+        let mut d = dev(100.0, 60.0, 6.0, 0.1, false);
+        d.nr_requests = Some(64);
+        assert_eq!(classify_(&d), Some((Severity::Warning, Cause::Busy)));
+        // The same queue on a device with a deep queue keeps up.
+        d.nr_requests = Some(1023);
+        assert_eq!(classify_(&d), Some((Severity::Info, Cause::KeepingUp)));
+        // A full queue and long waits: critical, even below 90% util.
+        let mut d = dev(80.0, 60.0, 120.0, 1.0, false);
+        d.nr_requests = Some(64);
+        assert_eq!(classify_(&d), Some((Severity::Critical, Cause::Queueing)));
+    }
+
+    #[test]
+    fn the_finding_carries_the_queue_depth_it_was_weighed_against() {
+        let mut d = dev(99.8, 12.4, 293.5, 2.2, false);
+        d.nr_requests = Some(64);
+        let mut iv = crate::findings::fixture_interval("quiet");
+        assert!(
+            device_saturated(&iv).is_empty(),
+            "a quiet machine's disks are fine"
+        );
+        iv.devices = vec![d];
+        let f = device_saturated(&iv);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let e = &f[0].evidence;
+        assert_eq!(e.get_num("queue_depth"), Some(64.0));
+        let fill = e.get_num("queue_fill_pct").unwrap();
+        assert!((fill - 12.4 / 64.0 * 100.0).abs() < 1e-9, "{fill}");
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].explanation.contains("(queue depth 64)"));
     }
 }

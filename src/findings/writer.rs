@@ -7,7 +7,7 @@
 use crate::interval::{Interval, ProcessRates};
 use crate::units;
 
-use super::{Finding, Kind, Severity, device, remedy::step};
+use super::{Finding, Kind, Severity, device, pressure, remedy::step};
 
 /// Below 512 KiB/s nobody is drowning a disk; keep the report for the ones that matter.
 pub const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
@@ -35,15 +35,23 @@ pub fn top_io_writer(iv: &Interval) -> Vec<Finding> {
     let Some(top) = writers.first().and_then(|p| p.write_bytes_per_s) else {
         return Vec::new();
     };
+    // The machine feels an I/O stall (PSI) even when no single disk is flagged (a small
+    // sync-bound loop device, a throttled writer): then the biggest writer is the first
+    // suspect and belongs in the story, not only in the tables.
+    let stalled = iv
+        .pressure
+        .as_ref()
+        .is_some_and(|p| p.some_pct >= pressure::PSI_SOME_WARN_PCT);
     writers
         .into_iter()
         .filter(|p| p.write_bytes_per_s.unwrap_or(0.0) >= SHARE_OF_TOP * top)
         .take(MAX_WRITERS)
-        .map(|p| finding(iv, p))
+        .enumerate()
+        .map(|(i, p)| finding(iv, p, stalled && i == 0))
         .collect()
 }
 
-fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
+fn finding(iv: &Interval, p: &ProcessRates, top_under_pressure: bool) -> Finding {
     let w = p.write_bytes_per_s.unwrap_or(0.0);
     let file = p.main_written_file();
     // The disk the writer's file lives on; the whole disk if it is a partition.
@@ -57,7 +65,7 @@ fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
     let saturated = dev
         .and_then(|d| device::classify(d, device::traced(iv, d)))
         .is_some_and(|(s, _)| s != Severity::Info);
-    let severity = if saturated {
+    let severity = if saturated || top_under_pressure {
         Severity::Warning
     } else {
         Severity::Info
@@ -130,6 +138,15 @@ fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
         }
     }
     why.push('.');
+    if top_under_pressure && !saturated {
+        if let Some(p) = &iv.pressure {
+            why.push_str(&format!(
+                " No disk is saturated, yet tasks waited on I/O {:.0}% of the window: the biggest writer is the first suspect \
+                 (`iowhy pause` tells for sure).",
+                p.some_pct
+            ));
+        }
+    }
     f.explanation = why;
     f.remediation = vec![
         step(
@@ -150,4 +167,54 @@ fn finding(iv: &Interval, p: &ProcessRates) -> Finding {
         ),
     ];
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{fixture_interval, fixture_lab_pids};
+
+    #[test]
+    fn the_lab_writer_is_named_with_its_file_and_disk() {
+        let iv = fixture_interval("disk-fill");
+        let pid = fixture_lab_pids("disk-fill")[0];
+        let f = top_io_writer(&iv);
+        let top = f.first().expect("a writer");
+        assert_eq!(top.subject.pid, Some(pid), "{f:#?}");
+        assert!(
+            top.subject
+                .path
+                .as_deref()
+                .unwrap()
+                .ends_with("/app/big.log")
+        );
+        assert_eq!(top.subject.device.as_deref(), Some("loop0"));
+        let w = top.evidence.get_num("write_bytes_per_s").unwrap();
+        assert!(w > 8.0 * 1024.0 * 1024.0, "the lab writes 16 MiB/s: {w}");
+        // Kernel threads write on behalf of others and are never the top writer.
+        assert!(f.iter().all(|x| !x.summary.starts_with("kworker")));
+    }
+
+    #[test]
+    fn under_io_pressure_the_top_writer_is_a_suspect_not_a_footnote() {
+        let mut iv = fixture_interval("fsync-logger");
+        let psi = iv.pressure.as_ref().unwrap().some_pct;
+        assert!(
+            psi >= pressure::PSI_SOME_WARN_PCT,
+            "the fixture stalled: {psi}"
+        );
+        let f = top_io_writer(&iv);
+        assert_eq!(f[0].severity, Severity::Warning, "{f:#?}");
+        assert!(f[0].explanation.contains("first suspect"));
+        // The same writer on a machine without pressure is for the record only.
+        iv.pressure.as_mut().unwrap().some_pct = 1.0;
+        let f = top_io_writer(&iv);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f.iter().skip(1).all(|x| x.severity == Severity::Info));
+    }
+
+    #[test]
+    fn a_quiet_machine_has_no_top_writer() {
+        assert!(top_io_writer(&fixture_interval("quiet")).is_empty());
+    }
 }

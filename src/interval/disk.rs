@@ -193,21 +193,30 @@ pub fn shown_by_default(d: &DiskStats, block: &[BlockDevice]) -> bool {
     used && whole
 }
 
+/// Which lines of diskstats a report lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// iostat's default: whole devices that have done I/O since boot.
+    Default,
+    /// Whole devices and partitions that have done I/O since boot (the diagnosis).
+    Used,
+    /// `iostat -p ALL`: every line, idle or not (`-z` hides idle ones).
+    All,
+}
+
 /// All devices of one interval, in diskstats order.
 pub fn all(
     old: Option<&[DiskStats]>,
     new: &[DiskStats],
     itv: u64,
     block: &[BlockDevice],
-    include_partitions: bool,
+    listing: Listing,
 ) -> Vec<DeviceRates> {
     new.iter()
-        .filter(|d| {
-            if include_partitions {
-                d.rd_ios + d.wr_ios > 0 || d.flush.as_ref().is_some_and(|f| f.ios > 0)
-            } else {
-                shown_by_default(d, block)
-            }
+        .filter(|d| match listing {
+            Listing::Default => shown_by_default(d, block),
+            Listing::Used => d.rd_ios + d.wr_ios > 0 || d.flush.as_ref().is_some_and(|f| f.ios > 0),
+            Listing::All => true,
         })
         .map(|n| {
             let o = old.and_then(|o| {

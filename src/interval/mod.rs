@@ -86,7 +86,7 @@ impl Interval {
             &after.disks,
             itv_cs,
             &after.block,
-            true,
+            disk::Listing::Used,
         );
         let (processes, exited) = process::rates(&before, &after, elapsed_s, opts);
         let filesystems = fs::rates(&before, &after, elapsed_s);

@@ -168,12 +168,53 @@ impl IostatDevice {
 }
 
 /// `iowhy iostat --format json`: one object per interval (JSON Lines).
+/// `disk` holds `IostatDevice` with `-x`, `IostatBasic` without, as sysstat's
+/// `iostat -dx -o JSON` and `iostat -d -o JSON` do.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct IostatSample {
+pub struct IostatSample<D = IostatDevice> {
     pub timestamp: String,
     /// Seconds this sample covers (since boot for the first).
     pub interval_seconds: f64,
-    pub disk: Vec<IostatDevice>,
+    pub disk: Vec<D>,
+}
+
+/// sysstat's basic device report (`iostat -d -o JSON`), with its keys: transfers per
+/// second, kB/s, and kB over the interval (sectors / 2, truncated as sysstat does).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct IostatBasic {
+    pub disk_device: String,
+    pub tps: f64,
+    #[serde(rename = "kB_read/s")]
+    pub kb_read_s: f64,
+    #[serde(rename = "kB_wrtn/s")]
+    pub kb_wrtn_s: f64,
+    #[serde(rename = "kB_dscd/s")]
+    pub kb_dscd_s: f64,
+    #[serde(rename = "kB_read")]
+    pub kb_read: u64,
+    #[serde(rename = "kB_wrtn")]
+    pub kb_wrtn: u64,
+    #[serde(rename = "kB_dscd")]
+    pub kb_dscd: u64,
+}
+
+impl IostatBasic {
+    pub fn sysstat(d: &DeviceRates, itv_cs: u64) -> Self {
+        let secs = itv_cs as f64 / 100.0;
+        // kB over the interval from the per-second rate: sysstat prints the delta of
+        // sectors / 2 in integer arithmetic; the epsilon undoes float error before the floor.
+        let total = |kb_s: f64| (kb_s * secs + 1e-6).floor() as u64;
+        IostatBasic {
+            disk_device: d.name.clone(),
+            tps: r2(d.r_s + d.w_s + d.d_s),
+            kb_read_s: r2(d.rkb_s),
+            kb_wrtn_s: r2(d.wkb_s),
+            kb_dscd_s: r2(d.dkb_s),
+            kb_read: total(d.rkb_s),
+            kb_wrtn: total(d.wkb_s),
+            kb_dscd: total(d.dkb_s),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -89,30 +89,18 @@ fn capabilities(iv: &Interval, tracing: &str) -> Capabilities {
     }
 }
 
-fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
+/// What the snapshot's reader was refused or could not parse, each with how to see it.
+/// Shared by every report that reads processes (diagnose, space).
+pub fn gap_spots(gaps: &crate::snapshot::Gaps, root: bool) -> Vec<BlindSpot> {
     let mut v = Vec::new();
-    let s = &iv.after;
-    match s.delayacct {
-        DelayAcct::Off | DelayAcct::Unknown => v.push(BlindSpot {
-            what: "per-process I/O wait (delay accounting is off): io_wait_pct is null".into(),
-            how_to_see: "sysctl kernel.task_delayacct=1 (processes started before that stay unknown), or boot with `delayacct`".into(),
-        }),
-        DelayAcct::OnAtRuntime => v.push(BlindSpot {
-            what: "delay accounting was turned on at run time: processes started before that have no I/O wait data, \
-                   and show null unless they have some"
-                .into(),
-            how_to_see: "boot with `delayacct` on the kernel command line to cover every process".into(),
-        }),
-        DelayAcct::OnSinceBoot => {}
-    }
-    for (kind, g) in &s.gaps.by_kind {
+    for (kind, g) in &gaps.by_kind {
         let (what, how) = match kind {
             GapKind::ProcessIo => (
                 format!(
                     "I/O counters of {} process(es) (e.g. {}): {}",
                     g.count, g.example, g.reason
                 ),
-                if caps.root {
+                if root {
                     "nothing more to do from here".to_string()
                 } else {
                     "run as root (or with CAP_SYS_PTRACE) to see every process".to_string()
@@ -123,7 +111,7 @@ fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
                     "open files of {} process(es) (e.g. {}): {}",
                     g.count, g.example, g.reason
                 ),
-                if caps.root {
+                if root {
                     "nothing more to do from here".to_string()
                 } else {
                     "run as root to map every writer to its files".to_string()
@@ -158,6 +146,30 @@ fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
             how_to_see: how,
         });
     }
+    v
+}
+
+fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
+    let mut v = Vec::new();
+    let s = &iv.after;
+    match s.delayacct {
+        DelayAcct::Off => v.push(BlindSpot {
+            what: "per-process I/O wait (delay accounting is off): io_wait_pct is null".into(),
+            how_to_see: "sysctl kernel.task_delayacct=1 (processes started before that stay unknown), or boot with `delayacct`".into(),
+        }),
+        DelayAcct::Unknown => v.push(BlindSpot {
+            what: "per-process I/O wait: whether delay accounting is on could not be read (no kernel.task_delayacct), so io_wait_pct is null".into(),
+            how_to_see: "on 5.14+ kernels: sysctl kernel.task_delayacct=1; before 5.14 it is on unless the kernel was booted with `nodelayacct`".into(),
+        }),
+        DelayAcct::OnAtRuntime => v.push(BlindSpot {
+            what: "delay accounting was turned on at run time: processes started before that have no I/O wait data, \
+                   and show null unless they have some"
+                .into(),
+            how_to_see: "boot with `delayacct` on the kernel command line to cover every process".into(),
+        }),
+        DelayAcct::OnSinceBoot => {}
+    }
+    v.extend(gap_spots(&s.gaps, caps.root));
     if caps.tracing == "none" {
         v.push(BlindSpot {
             what: "syscalls (fsync per file, write sizes): not traced in this run".into(),

@@ -206,6 +206,12 @@ fn check_proc_root(roots: &Roots) -> Result<()> {
             roots.proc.display()
         )));
     }
+    if !roots.root.is_dir() {
+        return Err(usage(format!(
+            "{}: root is not a directory; check --root",
+            roots.root.display()
+        )));
+    }
     if !probe.exists() || !roots.proc("uptime").exists() {
         return Err(usage(format!(
             "{}: does not look like procfs (no diskstats or uptime); check --proc-root",

@@ -305,9 +305,13 @@ fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, R
         let _ = write!(name, "{fd}\0");
         let cname =
             CStr::from_bytes_with_nul(name.as_bytes()).expect("no interior NUL in a number");
-        // The fd may be closed between the listing and now: skip it.
-        let Ok(target) = r.readlink_at(&fd_dir, cname) else {
-            continue;
+        // The fd may be closed between the listing and now: skip it. A refused link
+        // (a non-dumpable process: the listing works, the links do not) is a gap for the
+        // whole table, never an empty one that would hide a deleted file held open.
+        let target = match r.readlink_at(&fd_dir, cname) {
+            Ok(t) => t,
+            Err(e) if e.is_permission() => return Err(e),
+            Err(_) => continue,
         };
         let link = fdlink::parse(&target);
         let info = match &fdinfo_dir {

@@ -127,24 +127,48 @@ pub fn loadavg(r: &mut Reader, gaps: &mut Gaps) -> Option<kv::LoadAvg> {
 
 /// Whether delay accounting is on, and since when (boot or run time).
 pub fn delayacct(r: &mut Reader) -> DelayAcct {
+    let cmdline = r
+        .read_path(&r.roots.proc("cmdline"))
+        .ok()
+        .map(|s| s.to_string());
     let on = match r.read_path(&r.roots.proc("sys/kernel/task_delayacct")) {
         Ok(s) => s.trim() == "1",
-        // Kernels before 5.14 have no sysctl; delay accounting then follows the boot
-        // parameter (on by default before 5.14).
-        Err(_) => return DelayAcct::Unknown,
+        // Kernels before 5.14 have no sysctl: delay accounting is on from boot unless the
+        // kernel was booted with `nodelayacct` (5.14 turned the default off and added the
+        // sysctl). On a newer kernel a missing sysctl means we cannot tell.
+        Err(_) => {
+            let osrelease = r
+                .read_path(&r.roots.proc("sys/kernel/osrelease"))
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            return match (kernel_before(&osrelease, (5, 14)), &cmdline) {
+                (Some(true), Some(c)) if has_word(c, "nodelayacct") => DelayAcct::Off,
+                (Some(true), Some(_)) => DelayAcct::OnSinceBoot,
+                _ => DelayAcct::Unknown,
+            };
+        }
     };
     if !on {
         return DelayAcct::Off;
     }
-    let boot = r
-        .read_path(&r.roots.proc("cmdline"))
-        .map(|c| c.split_ascii_whitespace().any(|w| w == "delayacct"))
-        .unwrap_or(false);
-    if boot {
+    if cmdline.is_some_and(|c| has_word(&c, "delayacct")) {
         DelayAcct::OnSinceBoot
     } else {
         DelayAcct::OnAtRuntime
     }
+}
+
+fn has_word(cmdline: &str, w: &str) -> bool {
+    cmdline.split_ascii_whitespace().any(|x| x == w)
+}
+
+/// Is the kernel release ("4.18.0-553.el8.x86_64", "6.18.44-fc") older than `v`?
+/// `None` when it does not parse.
+pub fn kernel_before(osrelease: &str, v: (u32, u32)) -> Option<bool> {
+    let mut it = osrelease.trim().split(|c: char| !c.is_ascii_digit());
+    let major: u32 = it.next()?.parse().ok()?;
+    let minor: u32 = it.next()?.parse().ok()?;
+    Some((major, minor) < v)
 }
 
 /// `/sys/block/*`: whole disks, their partitions, and what they are built on.
@@ -316,5 +340,59 @@ fn statvfs_with_deadline(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_release_comparison() {
+        assert_eq!(
+            kernel_before("4.18.0-553.el8_10.x86_64", (5, 14)),
+            Some(true)
+        );
+        assert_eq!(kernel_before("5.4.0-150-generic", (5, 14)), Some(true));
+        assert_eq!(kernel_before("5.14.0-427.el9.x86_64", (5, 14)), Some(false));
+        assert_eq!(kernel_before("6.18.44-fc-v669", (5, 14)), Some(false));
+        assert_eq!(kernel_before("", (5, 14)), None);
+    }
+
+    /// A tree like the quiet fixture's, with only the files delay accounting reads.
+    fn tree(osrelease: &str, cmdline: &str, sysctl: Option<&str>) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quiet/t0");
+        std::fs::copy(src.join("meta.json"), d.path().join("meta.json")).unwrap();
+        let k = d.path().join("proc/sys/kernel");
+        std::fs::create_dir_all(&k).unwrap();
+        std::fs::write(k.join("osrelease"), osrelease).unwrap();
+        std::fs::write(d.path().join("proc/cmdline"), cmdline).unwrap();
+        if let Some(v) = sysctl {
+            std::fs::write(k.join("task_delayacct"), v).unwrap();
+        }
+        d
+    }
+
+    fn state(osrelease: &str, cmdline: &str, sysctl: Option<&str>) -> DelayAcct {
+        let d = tree(osrelease, cmdline, sysctl);
+        delayacct(&mut Reader::fixture(d.path()).unwrap())
+    }
+
+    #[test]
+    fn delay_accounting_before_and_after_5_14() {
+        let rhel8 = "4.18.0-553.el8_10.x86_64\n";
+        // No sysctl before 5.14: on from boot unless booted with nodelayacct.
+        assert_eq!(state(rhel8, "ro quiet\n", None), DelayAcct::OnSinceBoot);
+        assert_eq!(state(rhel8, "ro nodelayacct\n", None), DelayAcct::Off);
+        // 5.14 and later: the sysctl says, the boot parameter says since when.
+        let new = "6.18.44-fc-v669\n";
+        assert_eq!(state(new, "ro\n", Some("0\n")), DelayAcct::Off);
+        assert_eq!(state(new, "ro\n", Some("1\n")), DelayAcct::OnAtRuntime);
+        assert_eq!(
+            state(new, "ro delayacct\n", Some("1\n")),
+            DelayAcct::OnSinceBoot
+        );
+        assert_eq!(state(new, "ro\n", None), DelayAcct::Unknown);
     }
 }
