@@ -201,6 +201,44 @@ fn a_normal_user_gets_a_partial_report_that_says_what_it_could_not_see() {
     // The system-wide parts are all there.
     assert!(!r.devices.is_empty());
     assert!(r.filesystems.iter().any(|f| f.mountpoint == "/"));
+
+    // `files` of another user's process: one clear line and exit 2, not an empty table.
+    let mut root_proc = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run as nobody")
+    };
+    let pid = root_proc.id().to_string();
+    let out = as_nobody(&["files", &pid, "-d", "0"]);
+    let _ = root_proc.kill();
+    let _ = root_proc.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot read the open files of pid {pid}"))
+            && err.contains("run as root"),
+        "{err}"
+    );
+    // `space` says that its deleted-open list is incomplete.
+    let out = as_nobody(&["space", "-d", "0", "-f", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spots = v["blind_spots"].to_string();
+    assert!(spots.contains("open files of"), "{spots}");
+    let text = String::from_utf8(as_nobody(&["space", "-d", "0"]).stdout).unwrap();
+    assert!(!text.contains("df and du agree"), "{text}");
 }
 
 fn proc_io_write_bytes(pid: u32) -> u64 {
