@@ -3,7 +3,7 @@
 //! container's output. Names the pipe, how full it is, who holds the read end and what
 //! that reader is doing.
 
-use crate::container::Role;
+use crate::container::{ContainerInfo, Role};
 use crate::interval::Interval;
 use crate::interval::pipe::BlockedPipe;
 use crate::units;
@@ -125,11 +125,15 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
             r.fd,
             r.describe()
         ));
-        if let Some((c, Role::Shim | Role::Monitor)) = iv.containers.of_pid(r.pid) {
+        if let Some((c, role)) = served_by(iv, b, r.pid) {
+            let pod =
+                c.r.pod_label()
+                    .map(|p| format!(" (pod {p})"))
+                    .unwrap_or_default();
             why.push_str(&format!(
-                " — it is the {} of container {}: its copy loop is not draining the container's output",
-                if c.info.shim_pid == Some(r.pid) { "shim" } else { "monitor" },
-                c.info.r.short()
+                " — it is the {} of container {}{pod}: its copy loop is not draining the container's output",
+                if role == Role::Shim { "shim" } else { "monitor" },
+                c.r.short(),
             ));
         }
     }
@@ -144,6 +148,25 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
     f.explanation = why;
     f.remediation = remedies(iv, b);
     f
+}
+
+/// The container whose output the reader `reader` (a shim or conmon) copies, when it is
+/// one: the blocked writer's own container if that reader is its shim. A pod's runc-v2
+/// shim serves every container of the pod under the sandbox's task id, so the shim's own
+/// entry would name the pause container instead of the writer's.
+fn served_by<'a>(
+    iv: &'a Interval,
+    b: &BlockedPipe,
+    reader: u32,
+) -> Option<(&'a ContainerInfo, Role)> {
+    let (rc, role) = iv.containers.of_pid(reader)?;
+    if !matches!(role, Role::Shim | Role::Monitor) {
+        return None;
+    }
+    match iv.containers.of_pid(b.pid) {
+        Some((wc, Role::Container)) if wc.info.shim_pid == Some(reader) => Some((&wc.info, role)),
+        _ => Some((&rc.info, role)),
+    }
 }
 
 fn short_activity(a: &str) -> &str {
@@ -179,13 +202,10 @@ fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
                 "what the reader does instead of reading",
             )),
         }
-        if let Some((c, Role::Shim)) = iv.containers.of_pid(r.pid) {
-            let ns = c.info.r.runtime_namespace.as_deref().unwrap_or("default");
+        if let Some((c, Role::Shim)) = served_by(iv, b, r.pid) {
+            let ns = c.r.runtime_namespace.as_deref().unwrap_or("default");
             v.push(step(
-                format!(
-                    "ctr -n {ns} task ls; ctr -n {ns} task metrics {}",
-                    c.info.r.id
-                ),
+                format!("ctr -n {ns} task ls; ctr -n {ns} task metrics {}", c.r.id),
                 "the shim's tasks: a shim that stopped copying cannot be fixed in place",
             ));
             v.push(step(
