@@ -98,6 +98,11 @@ fn a_real_containerd_container_flooding_its_log_file() {
     // I/O by shim: the shim is the one writing to disk.
     let shim = r.shims.iter().find(|s| Some(s.pid) == c.shim_pid).unwrap();
     assert!(shim.write_bytes_per_s.unwrap() > 1e6);
+    // Captured with kernel.task_delayacct=1 set before the lab started (capture.sh
+    // records when): the shim's I/O wait is a measured number, zero included.
+    let w = shim.io_wait_pct.expect("I/O wait by shim is a number");
+    assert!((0.0..=100.0).contains(&w), "{w}");
+    assert!(c.io_wait_pct.is_some() && c.shim_io_wait_pct == shim.io_wait_pct);
     let f = find(&r.findings, "container_log_flood", |f| {
         f.subject.container_id.as_deref() == Some(id)
     });
@@ -137,7 +142,11 @@ fn a_real_containerd_container_flooding_its_log_file() {
             .any(|f| f.kind == "runaway_log" && f.subject.path.as_deref() == Some(log))
     );
     assert!(d.containers.iter().any(|c| c.container.id == id));
-    assert!(d.shims.iter().any(|s| Some(s.pid) == c.shim_pid));
+    assert!(
+        d.shims
+            .iter()
+            .any(|s| Some(s.pid) == c.shim_pid && s.io_wait_pct.is_some())
+    );
 }
 
 #[test]
