@@ -231,6 +231,96 @@ fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::fdlink::FdKind;
+    use crate::snapshot::{FileStat, OpenFile, PipeFill, PipeWait, Process, Snapshot};
+
+    fn pipe_fd(fd: i32, flags: u32) -> OpenFile {
+        OpenFile {
+            fd,
+            kind: FdKind::Pipe,
+            target: "pipe:[59125]".into(),
+            deleted: false,
+            pos: Some(0),
+            flags: Some(flags),
+            mnt_id: None,
+            stat: Some(FileStat {
+                mode: libc::S_IFIFO | 0o600,
+                ino: 59125,
+                nlink: 1,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// `app | gzip > /mnt/slow/out.gz` where gzip (the reader) is in D state writing to
+    /// a stalled disk: the pipe fills and the app blocks behind it.
+    fn snap(uptime_s: f64) -> Snapshot {
+        let proc_ = |pid, comm: &str, state, wchan: &str, fds| Process {
+            pid,
+            comm: comm.into(),
+            state,
+            start_ticks: 5,
+            wchan: Some(wchan.into()),
+            fds: Some(fds),
+            ..Default::default()
+        };
+        Snapshot {
+            uptime_s,
+            clk_tck: 100,
+            processes: vec![
+                proc_(100, "app", 'S', "anon_pipe_write", vec![pipe_fd(1, 0o1)]),
+                proc_(
+                    101,
+                    "gzip",
+                    'D',
+                    "folio_wait_bit_common",
+                    vec![pipe_fd(0, 0o0)],
+                ),
+            ],
+            pipe_waits: vec![PipeWait {
+                pid: 100,
+                tid: 100,
+                wchan: Some("anon_pipe_write".into()),
+                stack: None,
+                fd: Some(1),
+                pipes: vec![PipeFill {
+                    fd: 1,
+                    ino: Some(59125),
+                    queued_bytes: Some(65536),
+                    capacity_bytes: Some(65536),
+                }],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reader_in_d_state_points_at_the_disk() {
+        let iv = Interval::new(snap(100.0), snap(102.0));
+        let v = pipe_blocked(&iv);
+        assert_eq!(v.len(), 1);
+        let f = &v[0];
+        assert!(
+            f.summary.contains("gzip (pid 101) is in D state"),
+            "{}",
+            f.summary
+        );
+        assert!(
+            matches!(f.evidence.get("reader_state"), Some(super::super::Value::Text(t)) if t == "disk_wait")
+        );
+        assert!(
+            f.explanation
+                .contains("in uninterruptible sleep (D) in folio_wait_bit_common"),
+            "{}",
+            f.explanation
+        );
+        assert!(
+            f.remediation[0].starts_with("cat /proc/101/stack; iowhy diagnose"),
+            "{:?}",
+            f.remediation
+        );
+        assert!(!f.remediation.iter().any(|r| r.starts_with("kill -CONT")));
+    }
 
     #[test]
     fn activities_read_well() {
