@@ -1,7 +1,9 @@
 //! Live (root): a real containerd container flooding its log, and a writer blocked on a
 //! pipe nobody drains. `iowhy containers` and `iowhy diagnose` must attribute the flood
 //! to the container (id, containerd namespace, shim) and name the blocked pipe's reader;
-//! the labs must remove their containers, tasks, shims and files. Bounded: each lab runs
+//! the labs must remove their containers, tasks, shims and files. Also: a writer blocked
+//! on a named pipe (FIFO) behind a stopped reader, and the container lab's message when
+//! containerd is missing or unreachable (and that it then leaves nothing behind). Bounded: each lab runs
 //! at most 40 s, the flood at 4 MiB/s on a 512 MiB loop-device filesystem of its own.
 
 mod common;
@@ -240,4 +242,165 @@ fn logrotate_accepts_the_stanza_we_print() {
         "{err}"
     );
     assert!(!err.contains("error"), "{err}");
+}
+
+/// The state letter of a process (`/proc/PID/stat` after the comm), and its wchan.
+fn state_of(pid: u32) -> Option<(char, String)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let c = st.rsplit(')').next()?.trim_start().chars().next()?;
+    let w = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    Some((c, w))
+}
+
+fn signal(child: &std::process::Child, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+#[test]
+fn fifo_writer_blocked_behind_a_stopped_reader() {
+    if !live_ready(&["mkfifo", "sh", "yes", "sleep"]) {
+        return;
+    }
+    let _l = live_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("queue.fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    // The reader opens the FIFO and then never reads; the writer fills it. Each shell
+    // opens the FIFO (the two opens wait for each other) and execs, keeping its pid.
+    let mut reader = Command::new("sh")
+        .args(["-c", "exec sleep 120 < \"$0\""])
+        .arg(&fifo)
+        .spawn()
+        .unwrap();
+    let mut writer = Command::new("sh")
+        .args(["-c", "exec yes iowhy-fifo-test > \"$0\""])
+        .arg(&fifo)
+        .spawn()
+        .unwrap();
+    let (rpid, wpid) = (reader.id(), writer.id());
+    let until = Instant::now() + Duration::from_secs(10);
+    while !state_of(wpid).is_some_and(|(_, w)| w.contains("pipe_write") || w == "pipe_wait") {
+        assert!(
+            Instant::now() < until,
+            "writer never blocked: {:?}",
+            state_of(wpid)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&reader, rustix::process::Signal::STOP);
+    while state_of(rpid).is_none_or(|(s, _)| s != 'T') {
+        assert!(
+            Instant::now() < until,
+            "reader not stopped: {:?}",
+            state_of(rpid)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let d: Report = json(&["diagnose", "--duration", "2s", "--format", "json"]);
+    // Clean up before asserting: both are ours, by pid.
+    signal(&writer, rustix::process::Signal::KILL);
+    signal(&reader, rustix::process::Signal::KILL);
+    let _ = writer.wait();
+    let _ = reader.wait();
+    let f = find(&d.findings, "pipe_blocked", |f| f.subject.pid == Some(wpid));
+    // The fd link of a FIFO is its path.
+    assert_eq!(
+        f.subject.path.as_deref(),
+        Some(
+            fifo.canonicalize()
+                .unwrap_or(fifo.clone())
+                .to_str()
+                .unwrap()
+        )
+    );
+    assert_eq!(f.evidence["reader_pid"].as_u64(), Some(u64::from(rpid)));
+    assert_eq!(f.evidence["reader_state"], "stopped");
+    assert!(
+        f.evidence["fill_pct"].as_f64().unwrap() > 90.0,
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(f.severity, "critical", "{}", f.summary);
+    assert!(f.remediation[0].starts_with(&format!("kill -CONT {rpid}")));
+    assert!(gone(wpid) && gone(rpid));
+}
+
+/// What a container lab could leave behind: its directories, loop devices, containers.
+fn lab_traces() -> Vec<String> {
+    let mut v: Vec<String> = ["/var/tmp", "/tmp"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.contains("iowhy-lab-"))
+        .collect();
+    if let Ok(o) = Command::new("losetup").arg("-a").output() {
+        v.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.contains("iowhy-lab-"))
+                .map(str::to_string),
+        );
+    }
+    if let Ok(o) = Command::new("ctr")
+        .args([
+            "--connect-timeout",
+            "3s",
+            "-n",
+            "iowhy-lab",
+            "containers",
+            "ls",
+            "-q",
+        ])
+        .output()
+    {
+        v.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn container_lab_says_clearly_when_containerd_is_missing() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let before = lab_traces();
+    let lab = |env: (&str, &std::ffi::OsStr)| {
+        Command::new(common::bin())
+            .args(["lab", "container-log-flood", "--duration", "5s"])
+            .env(env.0, env.1)
+            .output()
+            .unwrap()
+    };
+    // No `ctr` on PATH.
+    let empty = tempfile::tempdir().unwrap();
+    let out = lab(("PATH", empty.path().as_os_str()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("containerd is not available: no `ctr` command"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    // `ctr` there, containerd not reachable: ctr takes its socket from CONTAINERD_ADDRESS.
+    if live_ready(&["ctr"]) {
+        let sock = empty.path().join("no-containerd.sock");
+        let out = lab(("CONTAINERD_ADDRESS", sock.as_os_str()));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("containerd is not running or not reachable"),
+            "{err}"
+        );
+        assert!(err.contains("systemctl start containerd"), "{err}");
+    }
+    assert_eq!(lab_traces(), before, "the failed lab left something behind");
 }

@@ -133,7 +133,10 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
         ));
     }
     let iopts = IntervalOptions {
-        delayacct_enabled_at_uptime_s: delayacct.as_ref().and_then(|d| d.enabled_at_uptime_s),
+        delayacct_enabled_at_uptime_s: delayacct
+            .as_ref()
+            .and_then(|d| d.enabled_at_uptime_s)
+            .or_else(|| c.fixture_delayacct_enabled_at_uptime_s()),
     };
     let mut iv = Interval::with_options(s0, s1, iopts);
     iv.trace = traced;

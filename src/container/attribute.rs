@@ -245,8 +245,11 @@ pub fn attribute(s: &Snapshot) -> Attribution {
                     Runtime::CriO
                 });
                 c.conmon_log_size_max = a.log_size_max;
-                if c.r.name.is_none() && a.podman {
-                    c.r.name = a.name.clone();
+                match a.name.as_deref().and_then(cmdline::k8s_runtime_name) {
+                    // CRI-O: `-n k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`.
+                    Some(k) => apply_runtime_name(c, &k),
+                    None if c.r.name.is_none() && a.podman => c.r.name = a.name.clone(),
+                    None => {}
                 }
                 if let Some(l) = &a.log_path {
                     let kind = if l.starts_with(paths::POD_LOGS) {
@@ -440,24 +443,42 @@ fn enrich(b: &mut Builder<'_>, s: &Snapshot) {
                 c.r.runtime = Some(shim_runtime(Some(&t.namespace)));
             }
         }
+        if let Some(sb) = scan.storage_bundle(&id) {
+            c.sources.insert("bundle");
+            apply_names(c, &oci::k8s_names(&sb.annotations));
+            let by = match sb
+                .annotations
+                .get(oci::CONTAINER_MANAGER)
+                .map(String::as_str)
+            {
+                Some("libpod") => Some(Runtime::Podman),
+                Some("cri-o") => Some(Runtime::CriO),
+                _ if sb
+                    .annotations
+                    .keys()
+                    .any(|k| k.starts_with("io.kubernetes.cri-o.")) =>
+                {
+                    Some(Runtime::CriO)
+                }
+                _ => None,
+            };
+            if c.r.runtime.is_none() || c.r.runtime == Some(Runtime::Unknown) {
+                c.r.runtime = by.or(c.r.runtime);
+            }
+        }
         if let Some(d) = scan.docker_container(&id) {
             c.sources.insert("docker");
             c.r.runtime = Some(Runtime::Docker);
-            if c.r.name.is_none() {
-                c.r.name = d.name.clone();
+            match d.name.as_deref().and_then(cmdline::k8s_runtime_name) {
+                // dockershim / cri-dockerd: `k8s_<container>_<pod>_...`.
+                Some(k) => apply_runtime_name(c, &k),
+                None if c.r.name.is_none() => c.r.name = d.name.clone(),
+                None => {}
             }
             apply_names(c, &oci::k8s_names(&d.labels));
             c.docker_log = d.log.clone();
-            let path = d
-                .log_path
-                .clone()
-                .unwrap_or_else(|| format!("{}/{id}/{id}-json.log", paths::DOCKER_CONTAINERS));
-            let w = writers.get(path.as_str()).copied();
-            let driver_file = d
-                .log
-                .as_ref()
-                .is_none_or(|l| l.driver == "json-file" || l.driver == "local");
-            if driver_file {
+            if let Some(path) = d.log_file(scan.docker_daemon.as_ref()) {
+                let w = writers.get(path.as_str()).copied();
                 push_log(
                     c,
                     &path,
@@ -509,12 +530,12 @@ fn enrich(b: &mut Builder<'_>, s: &Snapshot) {
                 for f in shim.fds.iter().flatten() {
                     let writable = f.flags.is_some_and(fdinfo::is_writable);
                     let regular = f.stat.is_some_and(|st| st.is_regular());
+                    // A file under /run is kept: tmpfs fills RAM as surely as a disk.
                     if writable
                         && regular
                         && !f.deleted
                         && !f.target.starts_with("/dev/")
-                        && !f.target.starts_with(paths::CONTAINERD_TASKS)
-                        && !f.target.starts_with("/run/")
+                        && !f.target.starts_with(paths::CONTAINERD_STATE)
                     {
                         push_log(c, &f.target, LogKind::ShimFile, Some(shim.pid), Some(f.fd));
                     }
@@ -524,6 +545,19 @@ fn enrich(b: &mut Builder<'_>, s: &Snapshot) {
         c.pids.sort_unstable();
         c.pids.dedup();
     }
+}
+
+/// Names from a runtime's `k8s_...` container name: weaker than annotations (which
+/// overwrite them later), so only filled in where unknown.
+fn apply_runtime_name(c: &mut ContainerInfo, k: &cmdline::K8sRuntimeName) {
+    if k.is_sandbox() {
+        c.r.sandbox = true;
+    } else {
+        c.r.name.get_or_insert_with(|| k.container.clone());
+    }
+    c.r.pod.get_or_insert_with(|| k.pod.clone());
+    c.r.namespace.get_or_insert_with(|| k.namespace.clone());
+    c.r.pod_uid.get_or_insert_with(|| k.uid.clone());
 }
 
 fn apply_names(c: &mut ContainerInfo, n: &oci::K8sNames) {
@@ -759,6 +793,52 @@ mod tests {
         assert_eq!(c.shim_pid, Some(20));
         assert_eq!(c.logs[0].kind, LogKind::Conmon);
         assert_eq!(a.of(20).unwrap().1, Role::Monitor);
+    }
+
+    #[test]
+    fn crio_names_from_config_json_alone() {
+        // A DaemonSet that sees the cgroup and CRI-O's run root but no conmon: the
+        // bundle's annotations name the container (two in the pod: no single-container
+        // guess from /var/log/pods).
+        let uid = "6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f";
+        let app = proc_(
+            7,
+            1,
+            "/bin/parser",
+            &format!("/kubepods/besteffort/pod{uid}/crio-{ID}"),
+        );
+        let mut ann = std::collections::BTreeMap::new();
+        for (k, v) in [
+            ("io.container.manager", "cri-o"),
+            ("io.kubernetes.container.name", "parser"),
+            ("io.kubernetes.pod.name", "ingest-6f7b"),
+            ("io.kubernetes.pod.namespace", "data"),
+            ("io.kubernetes.pod.uid", uid),
+        ] {
+            ann.insert(k.to_string(), v.to_string());
+        }
+        let scan = RuntimeScan {
+            storage: vec![super::super::scan::StorageBundle {
+                id: ID.into(),
+                config: format!(
+                    "/run/containers/storage/overlay-containers/{ID}/userdata/config.json"
+                ),
+                annotations: ann,
+            }],
+            ..Default::default()
+        };
+        let s = Snapshot {
+            processes: vec![app],
+            runtime: Some(scan),
+            ..Default::default()
+        };
+        let a = attribute(&s);
+        let (c, _) = a.of(7).unwrap();
+        assert_eq!(c.r.runtime, Some(Runtime::CriO));
+        assert_eq!(c.r.name.as_deref(), Some("parser"));
+        assert_eq!(c.r.pod.as_deref(), Some("ingest-6f7b"));
+        assert_eq!(c.r.namespace.as_deref(), Some("data"));
+        assert!(c.sources.contains("bundle"));
     }
 
     #[test]

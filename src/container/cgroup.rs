@@ -5,7 +5,7 @@
 //! | layout | example |
 //! |---|---|
 //! | Kubernetes, systemd driver | `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice/cri-containerd-<id>.scope` (`crio-<id>.scope`, `docker-<id>.scope`) |
-//! | Kubernetes, cgroupfs driver | `/kubepods/burstable/pod<uid>/<id>` (guaranteed pods sit directly under `/kubepods`) |
+//! | Kubernetes, cgroupfs driver | `/kubepods/burstable/pod<uid>/<id>` (guaranteed pods sit directly under `/kubepods`); CRI-O names its own `crio-<id>` and `crio-conmon-<id>` there (cri-o `internal/config/cgmgr/cgroupfs_linux.go`) |
 //! | Docker | `/system.slice/docker-<id>.scope`, or `/docker/<id>` with cgroupfs |
 //! | Podman | `/machine.slice/libpod-<id>.scope[/container]`, rootless under `user@UID.service`, cgroupfs `/libpod_parent/libpod-<id>`; conmon in `libpod-conmon-<id>.scope` |
 //! | CRI-O's conmon | `crio-conmon-<id>.scope` |
@@ -158,8 +158,19 @@ pub fn parse_path(path: &str) -> Option<CgroupHint> {
                 }
             }
         }
-        if kubepods && pod_uid.is_some() && is_hex_id(c) {
-            return Some(hint(Runtime::Unknown, c, false));
+        if kubepods && pod_uid.is_some() {
+            if is_hex_id(c) {
+                return Some(hint(Runtime::Unknown, c, false));
+            }
+            // cgroupfs driver: the runtime's prefix without `.scope`. Only a full 64-hex id
+            // counts here, since nothing else marks the name as the runtime's.
+            for (prefix, rt, monitor) in SCOPES {
+                if let Some(id) = c.strip_prefix(prefix) {
+                    if is_hex_id(id) {
+                        return Some(hint(*rt, id, *monitor));
+                    }
+                }
+            }
         }
     }
     // Plain containerd: exactly `/<namespace>/<id>`, neither a systemd unit.
@@ -245,6 +256,31 @@ mod tests {
         assert_eq!(
             h.pod_uid.as_deref(),
             Some("0123456789abcdef0123456789abcdef")
+        );
+        // CRI-O with the cgroupfs driver prefixes its ids (crio-<id>, conmon in
+        // crio-conmon-<id>), without the `.scope` of the systemd driver.
+        let h = parse_path(&format!(
+            "/kubepods/burstable/pod7b0c3f5e-1f2a-4a43-9b45-0d8d3e6c1a2b/crio-{ID}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (h.runtime, h.monitor, h.id.as_str()),
+            (Runtime::CriO, false, ID)
+        );
+        assert_eq!(h.qos.as_deref(), Some("burstable"));
+        let h = parse_path(&format!(
+            "/kubepods/pod7b0c3f5e-1f2a-4a43-9b45-0d8d3e6c1a2b/crio-conmon-{ID}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (h.runtime, h.monitor, h.id.as_str()),
+            (Runtime::CriO, true, ID)
+        );
+        // Outside a pod, or with a short id, a bare prefix is not believed.
+        assert!(parse_path(&format!("/crio-{ID}")).is_none());
+        assert!(
+            parse_path("/kubepods/besteffort/pod7b0c3f5e-1f2a-4a43-9b45-0d8d3e6c1a2b/crio-abc")
+                .is_none()
         );
         // The pod's own cgroup is not a container.
         assert!(

@@ -79,6 +79,9 @@ pub struct ConmonArgs {
     pub log_size_max: Option<i64>,
     /// Podman passes `--exit-command .../podman`; CRI-O does not.
     pub podman: bool,
+    /// `-b`: the OCI bundle directory (holds `config.json`).
+    #[serde(default)]
+    pub bundle: Option<String>,
 }
 
 /// conmon, CRI-O's and Podman's per-container monitor: it holds the container's stdio and
@@ -104,6 +107,46 @@ pub fn conmon(argv: &[String]) -> Option<ConmonArgs> {
             .iter()
             .skip(1)
             .any(|a| basename(a) == "podman" || a.contains("/podman")),
+        bundle: flag_value(argv, "bundle", Some("b")).map(str::to_string),
+    })
+}
+
+/// A Kubernetes container as its runtime names it: `k8s_<container>_<pod>_<namespace>_
+/// <uid>_<attempt>` (CRI-O's conmon `-n`, dockershim's and cri-dockerd's Docker names).
+/// Kubernetes names cannot contain `_`, so the split is unambiguous. The sandbox's
+/// container is `POD`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct K8sRuntimeName {
+    pub container: String,
+    pub pod: String,
+    pub namespace: String,
+    pub uid: String,
+    pub attempt: u32,
+}
+
+impl K8sRuntimeName {
+    pub fn is_sandbox(&self) -> bool {
+        self.container == "POD"
+    }
+}
+
+pub fn k8s_runtime_name(name: &str) -> Option<K8sRuntimeName> {
+    let parts: Vec<&str> = name.trim_start_matches('/').split('_').collect();
+    let ["k8s", container, pod, namespace, uid, attempt] = parts.as_slice() else {
+        return None;
+    };
+    if [container, pod, namespace, uid]
+        .iter()
+        .any(|p| p.is_empty())
+    {
+        return None;
+    }
+    Some(K8sRuntimeName {
+        container: container.to_string(),
+        pod: pod.to_string(),
+        namespace: namespace.to_string(),
+        uid: uid.to_string(),
+        attempt: attempt.parse().ok()?,
     })
 }
 
@@ -200,6 +243,33 @@ mod tests {
         );
         assert_eq!(c.log_size_max, Some(52428800));
         assert!(!c.podman);
+        assert_eq!(
+            c.bundle.as_deref(),
+            Some("/run/containers/storage/overlay-containers/abc/userdata")
+        );
+        let n = k8s_runtime_name(c.name.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (n.container.as_str(), n.pod.as_str(), n.namespace.as_str()),
+            ("nginx", "web", "default")
+        );
+        assert_eq!((n.uid.as_str(), n.attempt), ("1234", 0));
+        assert!(!n.is_sandbox());
+        // The sandbox, as CRI-O names it; Docker's names carry a leading slash.
+        assert!(
+            k8s_runtime_name("k8s_POD_web_default_1234_2")
+                .unwrap()
+                .is_sandbox()
+        );
+        assert!(k8s_runtime_name("/k8s_app_web_default_1234_0").is_some());
+        for bad in [
+            "web",
+            "k8s_a_b_c_d",
+            "k8s_a_b_c_d_x",
+            "k8s__b_c_d_0",
+            "k8s_a_b_c_d_0_e",
+        ] {
+            assert!(k8s_runtime_name(bad).is_none(), "{bad}");
+        }
         // Podman 4's conmon.
         let c = conmon(&argv(
             "/usr/bin/conmon --api-version 1 -c def -u def -r /usr/bin/crun -b /var/lib/containers/storage/overlay-containers/def/userdata -p /run/containers/storage/overlay-containers/def/userdata/pidfile -n web --exit-dir /run/libpod/exits -l k8s-file:/var/lib/containers/storage/overlay-containers/def/userdata/ctr.log --log-level warning --exit-command /usr/bin/podman --exit-command-arg container",

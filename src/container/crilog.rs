@@ -82,11 +82,15 @@ pub fn unix_seconds(t: &str) -> Option<f64> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TailStats {
     pub format: LogFormat,
-    /// Bytes of complete lines looked at.
+    /// Bytes of the file that hold the complete lines counted in `lines`, framing
+    /// included: `bytes / lines` is what one line of output costs on disk.
     pub bytes: u64,
-    /// Lines (records) seen.
+    /// Complete lines of output: a CRI `F` record, with the `P` records before it (one
+    /// long line the runtime split); a json-file record ending in `\n`, with the partial
+    /// ones before it; a newline in a raw log.
     pub lines: u64,
-    /// CRI `P` records: pieces of lines longer than the runtime's buffer.
+    /// CRI `P` (or json-file partial) records: pieces of lines longer than the runtime's
+    /// buffer.
     pub partial_lines: u64,
     /// Bytes of the log's text (without the CRI/JSON framing) per stream.
     pub stdout_bytes: u64,
@@ -96,7 +100,9 @@ pub struct TailStats {
 }
 
 impl TailStats {
-    /// Lines per second by the log's own timestamps, when they span some time.
+    /// Lines per second by the log's own timestamps, when they span some time. This is
+    /// the rate of the tail's last burst only; over a window, growth / `avg_line_bytes`
+    /// is the rate that agrees with the bytes (see `interval::container`).
     pub fn lines_per_s(&self) -> Option<f64> {
         let span = self.span_s.filter(|s| *s >= 0.001)?;
         (self.lines > 1).then(|| (self.lines - 1) as f64 / span)
@@ -144,33 +150,40 @@ pub fn tail_stats(chunk: &str, cut_start: bool) -> TailStats {
             t1 = Some(t1.map_or(s, |x: f64| x.max(s)));
         }
     };
+    // Bytes of the records of a line still being continued (partial records so far).
+    let mut pending: u64 = 0;
     for line in body.lines() {
-        st.bytes += line.len() as u64 + 1;
-        st.lines += 1;
-        match st.format {
-            LogFormat::Cri => {
-                if let Some(l) = parse_cri_line(line) {
-                    stamp(l.time);
-                    st.partial_lines += u64::from(l.partial);
-                    let n = l.text.len() as u64 + u64::from(!l.partial);
-                    if l.stderr {
-                        st.stderr_bytes += n;
-                    } else {
-                        st.stdout_bytes += n;
-                    }
-                }
-            }
-            LogFormat::DockerJson => {
-                if let Some((stderr, time, n)) = docker_line(line) {
-                    stamp(&time);
-                    if stderr {
-                        st.stderr_bytes += n;
-                    } else {
-                        st.stdout_bytes += n;
-                    }
-                }
-            }
-            LogFormat::Raw => st.stdout_bytes += line.len() as u64 + 1,
+        let record = line.len() as u64 + 1;
+        // (stderr, text bytes, the record ends a line), when the record parses.
+        let parsed = match st.format {
+            LogFormat::Cri => parse_cri_line(line).map(|l| {
+                stamp(l.time);
+                (
+                    l.stderr,
+                    l.text.len() as u64 + u64::from(!l.partial),
+                    !l.partial,
+                )
+            }),
+            LogFormat::DockerJson => docker_line(line).map(|(stderr, time, n, full)| {
+                stamp(&time);
+                (stderr, n, full)
+            }),
+            LogFormat::Raw => Some((false, record, true)),
+        };
+        // A record that does not parse counts as a line of its own.
+        let (stderr, n, full) = parsed.unwrap_or((false, 0, true));
+        if stderr {
+            st.stderr_bytes += n;
+        } else {
+            st.stdout_bytes += n;
+        }
+        if full {
+            st.lines += 1;
+            st.bytes += pending + record;
+            pending = 0;
+        } else {
+            st.partial_lines += 1;
+            pending += record;
         }
     }
     st.span_s = match (t0, t1) {
@@ -180,8 +193,9 @@ pub fn tail_stats(chunk: &str, cut_start: bool) -> TailStats {
     st
 }
 
-/// One json-file line: (is stderr, time, text bytes).
-fn docker_line(line: &str) -> Option<(bool, String, u64)> {
+/// One json-file record: (is stderr, time, text bytes, it ends a line). Docker splits a
+/// line longer than 16 KiB into records whose `log` lacks the final `\n`.
+fn docker_line(line: &str) -> Option<(bool, String, u64, bool)> {
     if !line.starts_with('{') {
         return None;
     }
@@ -189,7 +203,7 @@ fn docker_line(line: &str) -> Option<(bool, String, u64)> {
     let log = v.get("log")?.as_str()?;
     let stderr = v.get("stream")?.as_str()? == "stderr";
     let time = v.get("time")?.as_str()?.to_string();
-    Some((stderr, time, log.len() as u64))
+    Some((stderr, time, log.len() as u64, log.ends_with('\n')))
 }
 
 #[cfg(test)]
@@ -244,12 +258,45 @@ mod tests {
             2024-05-06T10:00:01.1Z stdout F being writ";
         let s = tail_stats(chunk, true);
         assert_eq!(s.format, LogFormat::Cri);
-        assert_eq!(s.lines, 4);
+        // Three lines: the P record and the F after it are one.
+        assert_eq!(s.lines, 3);
         assert_eq!(s.partial_lines, 1);
+        let framed: u64 = chunk
+            .lines()
+            .skip(1)
+            .take(4)
+            .map(|l| l.len() as u64 + 1)
+            .sum();
+        assert_eq!(s.bytes, framed);
         assert_eq!(s.stderr_bytes, "error: boom\n".len() as u64);
         assert!((s.span_s.unwrap() - 1.0).abs() < 1e-6);
-        assert!((s.lines_per_s().unwrap() - 3.0).abs() < 1e-3);
+        assert!((s.lines_per_s().unwrap() - 2.0).abs() < 1e-3);
         assert!(s.stderr_pct().unwrap() > 10.0);
+    }
+
+    #[test]
+    fn partial_records_make_one_line() {
+        // A 40 KiB line as containerd's CRI logger splits it (16 KiB buffer): P P F.
+        let p = "x".repeat(16 * 1024);
+        let chunk = format!(
+            "2024-05-06T10:00:00.000000000Z stdout P {p}\n\
+             2024-05-06T10:00:00.000000001Z stdout P {p}\n\
+             2024-05-06T10:00:00.000000002Z stdout F {}\n\
+             2024-05-06T10:00:00.100000000Z stdout F short\n\
+             2024-05-06T10:00:00.200000000Z stdout P the start of one not finished\n",
+            "x".repeat(8 * 1024)
+        );
+        let s = tail_stats(&chunk, false);
+        assert_eq!((s.lines, s.partial_lines), (2, 3));
+        // The unfinished line's record is not in the bytes of complete lines.
+        let last = chunk.lines().last().unwrap().len() as u64 + 1;
+        assert_eq!(s.bytes, chunk.len() as u64 - last);
+        // json-file splits long lines the same way: records without the final newline.
+        let s = tail_stats(
+            "{\"log\":\"aaaa\",\"stream\":\"stdout\",\"time\":\"2024-05-06T10:00:00Z\"}\n{\"log\":\"bb\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-06T10:00:00Z\"}\n",
+            false,
+        );
+        assert_eq!((s.lines, s.partial_lines), (1, 1));
     }
 
     #[test]

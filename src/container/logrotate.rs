@@ -1,7 +1,8 @@
 //! logrotate's configuration: which stanza covers a file, and what triggers it.
 //!
 //! Hand-written because no maintained crate parses logrotate's format. The grammar we
-//! need is small (logrotate(8)): `#` comments; global directives; `include PATH`; stanzas
+//! need is small (logrotate(8)): `#` comments; global directives; `include PATH` (read in
+//! place); stanzas
 //! of one or more glob patterns (quotes allowed) followed by `{ directives }`; script
 //! blocks (`postrotate` ... `endscript`) skipped whole. Patterns use glob(3) semantics
 //! without brace expansion: `*` does not cross `/`.
@@ -97,8 +98,8 @@ pub struct Defaults {
     pub rotate: Option<u32>,
 }
 
-/// What one file holds: its stanzas and its `include`s (files or directories, to be read
-/// after it, in order). `defaults` carries the globals from earlier files and is updated.
+/// What one file holds, without reading its includes: its stanzas and the paths it
+/// `include`s, in order. `defaults` carries the globals from earlier files and is updated.
 pub fn parse(
     text: &str,
     source: &str,
@@ -106,6 +107,26 @@ pub fn parse(
 ) -> Result<(Vec<Stanza>, Vec<String>), ParseError> {
     let mut stanzas = Vec::new();
     let mut includes = Vec::new();
+    parse_with(text, source, defaults, &mut stanzas, &mut |p, _, _| {
+        includes.push(p.to_string())
+    })?;
+    Ok((stanzas, includes))
+}
+
+/// Parse one file into `out`, calling `include(path, defaults, out)` where an `include`
+/// directive stands, as logrotate does (config.c reads the included path on the spot):
+/// the included files see only the globals set before the `include` ("global options do
+/// not affect preceding include directives", Debian's logrotate.conf), and their stanzas
+/// come before the ones after it. Stanzas parsed before an error stay in `out`; logrotate
+/// too goes on with the rest of its configuration.
+pub fn parse_with(
+    text: &str,
+    source: &str,
+    defaults: &mut Defaults,
+    out: &mut Vec<Stanza>,
+    include: &mut dyn FnMut(&str, &mut Defaults, &mut Vec<Stanza>),
+) -> Result<(), ParseError> {
+    let stanzas = out;
     let mut pending: Vec<String> = Vec::new();
     let mut current: Option<Stanza> = None;
     let mut in_script = false;
@@ -162,7 +183,7 @@ pub fn parse(
         }
         if first == "include" {
             if let Some(p) = words.get(1) {
-                includes.push(p.clone());
+                include(p, defaults, stanzas);
             }
             continue;
         }
@@ -187,7 +208,7 @@ pub fn parse(
             format!("{source}: a stanza is not closed with `}}`"),
         ));
     }
-    Ok((stanzas, includes))
+    Ok(())
 }
 
 fn is_script(w: &str) -> bool {
@@ -298,6 +319,51 @@ mod tests {
         assert!(st[0].covers("/var/log/syslog"));
         assert!(!st[0].covers("/var/log/app/output.log"));
         assert_eq!(st[0].size_trigger_bytes(), None);
+    }
+
+    #[test]
+    fn includes_see_only_the_globals_before_them() {
+        // logrotate.conf sets `weekly` and `rotate 4`, includes the directory, then sets
+        // `daily`, `rotate 9` and `size 5M`: the included stanza keeps weekly/4; a stanza
+        // after the include gets the later globals; the included one comes first.
+        let conf = "weekly\nrotate 4\ninclude /etc/logrotate.d\ndaily\nrotate 9\nsize 5M\n/var/log/late.log {\n}\n";
+        let inc = "/var/log/app/*.log {\n  copytruncate\n}\n";
+        let mut d = Defaults::default();
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        parse_with(
+            conf,
+            "/etc/logrotate.conf",
+            &mut d,
+            &mut out,
+            &mut |p, d, out| {
+                seen.push(p.to_string());
+                parse_with(inc, "/etc/logrotate.d/app", d, out, &mut |_, _, _| {}).unwrap();
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, vec!["/etc/logrotate.d"]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].source, "/etc/logrotate.d/app");
+        assert_eq!(out[0].frequency.as_deref(), Some("weekly"));
+        assert_eq!((out[0].rotate, out[0].size_bytes), (Some(4), None));
+        assert_eq!(out[1].frequency.as_deref(), Some("daily"));
+        assert_eq!((out[1].rotate, out[1].size_bytes), (Some(9), Some(5 << 20)));
+        // A global set inside the included file carries on after the include, as
+        // logrotate shares one set of defaults.
+        let mut d = Defaults::default();
+        let mut out = Vec::new();
+        parse_with(
+            "include x\n/a {\n}\n",
+            "c",
+            &mut d,
+            &mut out,
+            &mut |_, d, out| {
+                parse_with("rotate 2\n", "x", d, out, &mut |_, _, _| {}).unwrap();
+            },
+        )
+        .unwrap();
+        assert_eq!(out[0].rotate, Some(2));
     }
 
     #[test]

@@ -13,8 +13,11 @@ use crate::parse::ParseError;
 /// `io.kubernetes.pod.*` / `io.kubernetes.container.name` (also Docker's labels under
 /// cri-dockerd).
 pub fn keep_annotation(k: &str) -> bool {
-    k.starts_with("io.kubernetes.") || k.starts_with("io.iowhy.")
+    k.starts_with("io.kubernetes.") || k.starts_with("io.iowhy.") || k == CONTAINER_MANAGER
 }
+
+/// Which tool created a containers/storage container: `cri-o` or `libpod` (Podman).
+pub const CONTAINER_MANAGER: &str = "io.container.manager";
 
 /// `config.json` → its kept annotations.
 pub fn bundle_annotations(text: &str) -> Result<BTreeMap<String, String>, ParseError> {

@@ -5,6 +5,14 @@
 /// containerd's v2 task bundles: `NS/ID/{config.json,init.pid,...}`. (`log` in there is a
 /// FIFO: never open it.)
 pub const CONTAINERD_TASKS: &str = "/run/containerd/io.containerd.runtime.v2.task";
+/// containerd's own state (task bundles, FIFOs, sockets): never a container's log.
+pub const CONTAINERD_STATE: &str = "/run/containerd/";
+/// containers/storage's per-container directories (`ID/userdata/config.json`): CRI-O's
+/// run root, and Podman's (rootful) graph root.
+pub const STORAGE_CONTAINERS: &[&str] = &[
+    "/run/containers/storage/overlay-containers",
+    "/var/lib/containers/storage/overlay-containers",
+];
 /// The kubelet's per-pod log tree: `NS_POD_UID/CONTAINER/N.log`.
 pub const POD_LOGS: &str = "/var/log/pods";
 /// The kubelet's links `POD_NS_CONTAINER-ID.log` -> `/var/log/pods/.../N.log`.

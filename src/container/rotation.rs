@@ -29,6 +29,13 @@ pub struct KubeletLogConfig {
     pub source: String,
     /// The kubelet process was seen (false: only its files or `/var/log/pods` were).
     pub running: bool,
+    /// The KubeletConfiguration file that was read (`--config`, else kubeadm's default),
+    /// or that `--config` names when it could not be read: where a person changes them.
+    #[serde(default)]
+    pub config_file: Option<String>,
+    /// The sizes come from command-line flags, which override the file.
+    #[serde(default)]
+    pub from_flags: bool,
 }
 
 impl KubeletLogConfig {
@@ -39,6 +46,23 @@ impl KubeletLogConfig {
             monitor_interval_s: KUBELET_DEFAULT_MONITOR_S,
             source: source.to_string(),
             running,
+            config_file: None,
+            from_flags: false,
+        }
+    }
+
+    /// Where to change the settings, for a remediation line.
+    pub fn where_to_change(&self) -> String {
+        let file = self
+            .config_file
+            .clone()
+            .unwrap_or_else(|| super::paths::KUBELET_CONFIG.to_string());
+        if self.from_flags {
+            format!(
+                "the kubelet's --container-log-max-size/--container-log-max-files flags (they override {file})"
+            )
+        } else {
+            file
         }
     }
 }
@@ -67,7 +91,9 @@ pub fn kubelet_file(text: &str) -> Result<KubeletFile, ParseError> {
         _ => None,
     };
     Ok(KubeletFile {
-        max_size_bytes: scalar("containerLogMaxSize").and_then(|s| k8s_quantity(&s)),
+        // A quantity (`10Mi`) or, as the API's resource.Quantity also takes, a plain
+        // number of bytes (`20971520`).
+        max_size_bytes: scalar("containerLogMaxSize").and_then(|s| k8s_quantity_or_bytes(&s)),
         max_files: scalar("containerLogMaxFiles").and_then(|s| s.parse().ok()),
         monitor_interval_s: scalar("containerLogMonitorInterval")
             .and_then(|s| humantime::parse_duration(&s).ok())
@@ -406,13 +432,16 @@ pub fn kubelet_effective(
             k.monitor_interval_s = v;
         }
         sources.push(src.to_string());
+        k.config_file = Some(src.to_string());
     }
     if let Some(v) = flag_size.and_then(k8s_quantity_or_bytes) {
         k.max_size_bytes = v;
+        k.from_flags = true;
         sources.push("--container-log-max-size".into());
     }
     if let Some(v) = flag_files.and_then(|s| s.parse().ok()) {
         k.max_files = v;
+        k.from_flags = true;
         sources.push("--container-log-max-files".into());
     }
     if !sources.is_empty() {
@@ -459,6 +488,19 @@ mod tests {
         let k = kubelet_effective(Some((&f, "c.json")), Some("100Mi"), Some("2"), true);
         assert_eq!((k.max_size_bytes, k.max_files), (100 << 20, 2));
         assert!(k.source.contains("--container-log-max-size"));
+        assert!(k.from_flags);
+        assert!(k.where_to_change().contains("--container-log-max-size"));
+        // A plain number of bytes, as an integer or a string, is a size too.
+        let f = kubelet_file("containerLogMaxSize: 20971520\n").unwrap();
+        assert_eq!(f.max_size_bytes, Some(20 << 20));
+        let f = kubelet_file("containerLogMaxSize: \"100\"\n").unwrap();
+        assert_eq!(f.max_size_bytes, Some(100));
+        let k = kubelet_effective(Some((&f, "/etc/kubernetes/kubelet.yaml")), None, None, true);
+        assert_eq!(
+            k.config_file.as_deref(),
+            Some("/etc/kubernetes/kubelet.yaml")
+        );
+        assert_eq!(k.where_to_change(), "/etc/kubernetes/kubelet.yaml");
         assert!(kubelet_file("- a\n- b\n").is_err());
         assert!(kubelet_file("a: [\n").is_err());
         assert_eq!(kubelet_file("").unwrap(), KubeletFile::default());

@@ -20,6 +20,9 @@ pub struct RuntimeScan {
     pub links: Vec<ContainerLink>,
     /// Docker's containers.
     pub docker: Vec<DockerContainer>,
+    /// CRI-O's and Podman's OCI bundles (containers/storage), by container id.
+    #[serde(default)]
+    pub storage: Vec<StorageBundle>,
     /// `daemon.json` (or dockerd's flags); `None` when neither exists.
     pub docker_daemon: Option<DockerLogConfig>,
     /// The kubelet's log settings, when a kubelet or its files were seen.
@@ -38,6 +41,18 @@ pub struct Task {
     /// `init.pid`: the container's first process, in the host's pid namespace.
     pub init_pid: Option<u32>,
     /// The bundle's `io.kubernetes.*` annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A container's `userdata/config.json` in containers/storage, as CRI-O and Podman keep
+/// it (CRI-O under its run root `/run/containers/storage`, Podman under its graph root
+/// `/var/lib/containers/storage`, both in `overlay-containers/<id>/userdata`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageBundle {
+    pub id: String,
+    /// Host path of the `config.json` read.
+    pub config: String,
+    /// Its kept annotations (`io.kubernetes.pod.name`, `io.container.manager`, ...).
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -95,6 +110,35 @@ pub struct LogFile {
     pub tail: Option<TailStats>,
 }
 
+impl DockerContainer {
+    /// The file Docker writes this container's output to, if its log driver writes one
+    /// iowhy can read: json-file's `<id>-json.log` (or `LogPath`), the `local` driver's
+    /// `local-logs/container.log` (moby `container.StartLogger`, which keeps it out of
+    /// `LogPath` on purpose). The container's own driver wins; without it (no readable
+    /// `hostconfig.json`) the daemon's applies, and json-file is Docker's default.
+    pub fn log_file(&self, daemon: Option<&DockerLogConfig>) -> Option<String> {
+        let dir = format!("{}/{}", super::paths::DOCKER_CONTAINERS, self.id);
+        match self.log.as_ref().or(daemon).map(|l| l.driver.as_str()) {
+            None | Some("json-file") => Some(
+                self.log_path
+                    .clone()
+                    .unwrap_or_else(|| format!("{dir}/{}-json.log", self.id)),
+            ),
+            Some("local") => Some(format!("{dir}/local-logs/container.log")),
+            // journald, syslog, fluentd, none, ...: no file on this machine.
+            Some(_) => None,
+        }
+    }
+
+    /// The `local` driver's file is length-prefixed protobuf, not lines.
+    pub fn log_is_binary(&self, daemon: Option<&DockerLogConfig>) -> bool {
+        self.log
+            .as_ref()
+            .or(daemon)
+            .is_some_and(|l| l.driver == "local")
+    }
+}
+
 impl RuntimeScan {
     pub fn task(&self, namespace: &str, id: &str) -> Option<&Task> {
         self.tasks
@@ -104,6 +148,10 @@ impl RuntimeScan {
 
     pub fn docker_container(&self, id: &str) -> Option<&DockerContainer> {
         self.docker.iter().find(|d| d.id == id)
+    }
+
+    pub fn storage_bundle(&self, id: &str) -> Option<&StorageBundle> {
+        self.storage.iter().find(|b| b.id == id)
     }
 
     pub fn pod_by_uid(&self, uid: &str) -> Option<&PodLogs> {

@@ -154,8 +154,18 @@ fn flood(iv: &Interval, c: &ContainerRates, l: &LogRates, g: f64) -> Finding {
         ));
     }
     f.explanation = why;
-    f.remediation = flood_remedies(c, l);
+    f.remediation = flood_remedies(c, l, &kubelet_config_place(iv));
     f
+}
+
+/// Where the kubelet's log settings live on this node (the file it read, or its flags).
+fn kubelet_config_place(iv: &Interval) -> String {
+    iv.after
+        .runtime
+        .as_ref()
+        .and_then(|s| s.kubelet.as_ref())
+        .map(|k| k.where_to_change())
+        .unwrap_or_else(|| crate::container::paths::KUBELET_CONFIG.to_string())
 }
 
 fn rotation_sentence(l: &LogRates, g: f64) -> String {
@@ -173,7 +183,7 @@ fn rotation_sentence(l: &LogRates, g: f64) -> String {
     }
 }
 
-fn flood_remedies(c: &ContainerRates, l: &LogRates) -> Vec<String> {
+fn flood_remedies(c: &ContainerRates, l: &LogRates, kubelet_config: &str) -> Vec<String> {
     let r = &c.info.r;
     let q = shell_quote(&l.path);
     let mut v = Vec::new();
@@ -200,7 +210,7 @@ fn flood_remedies(c: &ContainerRates, l: &LogRates) -> Vec<String> {
     match l.kind {
         LogKind::Cri => {
             v.push(step(
-                "# /var/lib/kubelet/config.yaml: containerLogMaxSize: 50Mi, containerLogMaxFiles: 3; then systemctl restart kubelet",
+                format!("# {kubelet_config}: containerLogMaxSize: 50Mi, containerLogMaxFiles: 3; then systemctl restart kubelet"),
                 "the kubelet rotates /var/log/pods; it checks every containerLogMonitorInterval (10s), so a faster log outgrows any max size",
             ));
             if let (Some(pod), Some(ns)) = (&r.pod, &r.namespace) {
@@ -299,7 +309,7 @@ pub fn log_rotation_missing(iv: &Interval) -> Vec<Finding> {
             if !seen.insert(l.path.clone()) {
                 continue;
             }
-            if let Some(mut f) = judge(l, Some(c)) {
+            if let Some(mut f) = judge(l, Some(c), &kubelet_config_place(iv)) {
                 f.subject.comm = f
                     .subject
                     .pid
@@ -348,7 +358,7 @@ pub fn log_rotation_missing(iv: &Interval) -> Vec<Finding> {
                     .flags
                     .map(|fl| fl & crate::parse::fdinfo::O_APPEND != 0),
             };
-            if let Some(mut f) = judge(&l, None) {
+            if let Some(mut f) = judge(&l, None, &kubelet_config_place(iv)) {
                 f.subject.pid = Some(p.pid);
                 f.subject.comm = Some(p.comm.clone());
                 out.push(f);
@@ -360,7 +370,7 @@ pub fn log_rotation_missing(iv: &Interval) -> Vec<Finding> {
 
 /// A finding when the log is big and growing with nothing rotating it, or far past the
 /// size its rotator should keep it under.
-fn judge(l: &LogRates, c: Option<&ContainerRates>) -> Option<Finding> {
+fn judge(l: &LogRates, c: Option<&ContainerRates>, kubelet_config: &str) -> Option<Finding> {
     let size = l.size_bytes?;
     let g = l.growth_bytes_per_s.unwrap_or(0.0);
     let who = c
@@ -432,7 +442,9 @@ fn judge(l: &LogRates, c: Option<&ContainerRates>) -> Option<Finding> {
     f.remediation = match l.kind {
         LogKind::Cri => vec![
             step(
-                "# /var/lib/kubelet/config.yaml: containerLogMaxSize, containerLogMaxFiles (and containerLogMonitorInterval where supported); systemctl restart kubelet",
+                format!(
+                    "# {kubelet_config}: containerLogMaxSize, containerLogMaxFiles (and containerLogMonitorInterval where supported); systemctl restart kubelet"
+                ),
                 "size the limits for the rate, and lower the app's log level",
             ),
             step(
@@ -475,6 +487,8 @@ mod tests {
     use super::*;
     use crate::container::attribute::ContainerInfo;
     use crate::container::rotation::Rotation;
+
+    const K: &str = "/var/lib/kubelet/config.yaml";
 
     fn log(size: u64, growth: f64, by: RotatedBy, max: Option<u64>) -> LogRates {
         let rotation = Rotation {
@@ -536,25 +550,25 @@ mod tests {
             RotatedBy::Kubelet,
             Some(10 << 20),
         );
-        let f = judge(&l, Some(&ctr(l.clone()))).unwrap();
+        let f = judge(&l, Some(&ctr(l.clone())), K).unwrap();
         assert!(f.summary.contains("not keeping up"), "{}", f.summary);
         assert_eq!(f.subject.pod.as_deref(), Some("web"));
         // Within its limit: nothing to say.
         let l = log(5 << 20, 4.0 * 1048576.0, RotatedBy::Kubelet, Some(10 << 20));
-        assert!(judge(&l, None).is_none());
+        assert!(judge(&l, None, K).is_none());
         // Unrotated, small, slow: nothing yet; unrotated and 1 GiB within the hour: yes.
         let l = log(1 << 20, 10.0, RotatedBy::Nothing, None);
-        assert!(judge(&l, None).is_none());
+        assert!(judge(&l, None, K).is_none());
         let l = log(1 << 20, 1048576.0, RotatedBy::Nothing, None);
         assert!(
-            judge(&l, None)
+            judge(&l, None, K)
                 .unwrap()
                 .summary
                 .starts_with("nothing rotates")
         );
         // Unrotated but not growing: no finding.
         let l = log(500 << 20, 0.0, RotatedBy::Nothing, None);
-        assert!(judge(&l, None).is_none());
+        assert!(judge(&l, None, K).is_none());
     }
 
     #[test]
@@ -567,7 +581,13 @@ mod tests {
         );
         let s = rotation_sentence(&l, 4.0 * 1048576.0);
         assert!(s.contains("cannot keep up"), "{s}");
-        let r = flood_remedies(&ctr(l.clone()), &l);
+        let r = flood_remedies(&ctr(l.clone()), &l, "/etc/kubernetes/kubelet-config.yaml");
+        assert!(
+            r.iter().any(
+                |x| x.starts_with("# /etc/kubernetes/kubelet-config.yaml: containerLogMaxSize")
+            ),
+            "{r:?}"
+        );
         assert!(r[0].starts_with("kubectl -n prod logs web -c app"));
         assert!(r.iter().any(|x| x.contains("containerLogMaxSize")));
         assert!(r.iter().any(|x| x.starts_with("# never: rm")));

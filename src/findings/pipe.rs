@@ -3,7 +3,7 @@
 //! container's output. Names the pipe, how full it is, who holds the read end and what
 //! that reader is doing.
 
-use crate::container::Role;
+use crate::container::{ContainerInfo, Role};
 use crate::interval::Interval;
 use crate::interval::pipe::BlockedPipe;
 use crate::units;
@@ -125,11 +125,15 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
             r.fd,
             r.describe()
         ));
-        if let Some((c, Role::Shim | Role::Monitor)) = iv.containers.of_pid(r.pid) {
+        if let Some((c, role)) = served_by(iv, b, r.pid) {
+            let pod =
+                c.r.pod_label()
+                    .map(|p| format!(" (pod {p})"))
+                    .unwrap_or_default();
             why.push_str(&format!(
-                " — it is the {} of container {}: its copy loop is not draining the container's output",
-                if c.info.shim_pid == Some(r.pid) { "shim" } else { "monitor" },
-                c.info.r.short()
+                " — it is the {} of container {}{pod}: its copy loop is not draining the container's output",
+                if role == Role::Shim { "shim" } else { "monitor" },
+                c.r.short(),
             ));
         }
     }
@@ -144,6 +148,25 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
     f.explanation = why;
     f.remediation = remedies(iv, b);
     f
+}
+
+/// The container whose output the reader `reader` (a shim or conmon) copies, when it is
+/// one: the blocked writer's own container if that reader is its shim. A pod's runc-v2
+/// shim serves every container of the pod under the sandbox's task id, so the shim's own
+/// entry would name the pause container instead of the writer's.
+fn served_by<'a>(
+    iv: &'a Interval,
+    b: &BlockedPipe,
+    reader: u32,
+) -> Option<(&'a ContainerInfo, Role)> {
+    let (rc, role) = iv.containers.of_pid(reader)?;
+    if !matches!(role, Role::Shim | Role::Monitor) {
+        return None;
+    }
+    match iv.containers.of_pid(b.pid) {
+        Some((wc, Role::Container)) if wc.info.shim_pid == Some(reader) => Some((&wc.info, role)),
+        _ => Some((&rc.info, role)),
+    }
 }
 
 fn short_activity(a: &str) -> &str {
@@ -179,13 +202,10 @@ fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
                 "what the reader does instead of reading",
             )),
         }
-        if let Some((c, Role::Shim)) = iv.containers.of_pid(r.pid) {
-            let ns = c.info.r.runtime_namespace.as_deref().unwrap_or("default");
+        if let Some((c, Role::Shim)) = served_by(iv, b, r.pid) {
+            let ns = c.r.runtime_namespace.as_deref().unwrap_or("default");
             v.push(step(
-                format!(
-                    "ctr -n {ns} task ls; ctr -n {ns} task metrics {}",
-                    c.info.r.id
-                ),
+                format!("ctr -n {ns} task ls; ctr -n {ns} task metrics {}", c.r.id),
                 "the shim's tasks: a shim that stopped copying cannot be fixed in place",
             ));
             v.push(step(
@@ -211,6 +231,96 @@ fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::fdlink::FdKind;
+    use crate::snapshot::{FileStat, OpenFile, PipeFill, PipeWait, Process, Snapshot};
+
+    fn pipe_fd(fd: i32, flags: u32) -> OpenFile {
+        OpenFile {
+            fd,
+            kind: FdKind::Pipe,
+            target: "pipe:[59125]".into(),
+            deleted: false,
+            pos: Some(0),
+            flags: Some(flags),
+            mnt_id: None,
+            stat: Some(FileStat {
+                mode: libc::S_IFIFO | 0o600,
+                ino: 59125,
+                nlink: 1,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// `app | gzip > /mnt/slow/out.gz` where gzip (the reader) is in D state writing to
+    /// a stalled disk: the pipe fills and the app blocks behind it.
+    fn snap(uptime_s: f64) -> Snapshot {
+        let proc_ = |pid, comm: &str, state, wchan: &str, fds| Process {
+            pid,
+            comm: comm.into(),
+            state,
+            start_ticks: 5,
+            wchan: Some(wchan.into()),
+            fds: Some(fds),
+            ..Default::default()
+        };
+        Snapshot {
+            uptime_s,
+            clk_tck: 100,
+            processes: vec![
+                proc_(100, "app", 'S', "anon_pipe_write", vec![pipe_fd(1, 0o1)]),
+                proc_(
+                    101,
+                    "gzip",
+                    'D',
+                    "folio_wait_bit_common",
+                    vec![pipe_fd(0, 0o0)],
+                ),
+            ],
+            pipe_waits: vec![PipeWait {
+                pid: 100,
+                tid: 100,
+                wchan: Some("anon_pipe_write".into()),
+                stack: None,
+                fd: Some(1),
+                pipes: vec![PipeFill {
+                    fd: 1,
+                    ino: Some(59125),
+                    queued_bytes: Some(65536),
+                    capacity_bytes: Some(65536),
+                }],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reader_in_d_state_points_at_the_disk() {
+        let iv = Interval::new(snap(100.0), snap(102.0));
+        let v = pipe_blocked(&iv);
+        assert_eq!(v.len(), 1);
+        let f = &v[0];
+        assert!(
+            f.summary.contains("gzip (pid 101) is in D state"),
+            "{}",
+            f.summary
+        );
+        assert!(
+            matches!(f.evidence.get("reader_state"), Some(super::super::Value::Text(t)) if t == "disk_wait")
+        );
+        assert!(
+            f.explanation
+                .contains("in uninterruptible sleep (D) in folio_wait_bit_common"),
+            "{}",
+            f.explanation
+        );
+        assert!(
+            f.remediation[0].starts_with("cat /proc/101/stack; iowhy diagnose"),
+            "{:?}",
+            f.remediation
+        );
+        assert!(!f.remediation.iter().any(|r| r.starts_with("kill -CONT")));
+    }
 
     #[test]
     fn activities_read_well() {

@@ -26,7 +26,9 @@ pub struct LogRates {
     pub total_bytes: Option<u64>,
     /// `None` when the file was not there at both ends of the window, or was replaced.
     pub growth_bytes_per_s: Option<f64>,
-    /// By the log's own timestamps (CRI, Docker), else growth / average line length.
+    /// Growth / the tail's bytes per complete line, so that lines/s x bytes/line is the
+    /// growth over the same window; by the tail's own timestamps (CRI, Docker) only when
+    /// the growth is unknown (the file was replaced during the window).
     pub lines_per_s: Option<f64>,
     pub stderr_pct: Option<f64>,
     pub avg_line_bytes: Option<f64>,
@@ -270,7 +272,9 @@ fn log_rates(
             after
                 .logs
                 .iter()
-                .filter(|(p, _)| p.starts_with(&d))
+                // Its own directory only: a CRI-O sandbox's log sits in the pod's
+                // directory, above the containers' ones.
+                .filter(|(p, _)| p.strip_prefix(&d).is_some_and(|f| !f.contains('/')))
                 .filter_map(|(_, r)| r.stat)
                 .map(|s| s.size_bytes)
                 .sum()
@@ -279,10 +283,12 @@ fn log_rates(
         size
     };
     let tail = rec.and_then(|r| r.tail.as_ref());
-    let lines_per_s = tail.and_then(|t| t.lines_per_s()).or_else(|| {
-        let avg = tail.and_then(|t| t.avg_line_bytes())?;
-        growth.filter(|g| *g >= 0.0).map(|g| g / avg)
-    });
+    let avg = tail.and_then(|t| t.avg_line_bytes());
+    let lines_per_s = match (growth.filter(|g| *g >= 0.0), avg) {
+        (Some(g), Some(avg)) => Some(g / avg),
+        (None, _) => tail.and_then(|t| t.lines_per_s()),
+        (Some(_), None) => None,
+    };
     let fs = stat
         .and_then(|s| {
             filesystems
@@ -310,7 +316,7 @@ fn log_rates(
         growth_bytes_per_s: growth,
         lines_per_s,
         stderr_pct: tail.and_then(|t| t.stderr_pct()),
-        avg_line_bytes: tail.and_then(|t| t.avg_line_bytes()),
+        avg_line_bytes: avg,
         format: tail.map(|t| t.format),
         mountpoint: fs.map(|f| f.mountpoint.clone()),
         device: fs.and_then(|f| f.devices.first().cloned()),

@@ -18,7 +18,8 @@ use crate::container::paths;
 use crate::container::podlog;
 use crate::container::rotation;
 use crate::container::scan::{
-    ContainerLink, DockerContainer, LogFile, PodContainerLogs, PodLogs, RuntimeScan, Task,
+    ContainerLink, DockerContainer, LogFile, PodContainerLogs, PodLogs, RuntimeScan, StorageBundle,
+    Task,
 };
 use crate::error::ReadError;
 use crate::parse::fdinfo;
@@ -31,6 +32,7 @@ use super::reader::Reader;
 pub const TAIL_BYTES: u64 = 64 * 1024;
 /// Bounds on what one scan looks at (a node runs at most a few hundred pods).
 const MAX_PODS: usize = 2000;
+const MAX_STORAGE: usize = 2000;
 const MAX_FILES_PER_DIR: usize = 200;
 const MAX_LOGROTATE_FILES: usize = 300;
 
@@ -98,6 +100,7 @@ pub fn scan(r: &mut Reader, processes: &[Process]) -> RuntimeScan {
         out: RuntimeScan::default(),
     };
     tasks(&mut c);
+    storage(&mut c, processes);
     pods(&mut c);
     links(&mut c);
     docker(&mut c, processes);
@@ -127,6 +130,45 @@ fn tasks(c: &mut Ctx<'_>) {
                 init_pid,
                 annotations,
             });
+        }
+    }
+}
+
+/// CRI-O's and Podman's bundles: every container directory in the storage roots, and
+/// the bundle each running conmon names (`-b`, for a storage root elsewhere). The first
+/// `config.json` found for an id wins (CRI-O keeps the same one in both roots).
+fn storage(c: &mut Ctx<'_>, processes: &[Process]) {
+    let mut bundles: Vec<(String, String)> = Vec::new();
+    for root in paths::STORAGE_CONTAINERS {
+        for id in c.list(root) {
+            if crate::container::cgroup::is_hex_id(&id) {
+                bundles.push((id.clone(), format!("{root}/{id}/userdata")));
+            }
+        }
+    }
+    for p in processes {
+        let cm = p.cmdline.as_deref().and_then(cmdline::conmon);
+        if let Some((Some(id), Some(b))) = cm.map(|a| (a.cid, a.bundle)) {
+            bundles.push((id, b));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (id, dir) in bundles {
+        if seen.contains(&id) || seen.len() >= MAX_STORAGE {
+            continue;
+        }
+        let path = format!("{}/config.json", dir.trim_end_matches('/'));
+        let Some(text) = c.read(&path) else { continue };
+        match oci::bundle_annotations(&text) {
+            Ok(annotations) => {
+                seen.insert(id.clone());
+                c.out.storage.push(StorageBundle {
+                    id,
+                    config: path,
+                    annotations,
+                });
+            }
+            Err(e) => c.parse_problem(&path, e),
         }
     }
 }
@@ -274,6 +316,10 @@ fn kubelet(c: &mut Ctx<'_>, processes: &[Process]) {
             .and_then(|f| f.container_log_max_files.as_deref()),
         running,
     );
+    if k.config_file.is_none() {
+        // Named by --config but unreadable: still the file to change.
+        k.config_file = flags.as_ref().and_then(|f| f.config.clone());
+    }
     if !running {
         k.source.push_str(" (kubelet not running)");
     }
@@ -302,39 +348,59 @@ const TABOO: &[&str] = &[
 
 fn logrotate_config(c: &mut Ctx<'_>) {
     let mut defaults = logrotate::Defaults::default();
-    let mut queue = vec![paths::LOGROTATE_CONF.to_string()];
     let mut seen = BTreeSet::new();
-    while let Some(p) = queue.pop() {
-        if !seen.insert(p.clone()) || seen.len() > MAX_LOGROTATE_FILES {
-            continue;
-        }
-        let as_dir = c.host(&p);
-        if as_dir.is_dir() {
-            let mut names = c.list(&p);
-            names.retain(|n| !TABOO.iter().any(|t| n.ends_with(t)) && !n.starts_with('.'));
-            // Read in name order: push reversed onto the stack.
-            for n in names.into_iter().rev() {
-                queue.push(format!("{}/{n}", p.trim_end_matches('/')));
-            }
-            continue;
-        }
-        let Some(text) = c.read(&p) else { continue };
-        match logrotate::parse(&text, &p, &mut defaults) {
-            Ok((stanzas, includes)) => {
-                c.out.logrotate.files.push(p.clone());
-                c.out.logrotate.stanzas.extend(stanzas);
-                for inc in includes.into_iter().rev() {
-                    queue.push(inc);
-                }
-            }
-            Err(e) => c.parse_problem(&p, e),
-        }
-    }
+    let mut stanzas = Vec::new();
+    read_logrotate(
+        c,
+        paths::LOGROTATE_CONF,
+        &mut defaults,
+        &mut seen,
+        &mut stanzas,
+        0,
+    );
+    c.out.logrotate.stanzas = stanzas;
     c.out.logrotate.runs_hourly = c.r.stat_path(&c.host(paths::LOGROTATE_HOURLY)).is_ok();
+}
+
+/// logrotate's own limit on nested includes (config.c `MAX_NESTING`).
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// Read one logrotate path (a file, or a directory's files in name order), its includes
+/// in place: see [`logrotate::parse_with`].
+fn read_logrotate(
+    c: &mut Ctx<'_>,
+    p: &str,
+    defaults: &mut logrotate::Defaults,
+    seen: &mut BTreeSet<String>,
+    out: &mut Vec<logrotate::Stanza>,
+    depth: usize,
+) {
+    if depth > MAX_INCLUDE_DEPTH || seen.len() >= MAX_LOGROTATE_FILES || !seen.insert(p.to_string())
+    {
+        return;
+    }
+    if c.host(p).is_dir() {
+        let mut names = c.list(p);
+        names.retain(|n| !TABOO.iter().any(|t| n.ends_with(t)) && !n.starts_with('.'));
+        for n in names {
+            let child = format!("{}/{n}", p.trim_end_matches('/'));
+            read_logrotate(c, &child, defaults, seen, out, depth + 1);
+        }
+        return;
+    }
+    let Some(text) = c.read(p) else { return };
+    c.out.logrotate.files.push(p.to_string());
+    let res = logrotate::parse_with(&text, p, defaults, out, &mut |inc, d, o| {
+        read_logrotate(c, inc, d, seen, o, depth + 1)
+    });
+    if let Err(e) = res {
+        c.parse_problem(p, e);
+    }
 }
 
 /// Stat every container log found, and read the tail of the ones being written.
 fn logs(c: &mut Ctx<'_>, processes: &[Process]) {
+    // Files being written get their tail read; rotated and binary ones only a stat.
     let mut active: Vec<String> = Vec::new();
     let mut rotated: Vec<String> = Vec::new();
     for pod in &c.out.pods {
@@ -350,12 +416,15 @@ fn logs(c: &mut Ctx<'_>, processes: &[Process]) {
             }
         }
     }
+    let daemon = c.out.docker_daemon.as_ref();
     for d in &c.out.docker {
-        active.push(
-            d.log_path.clone().unwrap_or_else(|| {
-                format!("{}/{}/{}-json.log", paths::DOCKER_CONTAINERS, d.id, d.id)
-            }),
-        );
+        if let Some(f) = d.log_file(daemon) {
+            if d.log_is_binary(daemon) {
+                rotated.push(f);
+            } else {
+                active.push(f);
+            }
+        }
     }
     for p in processes {
         let Some(argv) = &p.cmdline else { continue };
@@ -367,7 +436,7 @@ fn logs(c: &mut Ctx<'_>, processes: &[Process]) {
                 if writable
                     && !f.deleted
                     && f.stat.is_some_and(|s| s.is_regular())
-                    && !f.target.starts_with("/run/")
+                    && !f.target.starts_with(paths::CONTAINERD_STATE)
                 {
                     active.push(f.target.clone());
                 }

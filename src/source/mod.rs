@@ -123,6 +123,19 @@ impl Collector {
         })
     }
 
+    /// For a fixture: when its capturer turned delay accounting on, if it says.
+    pub fn fixture_delayacct_enabled_at_uptime_s(&self) -> Option<f64> {
+        match &self.origin {
+            Origin::Fixture { points, .. } => {
+                Reader::fixture(points.first()?)
+                    .ok()?
+                    .fixture_meta()?
+                    .delayacct_enabled_at_uptime_s
+            }
+            _ => None,
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         !matches!(self.origin, Origin::Fixture { .. })
     }

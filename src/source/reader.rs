@@ -49,6 +49,12 @@ pub struct FixtureMeta {
     /// keyed by the path relative to the time point.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tail_offset: BTreeMap<String, u64>,
+    /// When the capturer turned `kernel.task_delayacct` on, in seconds of uptime (what
+    /// `diagnose --enable-delayacct` knows of its own run): a task forked after it has
+    /// delay accounting, so its I/O wait is real even when it is 0. Written by
+    /// `tests/fixtures/capture.sh`, which turns it on before a lab starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayacct_enabled_at_uptime_s: Option<f64>,
 }
 
 pub const META_FILE: &str = "meta.json";
