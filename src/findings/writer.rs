@@ -42,29 +42,48 @@ pub fn top_io_writer(iv: &Interval) -> Vec<Finding> {
         .pressure
         .as_ref()
         .is_some_and(|p| p.some_pct >= pressure::PSI_SOME_WARN_PCT);
-    writers
-        .into_iter()
+    // A writer to a saturated disk is reported even when a bigger one writes elsewhere
+    // (a build filling the page cache on another disk must not hide the cause).
+    let mut out: Vec<Finding> = writers
+        .iter()
         .filter(|p| p.write_bytes_per_s.unwrap_or(0.0) >= SHARE_OF_TOP * top)
         .take(MAX_WRITERS)
         .enumerate()
         .map(|(i, p)| finding(iv, p, stalled && i == 0))
-        .collect()
+        .collect();
+    for p in writers.iter().filter(|p| writes_to_saturated(iv, p)) {
+        if out.len() >= 2 * MAX_WRITERS {
+            break;
+        }
+        if !out.iter().any(|f| f.subject.pid == Some(p.pid)) {
+            out.push(finding(iv, p, false));
+        }
+    }
+    out
+}
+
+/// The whole disk behind the process's main written file, if it has one.
+fn disk_of<'a>(iv: &'a Interval, p: &ProcessRates) -> Option<&'a crate::interval::DeviceRates> {
+    p.main_written_file()?
+        .devices
+        .iter()
+        .filter_map(|d| iv.device(d))
+        .find(|x| !x.is_partition)
+}
+
+fn writes_to_saturated(iv: &Interval, p: &ProcessRates) -> bool {
+    disk_of(iv, p)
+        .and_then(|d| device::classify(d, device::traced(iv, d)))
+        .is_some_and(|(s, _)| s != Severity::Info)
 }
 
 fn finding(iv: &Interval, p: &ProcessRates, top_under_pressure: bool) -> Finding {
     let w = p.write_bytes_per_s.unwrap_or(0.0);
     let file = p.main_written_file();
     // The disk the writer's file lives on; the whole disk if it is a partition.
-    let disk = file.and_then(|f| {
-        f.devices
-            .iter()
-            .find(|d| iv.device(d).is_some_and(|x| !x.is_partition))
-            .cloned()
-    });
-    let dev = disk.as_deref().and_then(|d| iv.device(d));
-    let saturated = dev
-        .and_then(|d| device::classify(d, device::traced(iv, d)))
-        .is_some_and(|(s, _)| s != Severity::Info);
+    let dev = disk_of(iv, p);
+    let disk = dev.map(|d| d.name.clone());
+    let saturated = writes_to_saturated(iv, p);
     let severity = if saturated || top_under_pressure {
         Severity::Warning
     } else {
@@ -211,6 +230,38 @@ mod tests {
         let f = top_io_writer(&iv);
         assert_eq!(f[0].severity, Severity::Info);
         assert!(f.iter().skip(1).all(|x| x.severity == Severity::Info));
+    }
+
+    #[test]
+    fn a_writer_to_a_saturated_disk_is_named_beside_a_bigger_one_elsewhere() {
+        let mut iv = fixture_interval("disk-fill");
+        let pid = fixture_lab_pids("disk-fill")[0];
+        let w = iv.process(pid).unwrap().write_bytes_per_s.unwrap();
+        // Someone else writes ten times more, to another disk.
+        let mut big = iv.process(pid).unwrap().clone();
+        big.pid = 999_999;
+        big.comm = "cargo".into();
+        big.write_bytes_per_s = Some(10.0 * w);
+        big.files.clear();
+        iv.processes.push(big);
+        assert!(
+            !top_io_writer(&iv)
+                .iter()
+                .any(|f| f.subject.pid == Some(pid)),
+            "below a quarter of the top writer and its disk is fine: left out"
+        );
+        // Now the lab's disk is saturated: its writer is named anyway.
+        let loop0 = iv.devices.iter_mut().find(|d| d.name == "loop0").unwrap();
+        loop0.util_pct = 99.0;
+        loop0.aqu_sz = 12.0;
+        loop0.await_ms = 250.0;
+        let f = top_io_writer(&iv);
+        let lab = f
+            .iter()
+            .find(|f| f.subject.pid == Some(pid))
+            .expect("named");
+        assert_eq!(lab.severity, Severity::Warning);
+        assert_eq!(lab.subject.device.as_deref(), Some("loop0"));
     }
 
     #[test]
