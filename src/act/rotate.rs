@@ -231,6 +231,9 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
     let copytruncate = a.copytruncate;
     if copytruncate || a.fallback_copytruncate {
         refuse_truncate(&roots, a, dev, md.ino(), &held)?;
+        report
+            .notes
+            .extend(unreadable_maps_note(&roots, dev, md.ino()));
     }
     if copytruncate {
         if let Some(w) = ws.iter().find(|w| !w.append) {
@@ -295,24 +298,29 @@ fn refuse_truncate(
             mapped.pids
         )));
     }
-    if !held.unknown.is_empty() || !mapped.unreadable.is_empty() {
+    if !held.unknown.is_empty() {
         return Err(usage(format!(
-            "{}: copytruncate needs to see every process that holds or maps the log, so that each writer can be stopped \
-             for the truncate; these could not be read: {}{}. Run as root, or rotate by rename",
+            "{}: copytruncate needs to see every process that holds the log, so that each writer can be stopped for \
+             the truncate; these could not be read: {}. Run as root, or rotate by rename",
             a.path.display(),
-            held.unknown_summary(),
-            if mapped.unreadable.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "{}the memory maps of {} process(es)",
-                    if held.unknown.is_empty() { "" } else { "; " },
-                    mapped.unreadable.len()
-                )
-            }
+            held.unknown_summary()
         )));
     }
     Ok(())
+}
+
+/// Memory maps that could not be read are a caveat, not a refusal: even root may be
+/// denied another process's maps (a PID 1 with capabilities iowhy lacks), while its fds
+/// show it does not hold the log; a process that maps a log and closes its fd is rare.
+fn unreadable_maps_note(roots: &Roots, dev: (u32, u32), ino: u64) -> Option<String> {
+    let m = super::mappers(roots, dev, ino);
+    (!m.unreadable.is_empty()).then(|| {
+        format!(
+            "the memory maps of pid(s) {:?} could not be read: if one of them maps the log, the truncate makes its next \
+             access to it fail with SIGBUS",
+            m.unreadable
+        )
+    })
 }
 
 /// A rename rotation needs writers that handle the signal (the default action of SIGHUP
