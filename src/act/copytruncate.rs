@@ -49,6 +49,8 @@ pub struct Outcome {
     pub copied_bytes: u64,
     /// Of those, bytes the writers added after the copy began.
     pub written_during_copy_bytes: u64,
+    /// How long the writers were stopped.
+    pub frozen_ms: f64,
     pub notes: Vec<String>,
 }
 
@@ -155,13 +157,15 @@ impl Frozen {
     }
 }
 
-/// Stop every writer, each under a guardian. On failure everything stopped so far is
-/// resumed and the reason returned.
+/// Stop every writer, each under a guardian. The guardians are all started first, so
+/// that the writers are stopped together and none waits frozen while the others' guardians
+/// start. On failure everything stopped so far is resumed and the reason returned.
 fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<Frozen, String> {
     let mut f = Frozen {
         stopped: Vec::new(),
         already: Vec::new(),
     };
+    let mut guarded: Vec<(ProcHandle, Guardian)> = Vec::new();
     let mut seen = BTreeSet::new();
     for w in writers {
         if !seen.insert(w.pid) {
@@ -183,7 +187,7 @@ fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<
             f.already.push(w.pid);
             continue;
         }
-        let g = match Guardian::spawn(
+        match Guardian::spawn(
             Undo::Cont,
             w.pid,
             w.target.start_ticks,
@@ -191,19 +195,28 @@ fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<
             None,
             &roots.proc,
         ) {
-            Ok(g) => g,
+            Ok(g) => guarded.push((h, g)),
             Err(e) => {
-                f.thaw();
+                for (_, g) in guarded {
+                    g.done();
+                }
                 return Err(format!(
-                    "could not start a guardian for pid {} ({e:#}), so it was not stopped",
+                    "could not start a guardian for pid {} ({e:#}), so no writer was stopped",
                     w.pid
                 ));
             }
-        };
+        }
+    }
+    let mut guarded = guarded.into_iter();
+    while let Some((h, g)) = guarded.next() {
         if let Err(e) = h.signal(Signal::STOP) {
-            g.done();
+            let pid = h.pid;
+            // The guardians of writers not stopped go without resuming anything.
+            for (_, g) in std::iter::once((h, g)).chain(guarded) {
+                g.done();
+            }
             f.thaw();
-            return Err(format!("could not stop pid {}: {e}", w.pid));
+            return Err(format!("could not stop pid {pid}: {e}"));
         }
         f.stopped.push((h, g));
     }
@@ -265,6 +278,7 @@ pub fn run(roots: &Roots, writers: &[Holder], path: &Path, rotated: &Path) -> Re
     copy.file().sync_data()?;
     let mut out = Outcome::default();
     let frozen = freeze(roots, writers, &mut out.notes).map_err(|why| refuse(path, &why))?;
+    let frozen_at = Instant::now();
     test_hold();
     let tail = (|| -> Result<(), String> {
         loop {
@@ -316,6 +330,7 @@ pub fn run(roots: &Roots, writers: &[Holder], path: &Path, rotated: &Path) -> Re
     if truncated.is_err() {
         let _ = std::fs::remove_file(rotated);
     }
+    out.frozen_ms = (frozen_at.elapsed().as_secs_f64() * 1e5).round() / 100.0;
     frozen.thaw();
     if let Err(e) = truncated {
         return Err(refuse(path, &format!("truncating failed: {e}")));
@@ -323,7 +338,8 @@ pub fn run(roots: &Roots, writers: &[Holder], path: &Path, rotated: &Path) -> Re
     out.copied_bytes = copied;
     out.written_during_copy_bytes = copied - size0;
     out.notes.push(format!(
-        "the writers were stopped for the final copy and the truncate; {} written during the copy were kept",
+        "the writers were stopped for {:.1} ms for the final copy, an fsync and the truncate; {} written during the copy were kept",
+        out.frozen_ms,
         units::bytes_u(out.written_during_copy_bytes)
     ));
     Ok(out)

@@ -93,6 +93,8 @@ pub struct RotateReport {
     pub bytes_rotated: u64,
     /// copytruncate: bytes the writers added while the copy ran (all kept).
     pub written_during_copy_bytes: Option<u64>,
+    /// copytruncate: how long the writers were stopped.
+    pub frozen_ms: Option<f64>,
     /// copytruncate: bytes written between the last copy and the truncate. Always 0: a
     /// copytruncate that cannot freeze every writer is refused.
     pub at_risk_bytes: Option<u64>,
@@ -689,6 +691,7 @@ fn copy_truncate(
     report.bytes_rotated = out.copied_bytes;
     report.written_during_copy_bytes = Some(out.written_during_copy_bytes);
     report.at_risk_bytes = Some(0);
+    report.frozen_ms = Some(out.frozen_ms);
     report.rotated_to = Some(roots.host_path_of(rotated).display().to_string());
     report.notes.extend(out.notes);
     Ok(())
