@@ -220,6 +220,9 @@ pub struct FileStat {
     /// Allocated bytes (st_blocks * 512): what the file really takes on disk.
     pub alloc_bytes: u64,
     pub uid: u32,
+    /// `None` in fixtures captured before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
 }
 
 impl FileStat {

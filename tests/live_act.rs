@@ -4,8 +4,15 @@
 //! reclaim frees a deleted file's space; unsafe targets are refused.
 
 mod common;
+#[path = "live_act/pause.rs"]
+mod pause;
+#[path = "live_act/rotate.rs"]
+mod rotate;
+#[path = "live_act/stanza.rs"]
+mod stanza;
+#[path = "live_act/throttle.rs"]
+mod throttle;
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,10 +37,20 @@ impl Worker {
     fn pid(&self) -> u32 {
         self.0.id()
     }
-    fn stop(&mut self) {
-        if let Some(p) = rustix::process::Pid::from_raw(self.0.id() as i32) {
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+    /// SIGTERM, and wait: a numbered-logger finishes every line it took a number for.
+    fn term(&mut self) {
+        // Only while it is unreaped: its pid is still ours, not someone else's.
+        if let (Ok(None), Some(p)) = (
+            self.0.try_wait(),
+            rustix::process::Pid::from_raw(self.0.id() as i32),
+        ) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
         }
+        let _ = self.0.wait();
+    }
+    fn stop(&mut self) {
+        // std's kill does nothing once the child was reaped.
+        let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
@@ -50,6 +67,36 @@ fn state(pid: u32) -> char {
         .next()
         .and_then(|r| r.chars().next())
         .unwrap_or('?')
+}
+
+/// Every thread of `pid` is stopped (T) — what a freeze must reach.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let states: Vec<char> = rd
+        .flatten()
+        .map(|t| {
+            let s = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            s.rsplit(") ")
+                .next()
+                .and_then(|r| r.chars().next())
+                .unwrap_or('?')
+        })
+        .collect();
+    !states.is_empty() && states.iter().all(|c| *c == 'T')
+}
+
+/// Wait until `cond` holds, at most `within`; true if it did.
+fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
 }
 
 /// Every number in every file of the rotation set, in file order.
@@ -79,7 +126,13 @@ fn numbers(dir: &Path, base: &str) -> Vec<u64> {
     v
 }
 
-fn assert_each_once(mut v: Vec<u64>) {
+fn assert_each_once(v: Vec<u64>) {
+    assert_each_once_from(v, 0);
+}
+
+/// Every number from `first` on appears exactly once, none missing up to the largest.
+fn assert_each_once_from(v: Vec<u64>, first: u64) {
+    let mut v: Vec<u64> = v.into_iter().map(|x| x - first).collect();
     let n = v.len() as u64;
     v.sort_unstable();
     let dups = v.windows(2).filter(|w| w[0] == w[1]).count();
@@ -412,95 +465,6 @@ fn pause_always_resumes_even_when_iowhy_is_killed() {
         killed.elapsed() < Duration::from_secs(2),
         "resumed after {:?}",
         killed.elapsed()
-    );
-}
-
-fn write_rate(pid: u32, d: Duration) -> f64 {
-    let wb = || -> u64 {
-        let t = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
-        t.lines()
-            .find_map(|l| l.strip_prefix("write_bytes: "))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    let (a, t) = (wb(), Instant::now());
-    std::thread::sleep(d);
-    (wb() - a) as f64 / t.elapsed().as_secs_f64()
-}
-
-#[test]
-fn throttle_holds_a_direct_writer_under_its_limit_and_lets_go() {
-    if !live_ready(&[]) {
-        return;
-    }
-    let _l = live_lock();
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let w = Worker::start(&[
-        "direct-writer",
-        "--path",
-        dir.path().join("d.bin").to_str().unwrap(),
-        "--max-bytes",
-        "256M",
-    ]);
-    std::thread::sleep(Duration::from_millis(300));
-    let free = write_rate(w.pid(), Duration::from_secs(1));
-    const LIMIT: f64 = 20.0 * 1048576.0;
-    assert!(free > 3.0 * LIMIT, "unthrottled the writer is fast: {free}");
-    // Without --for: stays until --undo.
-    let v: serde_json::Value = serde_json::from_str(&ok(&[
-        "throttle",
-        &w.pid().to_string(),
-        "--write-bps",
-        "20M",
-        "--measure",
-        "1s",
-        "-f",
-        "json",
-    ]))
-    .unwrap();
-    assert_eq!(v["lifted"], false);
-    let limited = write_rate(w.pid(), Duration::from_secs(2));
-    assert!(
-        (LIMIT * 0.5..=LIMIT * 1.2).contains(&limited),
-        "limited to {limited} B/s"
-    );
-    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", w.pid())).unwrap();
-    assert!(cg.contains("iowhy-throttle"), "{cg}");
-    ok(&["throttle", &w.pid().to_string(), "--undo"]);
-    let back = write_rate(w.pid(), Duration::from_secs(1));
-    assert!(back > 3.0 * LIMIT, "after undo: {back}");
-    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", w.pid())).unwrap();
-    assert!(!cg.contains("iowhy-throttle"), "moved back: {cg}");
-    // With --for: lifted at expiry, measured by iowhy itself.
-    let v: serde_json::Value = serde_json::from_str(&ok(&[
-        "throttle",
-        &w.pid().to_string(),
-        "--write-bps",
-        "20M",
-        "--for",
-        "3s",
-        "--measure",
-        "1s",
-        "-f",
-        "json",
-    ]))
-    .unwrap();
-    assert_eq!(v["lifted"], true);
-    let during = v["during"]["write_bytes_per_s"].as_f64().unwrap();
-    let after = v["after"]["write_bytes_per_s"].as_f64().unwrap();
-    assert!(during <= LIMIT * 1.2, "during {during}");
-    assert!(after > 3.0 * LIMIT, "after {after}");
-    assert!(
-        !BTreeSet::from_iter(
-            std::fs::read_dir("/sys/fs/cgroup/blkio")
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name())
-        )
-        .iter()
-        .any(|n| n.to_string_lossy() == format!("iowhy-throttle-{}", w.pid()))
     );
 }
 

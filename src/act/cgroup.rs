@@ -70,6 +70,35 @@ pub fn io_max_line(major: u32, minor: u32, l: &Limits) -> String {
     )
 }
 
+/// A v2 `io.max` line that sets only the given limits (the kernel keeps the device's
+/// other keys), and of those only the ones that tighten what `prev` (the device's current
+/// `rbps=... wbps=...`) allows: a throttle never loosens a limit someone else set.
+/// `None` when nothing would change.
+pub fn io_max_tighten(major: u32, minor: u32, l: &Limits, prev: Option<&str>) -> Option<String> {
+    let current = |key: &str| -> Option<u64> {
+        prev?
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    };
+    let set: Vec<String> = [
+        ("rbps", l.read_bps),
+        ("wbps", l.write_bps),
+        ("riops", l.read_iops),
+        ("wiops", l.write_iops),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        let v = v?;
+        match current(k) {
+            Some(c) if c <= v => None,
+            _ => Some(format!("{k}={v}")),
+        }
+    })
+    .collect();
+    (!set.is_empty()).then(|| format!("{major}:{minor} {}", set.join(" ")))
+}
+
 /// The v2 `io.max` lines as they are (to restore them on undo), keyed by device.
 pub fn parse_io_max(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -138,6 +167,16 @@ mod tests {
                 "8:16".to_string(),
                 "rbps=2097152 wbps=max riops=max wiops=120".to_string()
             )]
+        );
+        assert_eq!(io_max_tighten(7, 3, &l, None).unwrap(), "7:3 wbps=10485760");
+        // An existing read limit is left alone; a tighter write limit is kept.
+        assert_eq!(
+            io_max_tighten(7, 3, &l, Some("rbps=100 wbps=max riops=max wiops=max")).unwrap(),
+            "7:3 wbps=10485760"
+        );
+        assert_eq!(
+            io_max_tighten(7, 3, &l, Some("rbps=max wbps=4096 riops=max wiops=max")),
+            None
         );
         assert_eq!(
             join(std::path::Path::new("/cg/blkio"), "/a/b"),

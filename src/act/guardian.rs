@@ -123,13 +123,6 @@ fn ignore_signals() {
     }
 }
 
-fn start_ticks_of(proc_root: &std::path::Path, pid: u32) -> Option<u64> {
-    let t = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    crate::parse::pid_stat::parse(&t)
-        .ok()
-        .map(|s| s.start_ticks)
-}
-
 /// The guardian process itself (`iowhy guardian`, hidden).
 pub fn run(a: &GuardianArgs) -> Result<()> {
     ignore_signals();
@@ -137,7 +130,7 @@ pub fn run(a: &GuardianArgs) -> Result<()> {
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .context("pidfd_open")?;
     // The pidfd now pins this process: check it is the one iowhy meant.
-    if start_ticks_of(&a.proc_root, a.pid) != Some(a.start_ticks) {
+    if super::proc_handle::start_ticks_of(&a.proc_root, a.pid) != Some(a.start_ticks) {
         println!("target changed");
         bail!("pid {} is not the process iowhy meant", a.pid);
     }

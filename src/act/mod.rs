@@ -3,11 +3,16 @@
 //! make things worse. Every action is explicit (iowhy never acts on its own), prints what
 //! it would do with `--dry-run`, and refuses unsafe targets with a clear reason.
 
+pub mod cglimit;
 pub mod cgroup;
+pub mod copytruncate;
 pub mod guardian;
+pub mod holders;
 pub mod pause;
+pub mod proc_handle;
 pub mod reclaim;
 pub mod rotate;
+pub mod rotated;
 pub mod throttle;
 
 use std::io::{IsTerminal, Write};
@@ -107,64 +112,152 @@ pub fn refuse_unsafe(roots: &Roots, t: &Target) -> Result<()> {
 }
 
 /// Processes that map the file (dev, ino) into memory: truncating it under them makes
-/// their next access to the cut pages raise SIGBUS.
-pub fn mappers(roots: &Roots, dev: (u32, u32), ino: u64) -> Vec<u32> {
-    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(roots.pid_dir(*pid).join("maps"))
-                .map(|t| crate::parse::maps::mapped_files(&t).contains(&(dev.0, dev.1, ino)))
-                .unwrap_or(false)
-        })
-        .collect()
+/// their next access to the cut pages raise SIGBUS. `unreadable` are the processes whose
+/// maps could not be read (another user's, without root): they might map it too.
+#[derive(Debug, Default)]
+pub struct Mappers {
+    pub pids: Vec<u32>,
+    pub unreadable: Vec<u32>,
 }
 
-/// Processes others depend on: pausing or throttling them stalls more than themselves.
+pub fn mappers(roots: &Roots, dev: (u32, u32), ino: u64) -> Mappers {
+    let mut m = Mappers::default();
+    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+        return m;
+    };
+    for pid in rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+    {
+        match std::fs::read_to_string(roots.pid_dir(pid).join("maps")) {
+            Ok(t) => {
+                if crate::parse::maps::mapped_files(&t).contains(&(dev.0, dev.1, ino)) {
+                    m.pids.push(pid);
+                }
+            }
+            // Gone meanwhile: it maps nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                if roots.pid_dir(pid).exists() {
+                    m.unreadable.push(pid);
+                }
+            }
+        }
+    }
+    m
+}
+
+/// How a process is matched against the list of processes others depend on.
+enum Match {
+    /// comm starts with the name (comm is cut at 15 bytes: `containerd-shim-runc-v2`
+    /// shows as `containerd-shim`).
+    Prefix,
+    /// comm is exactly the name (`java`, not `javac`).
+    Exact,
+}
+
+const DATABASE: &str = "a database: its clients stall and may time out";
+
+/// Processes others depend on, by comm: pausing or throttling them stalls more than
+/// themselves. Order matters for prefixes: `containerd-shim` before `containerd`.
+const DEPENDED_ON: &[(&str, Match, &str)] = &[
+    (
+        "containerd-shim",
+        Match::Prefix,
+        "a containerd shim: its container's stdout/stderr and lifecycle go through it",
+    ),
+    (
+        "containerd",
+        Match::Prefix,
+        "the container runtime: every container on this host depends on it",
+    ),
+    (
+        "dockerd",
+        Match::Prefix,
+        "the Docker daemon: every container on this host depends on it",
+    ),
+    (
+        "conmon",
+        Match::Exact,
+        "a CRI-O/Podman container monitor: its container's stdout/stderr and exit status go through it",
+    ),
+    (
+        "crio",
+        Match::Exact,
+        "CRI-O, the container runtime: every pod on this node depends on it",
+    ),
+    (
+        "kubelet",
+        Match::Prefix,
+        "the kubelet: the node's pods depend on it",
+    ),
+    (
+        "kube-apiserver",
+        Match::Prefix,
+        "the Kubernetes API server: the whole cluster's control plane depends on it",
+    ),
+    (
+        "etcd",
+        Match::Prefix,
+        "etcd: a cluster's state store; stalling it can trigger elections",
+    ),
+    ("postgres", Match::Prefix, DATABASE),
+    ("mysqld", Match::Prefix, DATABASE),
+    ("mariadbd", Match::Prefix, DATABASE),
+    ("mongod", Match::Prefix, DATABASE),
+    ("redis-server", Match::Prefix, DATABASE),
+    (
+        "memcached",
+        Match::Exact,
+        "a cache server: its clients stall and may time out",
+    ),
+    (
+        "java",
+        Match::Exact,
+        "a JVM, usually a server (Kafka, Elasticsearch, ZooKeeper...): its clients and cluster peers may time out",
+    ),
+    (
+        "sshd",
+        Match::Prefix,
+        "sshd: you may lose the way into this machine",
+    ),
+    (
+        "systemd-journal",
+        Match::Prefix,
+        "journald: every service's logging blocks behind it",
+    ),
+    (
+        "rsyslogd",
+        Match::Prefix,
+        "the syslog daemon: services logging to it may block",
+    ),
+    (
+        "dbus-daemon",
+        Match::Exact,
+        "the D-Bus daemon: services that talk over the bus block behind it",
+    ),
+    (
+        "multipathd",
+        Match::Exact,
+        "multipathd: storage path failover depends on it",
+    ),
+    (
+        "iscsid",
+        Match::Exact,
+        "iscsid: iSCSI sessions (and the disks behind them) depend on it",
+    ),
+];
+
+/// Why others depend on this process, if they do.
 pub fn depended_on(t: &Target) -> Option<&'static str> {
     let c = t.comm.as_str();
-    let checks: &[(&str, &str)] = &[
-        (
-            "containerd-shim",
-            "a containerd shim: its container's stdout/stderr and lifecycle go through it",
-        ),
-        (
-            "containerd",
-            "the container runtime: every container on this host depends on it",
-        ),
-        (
-            "dockerd",
-            "the Docker daemon: every container on this host depends on it",
-        ),
-        ("kubelet", "the kubelet: the node's pods depend on it"),
-        (
-            "etcd",
-            "etcd: a cluster's state store; stalling it can trigger elections",
-        ),
-        ("postgres", "a database: its clients stall and may time out"),
-        ("mysqld", "a database: its clients stall and may time out"),
-        ("mariadbd", "a database: its clients stall and may time out"),
-        ("mongod", "a database: its clients stall and may time out"),
-        (
-            "redis-server",
-            "a database: its clients stall and may time out",
-        ),
-        ("sshd", "sshd: you may lose the way into this machine"),
-        (
-            "systemd-journal",
-            "journald: every service's logging blocks behind it",
-        ),
-        (
-            "rsyslogd",
-            "the syslog daemon: services logging to it may block",
-        ),
-    ];
-    checks
+    DEPENDED_ON
         .iter()
-        .find(|(name, _)| c.starts_with(name))
-        .map(|(_, why)| *why)
+        .find(|(name, m, _)| match m {
+            Match::Prefix => c.starts_with(name),
+            Match::Exact => c == *name,
+        })
+        .map(|(_, _, why)| *why)
 }
 
 /// Ask on a terminal; without one, proceed only with `yes`.
@@ -208,7 +301,9 @@ pub fn signal_fate(t: &Target, signo: i32) -> SignalFate {
     }
 }
 
-/// Parse `HUP`, `SIGHUP`, `usr1`, `1`.
+/// Parse `HUP`, `SIGHUP`, `usr1`, `1`: only the signals daemons use to reopen their logs.
+/// INT and TERM are refused: a daemon's handler for them shuts it down, so "it handles
+/// the signal" would not mean "it reopens".
 pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, String> {
     use rustix::process::Signal;
     let u = s.trim().to_ascii_uppercase();
@@ -217,10 +312,44 @@ pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, Str
         "HUP" | "1" => Signal::HUP,
         "USR1" | "10" => Signal::USR1,
         "USR2" | "12" => Signal::USR2,
-        "INT" | "2" => Signal::INT,
-        "TERM" | "15" => Signal::TERM,
-        _ => return Err(format!("{s:?}: use HUP, USR1, USR2, INT or TERM")),
+        _ => {
+            return Err(format!(
+                "{s:?}: use HUP, USR1 or USR2 (a signal that asks a daemon to reopen its logs; INT and TERM would stop it)"
+            ));
+        }
     })
+}
+
+/// The state of each thread of a process (`/proc/PID/task/*/stat`); `None` when the
+/// process is gone. A thread that exits meanwhile is left out.
+pub fn thread_states(roots: &Roots, pid: u32) -> Option<Vec<(u32, char)>> {
+    let rd = std::fs::read_dir(roots.pid_dir(pid).join("task")).ok()?;
+    let mut v = Vec::new();
+    for e in rd.flatten() {
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Some(st) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|t| pid_stat::parse(&t).ok())
+        {
+            v.push((tid, st.state));
+        }
+    }
+    Some(v)
+}
+
+/// A thread that cannot run: stopped by a signal (T), by a tracer (t), or dead (Z, X).
+pub fn cannot_run(state: char) -> bool {
+    matches!(state, 'T' | 't' | 'Z' | 'X')
+}
+
+/// The first thread of `pid` that can still run, or `None` when none can (or the
+/// process is gone).
+pub fn running_thread(roots: &Roots, pid: u32) -> Option<(u32, char)> {
+    thread_states(roots, pid)?
+        .into_iter()
+        .find(|(_, s)| !cannot_run(*s))
 }
 
 #[cfg(test)]
@@ -262,7 +391,17 @@ mod tests {
     #[test]
     fn who_others_depend_on() {
         assert!(depended_on(&t(10, "containerd-shim", false)).is_some());
+        assert!(
+            depended_on(&t(10, "containerd-shim", false))
+                .unwrap()
+                .contains("shim")
+        );
         assert!(depended_on(&t(10, "postgres", false)).is_some());
+        assert!(depended_on(&t(10, "conmon", false)).is_some());
+        assert!(depended_on(&t(10, "crio", false)).is_some());
+        assert!(depended_on(&t(10, "java", false)).is_some());
+        assert!(depended_on(&t(10, "javac", false)).is_none());
+        assert!(depended_on(&t(10, "redis-server", false)).is_some());
         assert!(depended_on(&t(10, "python3", false)).is_none());
     }
 
@@ -277,5 +416,9 @@ mod tests {
             rustix::process::Signal::HUP
         );
         assert!(parse_signal("KILL").is_err());
+        assert_eq!(parse_signal("usr2").unwrap(), rustix::process::Signal::USR2);
+        for s in ["TERM", "SIGTERM", "15", "INT", "2"] {
+            assert!(parse_signal(s).is_err(), "{s} would stop a daemon");
+        }
     }
 }

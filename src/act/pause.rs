@@ -21,6 +21,7 @@ use crate::roots::Roots;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 
 use super::guardian::{Guardian, Undo};
+use super::proc_handle::ProcHandle;
 use super::{Target, confirm, depended_on, refuse_unsafe, target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -94,13 +95,21 @@ fn state_of(roots: &Roots, pid: u32) -> Option<char> {
     crate::parse::pid_stat::parse(&t).ok().map(|s| s.state)
 }
 
+/// Wait until every thread is stopped (`want_stopped`) or the main thread runs again.
+/// False if the process is gone or the time runs out.
 fn wait_state(roots: &Roots, pid: u32, want_stopped: bool, within: Duration) -> bool {
     let t = Instant::now();
     loop {
-        let s = state_of(roots, pid);
-        let stopped = s == Some('T');
-        if s.is_none() || stopped == want_stopped {
-            return s.is_some();
+        let Some(s) = state_of(roots, pid) else {
+            return false;
+        };
+        let done = if want_stopped {
+            super::running_thread(roots, pid).is_none()
+        } else {
+            s != 'T'
+        };
+        if done {
+            return true;
         }
         if t.elapsed() >= within {
             return false;
@@ -188,9 +197,9 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
     let roots = g.roots();
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
-    if t.state == 'T' || t.state == 't' {
+    if super::running_thread(&roots, t.pid).is_none() {
         return Err(usage(format!(
-            "pid {} is already stopped (state {}): not touching it",
+            "pid {} is already stopped (state {}: by a signal or a debugger): not touching it",
             t.pid, t.state
         )));
     }
@@ -257,11 +266,21 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         None,
         &roots.proc,
     )?;
-    let pid = rustix::process::Pid::from_raw(t.pid as i32).expect("pid > 0");
+    // Signals go through a pidfd of the process iowhy checked, never to a reused pid.
+    let handle = match ProcHandle::open(&roots, t.pid, t.start_ticks) {
+        Ok(h) => h,
+        Err(why) => {
+            guardian.done();
+            bail!("{why}: nothing paused");
+        }
+    };
     let resumed;
     let stopped;
     let during_res = {
-        rustix::process::kill_process(pid, rustix::process::Signal::STOP)?;
+        if let Err(e) = handle.signal(rustix::process::Signal::STOP) {
+            guardian.done();
+            bail!("could not stop pid {}: {e}", t.pid);
+        }
         stopped = wait_state(&roots, t.pid, true, Duration::from_secs(1));
         if !stopped {
             warnings.push(format!(
@@ -271,7 +290,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         }
         let m = measure(&mut c, a.for_, &stop);
         // Resume first, whatever the measurement did.
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        let _ = handle.signal(rustix::process::Signal::CONT);
         resumed = wait_state(&roots, t.pid, false, Duration::from_secs(2));
         m
     };

@@ -82,7 +82,7 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
         )));
     }
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
-    let mapped = super::mappers(&roots, dev, md.ino());
+    let mapped = super::mappers(&roots, dev, md.ino()).pids;
     if !mapped.is_empty() {
         return Err(usage(format!(
             "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"

@@ -1,21 +1,21 @@
 //! `iowhy rotate PATH`: rotate a live log without losing a line — the seed's `mv` +
 //! `touch` + `kill -HUP`, checked at every step:
-//! - the writers are found by inode (every process with PATH open for writing);
+//! - the writers are found by inode (every process with PATH open for writing); a process
+//!   whose open files cannot be read is an unknown holder, and reported;
 //! - a writer that does not handle the signal would be *killed* by SIGHUP: refused;
 //! - rename (same directory, so same filesystem: the data never moves), create a new PATH
 //!   with the old owner and mode, signal the writers, then verify by inode that each now
 //!   holds the new file, and report per writer;
 //! - `--copytruncate` (only for O_APPEND writers: a writer with its own offset would leave a
-//!   sparse file) copies the log while the writers run, then stops them for the final
-//!   milliseconds — copy what they added, truncate, resume — so that, unlike logrotate's
-//!   copytruncate, no line written during the copy is lost; it reports those bytes.
+//!   sparse file; only when every holder is known) copies the log while the writers run,
+//!   then freezes them for the final milliseconds — see `copytruncate` — so that, unlike
+//!   logrotate's copytruncate, no line written during the copy is lost.
 //!
-//! No data is deleted by a rotate; `--keep N` removes rotated files beyond N, never one a
-//! process still has open.
+//! Nothing is deleted by a rotate except, with `--keep N`, rotations beyond N — and never
+//! one a process still has open or whose holders cannot all be known.
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -27,32 +27,36 @@ use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
-use crate::parse::fdinfo;
 use crate::roots::Roots;
-use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 use crate::units;
 
+use super::holders::{self, Holder, Unknown};
 use super::pause::ActFormat;
-use super::{SignalFate, parse_signal, refuse_unsafe, signal_fate, target};
+use super::proc_handle::ProcHandle;
+use super::rotated::{self, Gzipped, Rotated, existing, plan, rename_noreplace};
+use super::{SignalFate, parse_signal, refuse_unsafe, signal_fate};
 
 #[derive(Args, Debug, Clone)]
 pub struct RotateArgs {
     /// The log to rotate (as the host names it).
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// The signal that makes the writers reopen their log.
+    /// The signal that makes the writers reopen their log: HUP, USR1 or USR2.
     #[arg(long, default_value = "HUP", value_parser = parse_signal)]
     pub signal: rustix::process::Signal,
     /// Copy and truncate in place instead of renaming (for O_APPEND writers that cannot reopen).
     #[arg(long)]
     pub copytruncate: bool,
-    /// If a writer does not reopen, undo the rename and copytruncate instead (O_APPEND writers only).
+    /// If no writer reopens, undo the rename and copytruncate instead (O_APPEND writers only).
     #[arg(long)]
     pub fallback_copytruncate: bool,
-    /// Keep this many rotated files; older ones not held open are removed (default: keep all).
-    #[arg(long)]
+    /// Keep N rotated files, like logrotate's `rotate N`: rotations beyond N are removed —
+    /// except one still open in a process or whose holders cannot all be checked. This is
+    /// the only thing a rotate ever deletes (--compress replaces PATH.N by PATH.N.gz).
+    /// Default: keep all.
+    #[arg(long, value_name = "N")]
     pub keep: Option<u32>,
-    /// gzip rotated files once no process holds them.
+    /// gzip rotated files once no process holds them (owner and mode kept).
     #[arg(long)]
     pub compress: bool,
     /// How long to wait for the writers to reopen.
@@ -87,143 +91,25 @@ pub struct RotateReport {
     pub dry_run: bool,
     pub rotated_to: Option<String>,
     pub bytes_rotated: u64,
-    /// copytruncate: bytes the writers added while the copy ran.
+    /// copytruncate: bytes the writers added while the copy ran (all kept).
     pub written_during_copy_bytes: Option<u64>,
-    /// copytruncate: bytes written between the last copy and the truncate, which the
-    /// truncate discarded (0 when the writers could be stopped for it).
+    /// copytruncate: how long the writers were stopped.
+    pub frozen_ms: Option<f64>,
+    /// copytruncate: bytes written between the last copy and the truncate. Always 0: a
+    /// copytruncate that cannot freeze every writer is refused.
     pub at_risk_bytes: Option<u64>,
     pub renamed: Vec<(String, String)>,
     pub removed: Vec<String>,
     pub compressed: Vec<String>,
+    /// Old rotations kept although beyond --keep (or not compressed): a process holds them.
     pub kept_open: Vec<String>,
+    /// Kept because who holds them cannot be known (processes iowhy may not read).
+    pub kept_unknown: Vec<String>,
     pub writers: Vec<WriterReport>,
+    /// Processes that may hold the log but whose open files iowhy could not read.
+    pub unknown_holders: Vec<Unknown>,
     pub all_reopened: bool,
     pub notes: Vec<String>,
-}
-
-/// One rotated file: `base.N` or `base.N.gz`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Rotated {
-    pub n: u32,
-    pub gz: bool,
-}
-
-impl Rotated {
-    pub fn name(&self, base: &str) -> String {
-        format!("{base}.{}{}", self.n, if self.gz { ".gz" } else { "" })
-    }
-}
-
-/// Which rotated files exist, from the names in the log's directory.
-pub fn existing(base: &str, names: &[String]) -> Vec<Rotated> {
-    let mut v: Vec<Rotated> = names
-        .iter()
-        .filter_map(|n| {
-            let rest = n.strip_prefix(base)?.strip_prefix('.')?;
-            let (num, gz) = match rest.strip_suffix(".gz") {
-                Some(x) => (x, true),
-                None => (rest, false),
-            };
-            if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some(Rotated {
-                n: num.parse().ok()?,
-                gz,
-            })
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// The renames that make room for `base.1` (highest number first, so nothing is
-/// overwritten), and the files beyond `keep` after the shift.
-pub fn plan(
-    base: &str,
-    existing: &[Rotated],
-    keep: Option<u32>,
-) -> (Vec<(String, String)>, Vec<String>) {
-    let mut renames = Vec::new();
-    let mut after = Vec::new();
-    for r in existing.iter().rev() {
-        let to = Rotated {
-            n: r.n + 1,
-            gz: r.gz,
-        };
-        renames.push((r.name(base), to.name(base)));
-        after.push(to);
-    }
-    let removals = match keep {
-        Some(k) => after
-            .iter()
-            .filter(|r| r.n > k)
-            .map(|r| r.name(base))
-            .collect(),
-        None => Vec::new(),
-    };
-    (renames, removals)
-}
-
-struct Writer {
-    pid: u32,
-    fd: i32,
-    append: bool,
-    target: super::Target,
-}
-
-/// Every process holding (dev, ino) open for writing.
-fn writers(roots: &Roots, dev: (u32, u32), ino: u64) -> Result<Vec<Writer>> {
-    let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let s = c.snapshot(&SnapshotOptions {
-        processes: Some(ProcessOptions {
-            fds: FdPolicy::All,
-            threads: false,
-            details: false,
-            only: None,
-        }),
-        mounts: false,
-        block: false,
-        containers: false,
-    })?;
-    let mut v = Vec::new();
-    for p in &s.processes {
-        for f in p.fds.iter().flatten() {
-            let Some(st) = f.stat else { continue };
-            let Some(flags) = f.flags else { continue };
-            if (st.dev_major, st.dev_minor) == dev && st.ino == ino && fdinfo::is_writable(flags) {
-                if let Ok(t) = target(roots, p.pid) {
-                    v.push(Writer {
-                        pid: p.pid,
-                        fd: f.fd,
-                        append: flags & fdinfo::O_APPEND != 0,
-                        target: t,
-                    });
-                }
-            }
-        }
-    }
-    Ok(v)
-}
-
-/// Is (dev, ino) open in any process (for writing or not)?
-fn held_open(roots: &Roots, dev: u64, ino: u64) -> bool {
-    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
-        return true;
-    };
-    for e in rd.flatten() {
-        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
-            continue;
-        };
-        for f in fds.flatten() {
-            if let Ok(m) = std::fs::metadata(f.path()) {
-                if m.dev() == dev && m.ino() == ino {
-                    return true;
-                }
-            }
-        }
-    }
-    false
 }
 
 fn fd_of(roots: &Roots, pid: u32, dev: u64, ino: u64) -> Option<i32> {
@@ -252,10 +138,28 @@ fn signame(s: rustix::process::Signal) -> &'static str {
         Signal::HUP => "SIGHUP",
         Signal::USR1 => "SIGUSR1",
         Signal::USR2 => "SIGUSR2",
-        Signal::INT => "SIGINT",
-        Signal::TERM => "SIGTERM",
         _ => "the signal",
     }
+}
+
+/// PATH is the root of a mount of its own (a bind-mounted file): a rename cannot move it.
+fn is_mount_root(path: &Path, md: &std::fs::Metadata, dir_md: &std::fs::Metadata) -> bool {
+    if dir_md.dev() != md.dev() {
+        return true;
+    }
+    // A file bind-mounted from the same filesystem has the same st_dev: statx says.
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        rustix::fs::StatxFlags::BASIC_STATS,
+    )
+    .is_ok_and(|x| {
+        x.stx_attributes_mask
+            .contains(rustix::fs::StatxAttributes::MOUNT_ROOT)
+            && x.stx_attributes
+                .contains(rustix::fs::StatxAttributes::MOUNT_ROOT)
+    })
 }
 
 pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
@@ -280,10 +184,10 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         .parent()
         .context("the log has no directory")?
         .to_path_buf();
-    let dmd = std::fs::metadata(&dir)?;
-    if dmd.dev() != md.dev() {
+    if is_mount_root(&path, &md, &std::fs::metadata(&dir)?) {
         return Err(usage(format!(
-            "{} is a mount of its own (another filesystem than its directory): a rename cannot move it; rotate it where it is mounted from",
+            "{} is a mount of its own (bind-mounted onto its directory): a rename cannot move it to its rotated name; \
+             rotate it where it is mounted from",
             a.path.display()
         )));
     }
@@ -293,7 +197,8 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
-    let ws = writers(&roots, dev, md.ino())?;
+    let held = holders::scan(&roots, dev, md.ino(), &host.display().to_string())?;
+    let ws = held.writers();
     for w in &ws {
         refuse_unsafe(&roots, &w.target)?;
     }
@@ -301,6 +206,7 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
     let mut report = RotateReport {
         path: host.display().to_string(),
         dry_run: a.dry_run,
+        unknown_holders: held.unknown.clone(),
         ..Default::default()
     };
     report.writers = ws
@@ -321,17 +227,15 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let (renames, removals) = plan(&base, &existing(&base, &names), a.keep);
-    report.rotated_to = Some(dir.join(format!("{base}.1")).display().to_string());
+    let plan = plan(&base, &existing(&base, &names), a.keep);
+    let rotated = dir.join(format!("{base}.1"));
+    report.rotated_to = Some(roots.host_path_of(&rotated).display().to_string());
     let copytruncate = a.copytruncate;
     if copytruncate || a.fallback_copytruncate {
-        let mapped = super::mappers(&roots, dev, md.ino());
-        if !mapped.is_empty() {
-            return Err(usage(format!(
-                "{} is mapped into memory by pid(s) {mapped:?}: a truncate would crash them with SIGBUS; rotate by rename",
-                a.path.display()
-            )));
-        }
+        refuse_truncate(&roots, a, dev, md.ino(), &held)?;
+        report
+            .notes
+            .extend(unreadable_maps_note(&roots, dev, md.ino()));
     }
     if copytruncate {
         if let Some(w) = ws.iter().find(|w| !w.append) {
@@ -344,77 +248,27 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
             )));
         }
     } else {
-        if let Some(w) = ws
-            .iter()
-            .find(|w| signal_fate(&w.target, signo) == SignalFate::Default)
-        {
-            return Err(usage(format!(
-                "pid {} ({}) does not handle {}: sending it would terminate the process. {}",
-                w.pid,
-                w.target.comm,
-                signame(a.signal),
-                if w.append {
-                    "It writes with O_APPEND: use --copytruncate."
-                } else {
-                    "Restart it yourself after moving the log."
-                }
-            )));
-        }
-        if !ws.is_empty()
-            && ws
-                .iter()
-                .all(|w| signal_fate(&w.target, signo) == SignalFate::Ignored)
-            && !a.fallback_copytruncate
-        {
-            return Err(usage(format!(
-                "no writer handles {} (they ignore it), so none would reopen the log; use --copytruncate{}",
-                signame(a.signal),
-                if ws.iter().all(|w| w.append) {
-                    ""
-                } else {
-                    " (only safe for O_APPEND writers)"
-                }
-            )));
-        }
+        refuse_signal(a, &ws)?;
+    }
+    if !held.unknown.is_empty() {
+        report.notes.push(format!(
+            "{} process(es) may also hold the log but their open files could not be read, so they were not checked or \
+             signalled: {}",
+            held.unknown.len(),
+            held.unknown_summary()
+        ));
     }
     if a.dry_run {
-        report.mode = if copytruncate {
-            "copytruncate"
-        } else {
-            "rename"
-        }
-        .into();
-        report.renamed = renames
-            .iter()
-            .map(|(f, t)| {
-                (
-                    dir.join(f).display().to_string(),
-                    dir.join(t).display().to_string(),
-                )
-            })
-            .collect();
-        report.removed = removals
-            .iter()
-            .map(|r| dir.join(r).display().to_string())
-            .collect();
-        report.bytes_rotated = md.len();
-        report.notes.push(if copytruncate {
-            "would copy the log to its .1, then stop the writers for the final copy and the truncate (a guardian resumes them)".into()
-        } else {
-            format!("would rename the log to its .1, create a new one ({:o}, uid {}, gid {}), send {} to {} writer(s) and check each reopened",
-                md.mode() & 0o7777, md.uid(), md.gid(), signame(a.signal), ws.len())
-        });
-        return print(a, &report);
+        return dry_run(&roots, a, &dir, &md, &plan, ws.len(), report);
     }
-    for (f, t) in &renames {
+    for (f, t) in &plan.renames {
         rename_noreplace(&dir.join(f), &dir.join(t))
             .with_context(|| format!("renaming {f} to {t}"))?;
         report.renamed.push((
-            dir.join(f).display().to_string(),
-            dir.join(t).display().to_string(),
+            roots.host_path_of(&dir.join(f)).display().to_string(),
+            roots.host_path_of(&dir.join(t)).display().to_string(),
         ));
     }
-    let rotated = dir.join(format!("{base}.1"));
     if copytruncate {
         copy_truncate(&roots, &ws, &path, &rotated, &mut report)?;
     } else {
@@ -423,68 +277,220 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
             && a.fallback_copytruncate
             && report.writers.iter().all(|w| !w.reopened)
         {
-            if let Some(w) = ws.iter().find(|w| !w.append) {
-                report.notes.push(format!(
-                    "no fallback: pid {} does not write with O_APPEND",
-                    w.pid
-                ));
+            fallback(&roots, &ws, &path, &rotated, &mut report)?;
+        }
+    }
+    old_files(&roots, a, &dir, &base, &plan.removals, &mut report);
+    print(a, &report)
+}
+
+/// A truncate in place is only safe when nothing maps the file and every holder is known.
+fn refuse_truncate(
+    roots: &Roots,
+    a: &RotateArgs,
+    dev: (u32, u32),
+    ino: u64,
+    held: &holders::Holders,
+) -> Result<()> {
+    let mapped = super::mappers(roots, dev, ino);
+    if !mapped.pids.is_empty() {
+        return Err(usage(format!(
+            "{} is mapped into memory by pid(s) {:?}: a truncate would crash them with SIGBUS; rotate by rename",
+            a.path.display(),
+            mapped.pids
+        )));
+    }
+    if !held.unknown.is_empty() {
+        return Err(usage(format!(
+            "{}: copytruncate needs to see every process that holds the log, so that each writer can be stopped for \
+             the truncate; these could not be read: {}. Run as root, or rotate by rename",
+            a.path.display(),
+            held.unknown_summary()
+        )));
+    }
+    Ok(())
+}
+
+/// Memory maps that could not be read are a caveat, not a refusal: even root may be
+/// denied another process's maps (a PID 1 with capabilities iowhy lacks), while its fds
+/// show it does not hold the log; a process that maps a log and closes its fd is rare.
+fn unreadable_maps_note(roots: &Roots, dev: (u32, u32), ino: u64) -> Option<String> {
+    let m = super::mappers(roots, dev, ino);
+    (!m.unreadable.is_empty()).then(|| {
+        format!(
+            "the memory maps of pid(s) {:?} could not be read: if one of them maps the log, the truncate makes its next \
+             access to it fail with SIGBUS",
+            m.unreadable
+        )
+    })
+}
+
+/// A rename rotation needs writers that handle the signal (the default action of SIGHUP
+/// is to terminate), and at least one that will reopen.
+fn refuse_signal(a: &RotateArgs, ws: &[Holder]) -> Result<()> {
+    let signo = a.signal.as_raw();
+    if let Some(w) = ws
+        .iter()
+        .find(|w| signal_fate(&w.target, signo) == SignalFate::Default)
+    {
+        return Err(usage(format!(
+            "pid {} ({}) does not handle {}: sending it would terminate the process. {}",
+            w.pid,
+            w.target.comm,
+            signame(a.signal),
+            if w.append {
+                "It writes with O_APPEND: use --copytruncate."
             } else {
-                // Put the log back: swap the names atomically (RENAME_EXCHANGE), so the
-                // writers' file is the log again and the new one sits at the rotated name;
-                // drop that one only if nobody wrote to it, then copytruncate.
-                rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    &rotated,
-                    rustix::fs::CWD,
-                    &path,
-                    rustix::fs::RenameFlags::EXCHANGE,
-                )
-                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
-                .context("putting the log back for copytruncate")?;
-                if std::fs::metadata(&rotated).map(|m| m.len()).unwrap_or(1) == 0 {
-                    std::fs::remove_file(&rotated)?;
-                    report.notes.push("no writer reopened: the rename was undone and the log copytruncated instead".into());
-                    copy_truncate(&roots, &ws, &path, &rotated, &mut report)?;
-                } else {
-                    report.notes.push(format!(
-                        "no fallback: something wrote to the new log meanwhile; it is kept as {}",
-                        rotated.display()
-                    ));
-                }
+                "Restart it yourself after moving the log."
             }
+        )));
+    }
+    if !ws.is_empty()
+        && ws
+            .iter()
+            .all(|w| signal_fate(&w.target, signo) == SignalFate::Ignored)
+        && !a.fallback_copytruncate
+    {
+        return Err(usage(format!(
+            "no writer handles {} (they ignore it), so none would reopen the log; use --copytruncate{}",
+            signame(a.signal),
+            if ws.iter().all(|w| w.append) {
+                ""
+            } else {
+                " (only safe for O_APPEND writers)"
+            }
+        )));
+    }
+    Ok(())
+}
+
+fn dry_run(
+    roots: &Roots,
+    a: &RotateArgs,
+    dir: &Path,
+    md: &std::fs::Metadata,
+    plan: &rotated::Plan,
+    writers: usize,
+    mut report: RotateReport,
+) -> Result<()> {
+    report.mode = if a.copytruncate {
+        "copytruncate"
+    } else {
+        "rename"
+    }
+    .into();
+    let host = |p: &Path| roots.host_path_of(p).display().to_string();
+    report.renamed = plan
+        .renames
+        .iter()
+        .map(|(f, t)| (host(&dir.join(f)), host(&dir.join(t))))
+        .collect();
+    // The same held-open check as a real run, on the file as it is named now.
+    for r in &plan.removals {
+        let now = dir.join(plan.before_shift(r));
+        match keep_reason(roots, &now) {
+            None => report.removed.push(host(&dir.join(r))),
+            Some(Kept::Open(_)) => report.kept_open.push(host(&dir.join(r))),
+            Some(Kept::Unknown(_)) => report.kept_unknown.push(host(&dir.join(r))),
         }
     }
-    // Old files: remove beyond --keep and compress, never one still open.
-    let still = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| held_open(&roots, m.dev(), m.ino()))
-            .unwrap_or(false)
-    };
-    for r in &removals {
+    report.bytes_rotated = md.len();
+    report.notes.push(if a.copytruncate {
+        "would copy the log to its .1, then stop the writers for the final copy and the truncate (a guardian resumes them)".into()
+    } else {
+        format!(
+            "would rename the log to its .1, create a new one ({:o}, uid {}, gid {}), send {} to {writers} writer(s) and check each reopened",
+            md.mode() & 0o7777,
+            md.uid(),
+            md.gid(),
+            signame(a.signal)
+        )
+    });
+    print(a, &report)
+}
+
+enum Kept {
+    Open(String),
+    Unknown(String),
+}
+
+/// Why an old rotation must stay (held open, or holders unknown); `None`: free to go.
+fn keep_reason(roots: &Roots, p: &Path) -> Option<Kept> {
+    let spelled = roots.host_path_of(p).display().to_string();
+    match holders::free(roots, p, &spelled) {
+        Ok(()) => None,
+        Err(why) if why.starts_with("still open") => Some(Kept::Open(why)),
+        Err(why) => Some(Kept::Unknown(why)),
+    }
+}
+
+/// `--keep` and `--compress` on the old rotations. Problems become notes: the rotation
+/// itself is done by now and must not be reported as failed.
+fn old_files(
+    roots: &Roots,
+    a: &RotateArgs,
+    dir: &Path,
+    base: &str,
+    removals: &[String],
+    report: &mut RotateReport,
+) {
+    let host = |p: &Path| roots.host_path_of(p).display().to_string();
+    for r in removals {
         let p = dir.join(r);
-        if still(&p) {
-            report.kept_open.push(p.display().to_string());
-        } else if std::fs::remove_file(&p).is_ok() {
-            report.removed.push(p.display().to_string());
+        match keep_reason(roots, &p) {
+            Some(Kept::Open(why)) => {
+                report.notes.push(format!("kept {}: {why}", host(&p)));
+                report.kept_open.push(host(&p));
+            }
+            Some(Kept::Unknown(why)) => {
+                report.notes.push(format!("kept {}: {why}", host(&p)));
+                report.kept_unknown.push(host(&p));
+            }
+            None => match std::fs::remove_file(&p) {
+                Ok(()) => report.removed.push(host(&p)),
+                Err(e) => report
+                    .notes
+                    .push(format!("could not remove {}: {e}", host(&p))),
+            },
         }
     }
-    if a.compress {
-        let names: Vec<String> = std::fs::read_dir(&dir)?
+    if !a.compress {
+        return;
+    }
+    let names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        for r in existing(&base, &names).into_iter().filter(|r| !r.gz) {
-            let p = dir.join(r.name(&base));
-            if still(&p) {
-                report.kept_open.push(p.display().to_string());
+            .collect(),
+        Err(e) => {
+            report.notes.push(format!("not compressing: {e}"));
+            return;
+        }
+    };
+    for r in existing(base, &names).into_iter().filter(|r| !r.gz) {
+        let p = dir.join(r.name(base));
+        match keep_reason(roots, &p) {
+            Some(Kept::Open(_)) => {
+                report.kept_open.push(host(&p));
                 continue;
             }
-            let gz = dir.join(Rotated { n: r.n, gz: true }.name(&base));
-            gzip(&p, &gz)?;
-            report.compressed.push(gz.display().to_string());
+            Some(Kept::Unknown(_)) => {
+                report.kept_unknown.push(host(&p));
+                continue;
+            }
+            None => {}
+        }
+        let gz = dir.join(Rotated { n: r.n, gz: true }.name(base));
+        match rotated::gzip(&p, &gz) {
+            Ok(Gzipped::Done(to)) => report.compressed.push(host(&to)),
+            Ok(Gzipped::Skipped(why)) => report
+                .notes
+                .push(format!("not compressed {}: {why}", host(&p))),
+            Err(e) => report
+                .notes
+                .push(format!("not compressed {}: {e:#}", host(&p))),
         }
     }
-    print(a, &report)
 }
 
 fn rename_and_reopen(
@@ -493,7 +499,7 @@ fn rename_and_reopen(
     path: &Path,
     rotated: &Path,
     md: &std::fs::Metadata,
-    ws: &[Writer],
+    ws: &[Holder],
     report: &mut RotateReport,
 ) -> Result<()> {
     report.mode = "rename".into();
@@ -527,9 +533,11 @@ fn rename_and_reopen(
             continue;
         }
         if pids.insert(w.pid) {
-            let pid = rustix::process::Pid::from_raw(w.pid as i32).expect("pid > 0");
-            if let Err(e) = rustix::process::kill_process(pid, a.signal) {
-                r.note = format!("could not signal: {e}");
+            // Through a pidfd, and only if the pid is still the writer iowhy found.
+            let sent = ProcHandle::open(roots, w.pid, w.target.start_ticks)
+                .and_then(|h| h.signal(a.signal).map_err(|e| e.to_string()));
+            if let Err(e) = sent {
+                r.note = format!("not signalled: {e}");
                 continue;
             }
         }
@@ -567,18 +575,22 @@ fn rename_and_reopen(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let host_rotated = roots.host_path_of(rotated).display().to_string();
     for r in report
         .writers
         .iter_mut()
         .filter(|r| !r.reopened && r.note.is_empty())
     {
+        // PATH is now the new, empty log and the writer holds the rotated one: a
+        // copytruncate of PATH would do nothing for it.
         r.note = format!(
-            "did not reopen within {:?}: it still writes to the rotated file (nothing is lost). {}",
+            "did not reopen within {:?}: it still writes to {host_rotated} (nothing is lost). {}",
             a.timeout,
             if r.append {
-                "Retry with --copytruncate (it uses O_APPEND)."
+                "Restart it to make it write the new log; next time, --fallback-copytruncate puts the log back and \
+                 copytruncates when no writer reopens (it uses O_APPEND)."
             } else {
-                "Restart it to make it reopen."
+                "Restart it to make it write the new log."
             }
         );
     }
@@ -586,153 +598,102 @@ fn rename_and_reopen(
     Ok(())
 }
 
-/// Copy the log to `rotated` while the writers run, then stop them for the few
-/// milliseconds it takes to copy what they added meanwhile and truncate — so no line
-/// written during the copy is lost and none is split (a stopped process is never inside a
-/// write). A guardian resumes each writer even if iowhy dies in between.
-fn copy_truncate(
+/// No writer reopened: put the log back under its name (RENAME_EXCHANGE swaps the two
+/// names atomically) and copytruncate it instead — unless someone holds the new file
+/// (a slow writer that reopened after the timeout) or holders cannot all be known: then
+/// the rename stands, and the new file is never removed.
+fn fallback(
     roots: &Roots,
-    ws: &[Writer],
+    ws: &[Holder],
     path: &Path,
     rotated: &Path,
     report: &mut RotateReport,
 ) -> Result<()> {
-    let mut src = File::open(path)?;
-    let live = OpenOptions::new().write(true).open(path)?;
-    let mut dst = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(src.metadata()?.mode() & 0o7777)
-        .open(rotated)
-        .with_context(|| format!("creating {}", rotated.display()))?;
-    let size0 = src.metadata()?.len();
-    copy_range(&mut src, &mut dst, 0, size0)?;
-    // Freeze the writers for the tail and the truncate.
-    let mut stopped = Vec::new();
-    let mut guardians = Vec::new();
-    let mut pids: BTreeSet<u32> = BTreeSet::new();
-    for w in ws {
-        if !pids.insert(w.pid) {
-            continue;
-        }
-        match super::guardian::Guardian::spawn(
-            super::guardian::Undo::Cont,
-            w.pid,
-            w.target.start_ticks,
-            Duration::from_secs(10),
-            None,
-            &roots.proc,
-        ) {
-            Ok(g) => guardians.push(g),
-            Err(e) => {
-                report.notes.push(format!(
-                    "could not guard pid {} ({e:#}): not stopping it",
-                    w.pid
-                ));
-                continue;
+    if let Some(w) = ws.iter().find(|w| !w.append) {
+        report.notes.push(format!(
+            "no fallback: pid {} does not write with O_APPEND",
+            w.pid
+        ));
+        return Ok(());
+    }
+    let exchange = || {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            rotated,
+            rustix::fs::CWD,
+            path,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+    };
+    let spelled = roots.host_path_of(path).display().to_string();
+    if let Err(why) = holders::free(roots, path, &spelled) {
+        report.notes.push(format!(
+            "no fallback: the new log is {why} (a writer reopened after the timeout?): the rename stands"
+        ));
+        return Ok(());
+    }
+    exchange().context("putting the log back for copytruncate")?;
+    // Whoever opened the new file before the swap holds it now under the rotated name.
+    let spelled_rot = roots.host_path_of(rotated).display().to_string();
+    let empty = std::fs::metadata(rotated).is_ok_and(|m| m.len() == 0);
+    let free = holders::free(roots, rotated, &spelled_rot);
+    if !empty || free.is_err() {
+        exchange().context("swapping the names back")?;
+        report.notes.push(format!(
+            "no fallback: the new log was {} meanwhile: the rename stands",
+            match free {
+                Err(why) => why,
+                Ok(()) => "written to".into(),
             }
-        }
-        let pid = rustix::process::Pid::from_raw(w.pid as i32).expect("pid > 0");
-        if rustix::process::kill_process(pid, rustix::process::Signal::STOP).is_ok() {
-            stopped.push(pid);
-        }
+        ));
+        return Ok(());
     }
-    let all_stopped = wait_stopped(roots, &stopped, Duration::from_secs(1));
-    let tail = (|| -> Result<(u64, u64)> {
-        let mut copied = size0;
-        loop {
-            let size = src.metadata()?.len();
-            if size <= copied {
-                break;
-            }
-            copy_range(&mut src, &mut dst, copied, size)?;
-            copied = size;
-        }
-        let before_truncate = src.metadata()?.len();
-        live.set_len(0)?;
-        Ok((copied, before_truncate))
-    })();
-    for pid in &stopped {
-        let _ = rustix::process::kill_process(*pid, rustix::process::Signal::CONT);
+    // Empty, and nobody holds it: removing it loses nothing.
+    std::fs::remove_file(rotated)?;
+    report
+        .notes
+        .push("no writer reopened: the rename was undone and the log copytruncated instead".into());
+    for w in &mut report.writers {
+        w.note.clear();
     }
-    for g in guardians {
-        g.done();
-    }
-    let (copied, before_truncate) = tail?;
-    report.mode = "copytruncate".into();
-    report.bytes_rotated = copied;
-    report.written_during_copy_bytes = Some(copied.saturating_sub(size0));
-    report.at_risk_bytes = Some(before_truncate.saturating_sub(copied));
-    report.rotated_to = Some(rotated.display().to_string());
-    report.notes.push(if all_stopped {
-        format!("the writers were stopped for the final copy and the truncate; {} written during the copy were kept", units::bytes_u(copied - size0))
+    copy_truncate(roots, ws, path, rotated, report)
+}
+
+fn copy_truncate(
+    roots: &Roots,
+    ws: &[Holder],
+    path: &Path,
+    rotated: &Path,
+    report: &mut RotateReport,
+) -> Result<()> {
+    let renamed = if report.renamed.is_empty() {
+        String::new()
     } else {
-        "a writer could not be stopped in time (in uninterruptible I/O?): lines written between the last copy and the truncate may be lost".into()
-    });
-    Ok(())
-}
-
-fn wait_stopped(roots: &Roots, pids: &[rustix::process::Pid], within: Duration) -> bool {
-    let t = Instant::now();
-    loop {
-        let all = pids.iter().all(|p| {
-            std::fs::read_to_string(roots.pid_dir(p.as_raw_nonzero().get() as u32).join("stat"))
-                .ok()
-                .and_then(|s| crate::parse::pid_stat::parse(&s).ok())
-                .is_none_or(|s| s.state == 'T')
-        });
-        if all || t.elapsed() >= within {
-            return all;
+        format!(
+            " (the older rotations were renumbered: {})",
+            report
+                .renamed
+                .iter()
+                .map(|(f, t)| format!("{f} → {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let out = super::copytruncate::run(roots, ws, path, rotated).map_err(|e| {
+        match e.downcast::<crate::error::UsageError>() {
+            Ok(u) => usage(format!("{}{renamed}", u.0)),
+            Err(e) if renamed.is_empty() => e,
+            Err(e) => e.context(renamed.trim().to_string()),
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// rename(2) that fails instead of replacing an existing file (RENAME_NOREPLACE): a file
-/// that appeared in the meantime is never overwritten.
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        from,
-        rustix::fs::CWD,
-        to,
-        rustix::fs::RenameFlags::NOREPLACE,
-    )
-    .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
-}
-
-fn copy_range(src: &mut File, dst: &mut File, from: u64, to: u64) -> Result<()> {
-    src.seek(SeekFrom::Start(from))?;
-    dst.seek(SeekFrom::Start(from))?;
-    let mut left = to - from;
-    let mut buf = vec![0u8; 1 << 20];
-    let cap = buf.len() as u64;
-    while left > 0 {
-        let n = src.read(&mut buf[..left.min(cap) as usize])?;
-        if n == 0 {
-            break;
-        }
-        dst.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-/// gzip `from` into `to` (through a temporary name, synced before the original goes).
-fn gzip(from: &Path, to: &Path) -> Result<()> {
-    let tmp = to.with_extension("gz.tmp");
-    let mut input = File::open(from)?;
-    let out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(input.metadata()?.mode() & 0o7777)
-        .open(&tmp)?;
-    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-    std::io::copy(&mut input, &mut enc)?;
-    let out = enc.finish()?;
-    out.sync_all()?;
-    std::fs::rename(&tmp, to)?;
-    std::fs::remove_file(from)?;
+    })?;
+    report.mode = "copytruncate".into();
+    report.bytes_rotated = out.copied_bytes;
+    report.written_during_copy_bytes = Some(out.written_during_copy_bytes);
+    report.at_risk_bytes = Some(0);
+    report.frozen_ms = Some(out.frozen_ms);
+    report.rotated_to = Some(roots.host_path_of(rotated).display().to_string());
+    report.notes.extend(out.notes);
     Ok(())
 }
 
@@ -778,14 +739,23 @@ fn print(a: &RotateArgs, r: &RotateReport) -> Result<()> {
                     units::bytes_u(b)
                 ));
             }
-            if let Some(b) = r.at_risk_bytes {
+            if let Some(b) = r.at_risk_bytes.filter(|b| *b > 0) {
                 o.push_str(&format!(
                     "  written between the last copy and the truncate (lost): {}\n",
                     units::bytes_u(b)
                 ));
             }
+            if !r.unknown_holders.is_empty() {
+                o.push_str(&format!(
+                    "  {} process(es) may hold it unseen (their open files could not be read)\n",
+                    r.unknown_holders.len()
+                ));
+            }
             for x in &r.removed {
-                o.push_str(&format!("  removed {x}\n"));
+                o.push_str(&format!(
+                    "  {} {x}\n",
+                    if r.dry_run { "would remove" } else { "removed" }
+                ));
             }
             for x in &r.compressed {
                 o.push_str(&format!("  compressed {x}\n"));
@@ -793,52 +763,13 @@ fn print(a: &RotateArgs, r: &RotateReport) -> Result<()> {
             for x in &r.kept_open {
                 o.push_str(&format!("  kept {x}: still open in a process\n"));
             }
+            for x in &r.kept_unknown {
+                o.push_str(&format!("  kept {x}: who holds it cannot all be known\n"));
+            }
             for n in &r.notes {
                 o.push_str(&format!("  note: {n}\n"));
             }
             emit(&o)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotated_names_and_shifts() {
-        let names: Vec<String> = [
-            "app.log",
-            "app.log.1",
-            "app.log.2.gz",
-            "app.log.10",
-            "app.log.x",
-            "app.logs",
-            "other.1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let e = existing("app.log", &names);
-        assert_eq!(
-            e,
-            vec![
-                Rotated { n: 1, gz: false },
-                Rotated { n: 2, gz: true },
-                Rotated { n: 10, gz: false }
-            ]
-        );
-        let (renames, removals) = plan("app.log", &e, Some(3));
-        assert_eq!(
-            renames,
-            vec![
-                ("app.log.10".to_string(), "app.log.11".to_string()),
-                ("app.log.2.gz".to_string(), "app.log.3.gz".to_string()),
-                ("app.log.1".to_string(), "app.log.2".to_string()),
-            ]
-        );
-        assert_eq!(removals, vec!["app.log.11".to_string()]);
-        let (_, none) = plan("app.log", &e, None);
-        assert!(none.is_empty(), "nothing is removed without --keep");
     }
 }

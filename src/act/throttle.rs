@@ -1,25 +1,24 @@
 //! `iowhy throttle PID --write-bps RATE [--for DURATION]` and `iowhy throttle --undo PID`:
-//! limit a writer's I/O on the disks behind its files instead of killing it, with a cgroup:
+//! limit a writer's I/O on the disks behind its files instead of killing it, with a cgroup
+//! (how, per hierarchy, and when it is refused: see `cglimit`):
 //! - cgroup v1 `blkio` (this hybrid host): a child group made for the process under its
-//!   own, with `blkio.throttle.*_device` limits; the process is moved in, and moved back on
-//!   undo. v1 throttles the I/O a process issues itself (direct and synchronous writes,
+//!   own. v1 throttles the I/O a process issues itself (direct and synchronous writes,
 //!   reads); its buffered writes are written back by kernel flusher threads outside the
 //!   group and are not limited — the report says so;
-//! - cgroup v2 `io.max` on the process's own group when it is alone there (moving one
-//!   process out of a group with others would also take it out of that group's memory and
-//!   CPU limits, so that case is refused with the reason).
+//! - cgroup v2 `io.max` on the process's own group when it is alone there, or on a child
+//!   group made for it when it runs in the root group.
 //!
-//! Expiry (`--for`), Ctrl-C, SIGTERM and undo restore the previous state; a guardian
-//! lifts the throttle if iowhy dies before the expiry. The state is kept in
-//! `/run/iowhy/throttle-PID.json` so that `--undo` works from another shell.
+//! What will change is saved in `/run/iowhy/throttle-PID.json` *before* the change, so
+//! that iowhy dying at any instant leaves a limit that `--undo` (from any shell) or the
+//! guardian (with `--for`) lifts. Expiry, Ctrl-C and SIGTERM restore the previous state.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::error::usage;
@@ -28,7 +27,8 @@ use crate::roots::Roots;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 use crate::units;
 
-use super::cgroup::{self, Hierarchy, Limits};
+use super::cglimit::{self, Kernel, ThrottleState};
+use super::cgroup::{Hierarchy, Limits};
 use super::guardian::{Guardian, Undo};
 use super::pause::ActFormat;
 use super::{confirm, depended_on, refuse_unsafe, target};
@@ -68,21 +68,6 @@ pub struct ThrottleArgs {
     pub format: ActFormat,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
-pub struct ThrottleState {
-    pub pid: u32,
-    pub start_ticks: u64,
-    pub hierarchy: Hierarchy,
-    pub mount: PathBuf,
-    pub original_group: String,
-    /// The group made for the process (v1), removed on undo.
-    pub created_group: Option<PathBuf>,
-    pub devices: Vec<(u32, u32)>,
-    pub limits: Limits,
-    /// v2: the group's io.max lines before, restored on undo.
-    pub previous_io_max: Vec<(String, String)>,
-}
-
 #[derive(Serialize, Debug, Default)]
 pub struct Rates {
     pub seconds: f64,
@@ -113,10 +98,6 @@ fn state_dir(roots: &Roots) -> PathBuf {
 
 fn state_path(roots: &Roots, pid: u32) -> PathBuf {
     state_dir(roots).join(format!("throttle-{pid}.json"))
-}
-
-fn write_file(p: &Path, v: &str) -> Result<()> {
-    std::fs::write(p, v).with_context(|| format!("writing {v:?} to {}", p.display()))
 }
 
 /// The whole disks (MAJ:MIN, name) behind the process's writable files.
@@ -196,122 +177,28 @@ fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<Rate
     })
 }
 
-/// Put the limits in place and return the state needed to undo them.
-pub fn apply(
-    roots: &Roots,
-    t: &super::Target,
-    devices: &[(u32, u32)],
-    limits: Limits,
-) -> Result<ThrottleState> {
-    let (h, mount) = cgroup::detect(roots)?;
-    let group = cgroup::group_of(roots, t.pid, h)?;
-    let mut st = ThrottleState {
-        pid: t.pid,
-        start_ticks: t.start_ticks,
-        hierarchy: h,
-        mount: mount.clone(),
-        original_group: group.clone(),
-        created_group: None,
-        devices: devices.to_vec(),
-        limits,
-        previous_io_max: Vec::new(),
-    };
-    match h {
-        Hierarchy::V1 => {
-            let child = cgroup::join(&mount, &group).join(format!("iowhy-throttle-{}", t.pid));
-            if child.exists() {
-                bail!(
-                    "pid {} already has a throttle group ({}): lift it first with --undo",
-                    t.pid,
-                    child.display()
-                );
-            }
-            std::fs::create_dir(&child).with_context(|| format!("creating {}", child.display()))?;
-            st.created_group = Some(child.clone());
-            let set = (|| -> Result<()> {
-                for &(ma, mi) in devices {
-                    for (file, line) in cgroup::v1_lines(ma, mi, &limits) {
-                        write_file(&child.join(file), &line)?;
-                    }
-                }
-                // In v1, writing a pid to cgroup.procs moves all its threads.
-                write_file(&child.join("cgroup.procs"), &t.pid.to_string())
-            })();
-            if let Err(e) = set {
-                let _ = undo(&st);
-                return Err(e);
-            }
-        }
-        Hierarchy::V2 => {
-            let dir = cgroup::join(&mount, &group);
-            let others: Vec<u32> = cgroup::procs(&dir)
-                .into_iter()
-                .filter(|p| *p != t.pid)
-                .collect();
-            if !others.is_empty() {
-                bail!(
-                    "pid {} shares its cgroup ({group}) with {} other process(es): cgroup v2 can only limit the whole group, and moving \
-                     the process out would also lift its memory and CPU limits. Limit the group instead: echo '{}' > {}",
-                    t.pid,
-                    others.len(),
-                    devices
-                        .first()
-                        .map(|d| cgroup::io_max_line(d.0, d.1, &limits))
-                        .unwrap_or_default(),
-                    dir.join("io.max").display()
-                );
-            }
-            let io_max = dir.join("io.max");
-            let prev = std::fs::read_to_string(&io_max)
-                .with_context(|| format!("{}: the io controller is not enabled for this group (parent's cgroup.subtree_control)", io_max.display()))?;
-            st.previous_io_max = cgroup::parse_io_max(&prev);
-            for &(ma, mi) in devices {
-                write_file(&io_max, &cgroup::io_max_line(ma, mi, &limits))?;
-            }
-        }
-    }
-    Ok(st)
-}
-
-/// Restore what `apply` changed. Safe to call twice.
-pub fn undo(st: &ThrottleState) -> Result<()> {
-    match st.hierarchy {
-        Hierarchy::V1 => {
-            let orig = cgroup::join(&st.mount, &st.original_group);
-            if let Some(child) = &st.created_group {
-                // The process, and anything it forked since, goes back where it was.
-                for p in cgroup::procs(child) {
-                    let _ = write_file(&orig.join("cgroup.procs"), &p.to_string());
-                }
-                if child.exists() {
-                    std::fs::remove_dir(child)
-                        .with_context(|| format!("removing {}", child.display()))?;
-                }
-            }
-        }
-        Hierarchy::V2 => {
-            let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
-            for &(ma, mi) in &st.devices {
-                let key = format!("{ma}:{mi}");
-                let line = match st.previous_io_max.iter().find(|(d, _)| *d == key) {
-                    Some((d, v)) => format!("{d} {v}"),
-                    None => format!("{key} rbps=max wbps=max riops=max wiops=max"),
-                };
-                write_file(&io_max, &line)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Undo from a saved state file (the guardian and `--undo` use this), then remove it.
 pub fn undo_state_file(path: &Path) -> Result<ThrottleState> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let st: ThrottleState =
         serde_json::from_str(&text).with_context(|| path.display().to_string())?;
-    undo(&st)?;
+    cglimit::undo(&Kernel, &st)?;
     let _ = std::fs::remove_file(path);
     Ok(st)
+}
+
+/// Save the intent before changing anything: if iowhy dies at any point after, the state
+/// file says what to restore (`--undo`, or the guardian).
+fn save_intent(path: &Path, st: &ThrottleState) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(&serde_json::to_vec_pretty(st)?)?;
+    f.sync_all()?;
+    Ok(())
 }
 
 pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
@@ -322,25 +209,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     }
     let roots = g.roots();
     if a.undo {
-        let p = state_path(&roots, a.pid);
-        if !p.exists() {
-            return Err(usage(format!(
-                "pid {} has no throttle set by iowhy ({} does not exist)",
-                a.pid,
-                p.display()
-            )));
-        }
-        let st = undo_state_file(&p)?;
-        let r = ThrottleReport {
-            pid: a.pid,
-            comm: target(&roots, a.pid).map(|t| t.comm).unwrap_or_default(),
-            action: "undo".into(),
-            hierarchy: Some(st.hierarchy),
-            group: Some(st.original_group),
-            lifted: true,
-            ..Default::default()
-        };
-        return print(a, &r);
+        return undo_cmd(&roots, a);
     }
     let limits = Limits {
         read_bps: a.read_bps,
@@ -362,8 +231,10 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     refuse_unsafe(&roots, &t)?;
     if state_path(&roots, t.pid).exists() {
         return Err(usage(format!(
-            "pid {} is already throttled by iowhy: iowhy throttle --undo {} first",
-            t.pid, t.pid
+            "pid {} has a throttle set by iowhy ({}): iowhy throttle --undo {} first",
+            t.pid,
+            state_path(&roots, t.pid).display(),
+            t.pid
         )));
     }
     let disks = disks_of(&roots, t.pid, &a.devices)?;
@@ -373,14 +244,20 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             t.pid
         )));
     }
-    let (h, _) = cgroup::detect(&roots)?;
+    // Decide (and refuse) before measuring or asking anything.
+    let st = cglimit::prepare(
+        &roots,
+        &t,
+        &disks.iter().map(|d| d.0).collect::<Vec<_>>(),
+        limits,
+    )?;
     let mut r = ThrottleReport {
         pid: t.pid,
         comm: t.comm.clone(),
         action: "throttle".into(),
         dry_run: a.dry_run,
-        hierarchy: Some(h),
-        group: cgroup::group_of(&roots, t.pid, h).ok(),
+        hierarchy: Some(st.hierarchy),
+        group: Some(st.original_group.clone()),
         devices: disks
             .iter()
             .map(|(d, n)| format!("{n} ({}:{})", d.0, d.1))
@@ -388,7 +265,17 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         limits: Some(limits),
         ..Default::default()
     };
-    if h == Hierarchy::V1 {
+    match (&st.created_group, st.hierarchy) {
+        (Some(c), _) => r.notes.push(format!(
+            "the process is moved into a group made for it, {}, and back on undo",
+            c.display()
+        )),
+        (None, _) => r.notes.push(format!(
+            "io.max of its own group {} (it is alone there); the previous lines are restored on undo",
+            st.original_group
+        )),
+    }
+    if st.hierarchy == Hierarchy::V1 {
         r.notes.push(
             "cgroup v1 limits the I/O the process issues itself (direct and synchronous writes, reads); its buffered writes are \
              written back by kernel threads outside its group and are not limited"
@@ -409,32 +296,37 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     }
     let stop = crate::cmd::stop_flag();
     r.before = rates(&roots, t.pid, a.measure, &stop);
-    let st = apply(
-        &roots,
-        &t,
-        &disks.iter().map(|d| d.0).collect::<Vec<_>>(),
-        limits,
-    )?;
     std::fs::create_dir_all(state_dir(&roots))?;
     let sp = state_path(&roots, t.pid);
-    std::fs::write(&sp, serde_json::to_vec_pretty(&st)?)?;
+    save_intent(&sp, &st)?;
+    // The guardian first, then the change: from here on, iowhy dying at any instant
+    // leaves nothing behind (the guardian restores from the intent, which is harmless if
+    // nothing was applied yet).
     let guardian = match a.for_ {
         Some(d) => match Guardian::spawn(
             Undo::Unthrottle,
             t.pid,
             t.start_ticks,
-            d + Duration::from_secs(3),
+            d + GUARD_MARGIN,
             Some(&sp),
             &roots.proc,
         ) {
             Ok(g) => Some(g),
             Err(e) => {
-                let _ = undo_state_file(&sp);
+                let _ = std::fs::remove_file(&sp);
                 return Err(e);
             }
         },
         None => None,
     };
+    if let Err(e) = cglimit::apply(&Kernel, &st) {
+        // apply restored what it had changed.
+        let _ = std::fs::remove_file(&sp);
+        if let Some(g) = guardian {
+            g.done();
+        }
+        return Err(e);
+    }
     let during_for = a.for_.map(|d| d.min(a.measure)).unwrap_or(a.measure);
     r.during = rates(&roots, t.pid, during_for, &stop);
     if let Some(d) = a.for_ {
@@ -442,11 +334,12 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         while t0.elapsed() + during_for < d && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        undo_state_file(&sp)?;
-        r.lifted = true;
+        let lifted = undo_state_file(&sp);
         if let Some(g) = guardian {
             g.done();
         }
+        lifted?;
+        r.lifted = true;
         let quiet = AtomicBool::new(false);
         r.after = rates(&roots, t.pid, a.measure, &quiet);
     } else if stop.load(Ordering::Relaxed) {
@@ -462,6 +355,51 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     print(a, &r)
 }
 
+/// The guardian lifts the limit on its own this long after `--for` should have ended.
+const GUARD_MARGIN: Duration = Duration::from_secs(3);
+
+/// `--undo`: restore the saved state. The pid may be another process by now (the
+/// throttled one exited and its pid was reused): the cgroup state is restored all the
+/// same — that moves only the processes in the group iowhy made — and nothing is done to
+/// the process that has the pid now.
+fn undo_cmd(roots: &Roots, a: &ThrottleArgs) -> Result<()> {
+    let p = state_path(roots, a.pid);
+    if !p.exists() {
+        return Err(usage(format!(
+            "pid {} has no throttle set by iowhy ({} does not exist)",
+            a.pid,
+            p.display()
+        )));
+    }
+    let st = undo_state_file(&p)?;
+    let now = target(roots, a.pid).ok();
+    let mut r = ThrottleReport {
+        pid: a.pid,
+        comm: now
+            .as_ref()
+            .filter(|t| t.start_ticks == st.start_ticks)
+            .map(|t| t.comm.clone())
+            .unwrap_or_default(),
+        action: "undo".into(),
+        hierarchy: Some(st.hierarchy),
+        group: Some(st.original_group.clone()),
+        lifted: true,
+        ..Default::default()
+    };
+    match now {
+        Some(t) if t.start_ticks == st.start_ticks => {}
+        Some(_) => r.notes.push(format!(
+            "pid {} is another process now (the throttled one exited): restored the cgroup state only, and left that process alone",
+            a.pid
+        )),
+        None => r.notes.push(format!(
+            "pid {} has exited: restored the cgroup state",
+            a.pid
+        )),
+    }
+    print(a, &r)
+}
+
 fn print(a: &ThrottleArgs, r: &ThrottleReport) -> Result<()> {
     match a.format {
         ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
@@ -469,9 +407,17 @@ fn print(a: &ThrottleArgs, r: &ThrottleReport) -> Result<()> {
             let mut o = String::new();
             if r.action == "undo" {
                 o.push_str(&format!(
-                    "lifted the throttle on pid {} ({})\n",
-                    r.pid, r.comm
+                    "lifted the throttle on pid {}{}\n",
+                    r.pid,
+                    if r.comm.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", r.comm)
+                    }
                 ));
+                for n in &r.notes {
+                    o.push_str(&format!("  note: {n}\n"));
+                }
                 return emit(&o);
             }
             let l = r.limits.unwrap_or_default();

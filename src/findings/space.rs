@@ -320,13 +320,7 @@ pub fn deleted_file_held_open(iv: &Interval) -> Vec<Finding> {
                 format!("iowhy reclaim {} {}", p.pid, file.fd),
                 "truncate it through /proc/PID/fd to free the space now, without stopping the process",
             ),
-            remedy::step(
-                format!(
-                    "systemctl restart <unit of pid {}>  # or: kill -HUP {}",
-                    p.pid, p.pid
-                ),
-                "lasting: make the process close or reopen its files (HUP only if it supports it)",
-            ),
+            remedy::restart_step(p.pid, p.handles_hup),
         ];
         out.push(f);
     }
@@ -382,14 +376,7 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             } else {
                 Severity::Warning
             };
-            let append = file.flags.is_some_and(|fl| fl & O_APPEND != 0);
-            let writer = remedy::LogWriter {
-                pid: p.pid,
-                comm: &p.comm,
-                fd: file.fd,
-                append,
-                handles_hup: p.handles_hup,
-            };
+            let writer = remedy::LogWriter::of(iv, p, file);
             let mut summary = format!(
                 "{} is {} and grows {} (written by {}, pid {})",
                 file.path,
@@ -426,11 +413,8 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
                 p.pid
             );
             f.remediation = remedy::rotate_steps(&file.path, writer);
-            f.remediation.push(format!(
-                "cat > /etc/logrotate.d/iowhy-{} <<'EOF'  # lasting fix: rotate by size\n{}\nEOF",
-                p.comm.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-                remedy::logrotate_stanza(&file.path, writer)
-            ));
+            f.remediation
+                .push(remedy::logrotate_step(&file.path, writer));
             out.push(f);
         }
     }

@@ -84,6 +84,12 @@ pub struct WorkerArgs {
     /// numbered-logger: what to do on SIGHUP.
     #[arg(long, value_enum, default_value_t = OnHup::Reopen)]
     pub on_hup: OnHup,
+    /// numbered-logger: the first number (two loggers on one file count apart).
+    #[arg(long, default_value_t = 0)]
+    pub first: u64,
+    /// numbered-logger: write from this many threads, sharing one counter and one file.
+    #[arg(long, default_value_t = 1)]
+    pub threads: u32,
     /// Wait this long before the first write (lets tracers attach first).
     #[arg(long, default_value = "0s", value_parser = crate::cli::parse_duration)]
     pub start_after: Duration,
@@ -314,9 +320,14 @@ fn pipe_reader(a: &WorkerArgs) -> Result<()> {
 }
 
 fn numbered_logger(a: &WorkerArgs) -> Result<()> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, RwLock};
     let hup = Arc::new(AtomicBool::new(false));
+    // SIGTERM: every thread finishes the line it took a number for, then the process
+    // exits — so that a test can check that no number is missing (SIGKILL would leave
+    // one taken but unwritten per thread).
+    let term = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&term))?;
     match a.on_hup {
         OnHup::Reopen => {
             signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
@@ -335,23 +346,46 @@ fn numbered_logger(a: &WorkerArgs) -> Result<()> {
             .mode(0o640)
             .open(&a.path)
     };
-    let mut f = open()?;
+    let file = Arc::new(RwLock::new(open()?));
+    let next = Arc::new(AtomicU64::new(a.first));
     let start = Instant::now();
-    let mut n: u64 = 0;
-    let mut line = String::with_capacity(24);
-    loop {
-        if hup.swap(false, Ordering::Relaxed) {
-            // Reopen by name: after a rename the name is the new, empty file.
-            f = open()?;
+    let rate = a.rate;
+    let first = a.first;
+    let write_lines = {
+        let (file, next, hup, term) = (file.clone(), next.clone(), hup.clone(), term.clone());
+        let open = &open;
+        move || -> Result<()> {
+            let mut line = String::with_capacity(24);
+            while !term.load(Ordering::Relaxed) {
+                if hup.swap(false, Ordering::Relaxed) {
+                    // Reopen by name: after a rename the name is the new, empty file.
+                    let f = open()?;
+                    *file.write().expect("not poisoned") = f;
+                }
+                let f = file.read().expect("not poisoned");
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                line.clear();
+                use std::fmt::Write as _;
+                let _ = writeln!(line, "{n}");
+                // One write(2) per line: nothing sits in a user-space buffer, and with
+                // O_APPEND lines from several threads never overlap.
+                (&*f).write_all(line.as_bytes())?;
+                drop(f);
+                pace(start, n + 1 - first, rate);
+            }
+            Ok(())
         }
-        line.clear();
-        use std::fmt::Write as _;
-        let _ = writeln!(line, "{n}");
-        // One write(2) per line: nothing sits in a user-space buffer.
-        f.write_all(line.as_bytes())?;
-        n += 1;
-        pace(start, n, a.rate);
-    }
+    };
+    std::thread::scope(|s| {
+        let extra: Vec<_> = (1..a.threads.max(1))
+            .map(|_| s.spawn(write_lines.clone()))
+            .collect();
+        let r = write_lines();
+        for t in extra {
+            t.join().expect("writer thread")?;
+        }
+        r
+    })
 }
 
 fn direct_writer(a: &WorkerArgs) -> Result<()> {

@@ -487,6 +487,7 @@ fn file_stat(st: &rustix::fs::Stat) -> FileStat {
         size_bytes: st.st_size.max(0) as u64,
         alloc_bytes: (st.st_blocks.max(0) as u64) * 512,
         uid: st.st_uid,
+        gid: Some(st.st_gid),
     }
 }
 
