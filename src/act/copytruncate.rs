@@ -41,6 +41,7 @@ const STOP_WITHIN: Duration = Duration::from_secs(1);
 const GUARD_DEADLINE: Duration = Duration::from_secs(10);
 /// Tests only, in debug builds: hold the writers frozen this many milliseconds before the
 /// final copy, so that a test can kill iowhy inside the window.
+#[cfg(debug_assertions)]
 const TEST_HOLD_ENV: &str = "IOWHY_TEST_HOLD_FROZEN_MS";
 
 #[derive(Debug, Default)]
