@@ -427,57 +427,88 @@ fn short_lived_processes_and_fds_keep_their_path() {
         return;
     }
     let _l = live_lock();
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let target = dir.path().join("short.log");
-    let t = target.clone();
-    // 30 dd processes, each: open, write 4 KiB, fsync, close, exit — gone long before the
-    // trace ends.
-    let spawner = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        for _ in 0..30 {
-            let of = format!("of={}", t.display());
-            Command::new("dd")
-                .args(["if=/dev/zero", &of, "bs=4k", "count=1", "conv=fsync"])
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(20));
+    for layer in ["ebpf", "perf"] {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let target = dir.path().join("short.log");
+        let t = target.clone();
+        // 30 dd processes, each: close its stdout, open the file (it lands on fd 1, which
+        // held another file a moment before), write 4 KiB, fsync, close, exit — gone long
+        // before the trace ends, and before perf's consumer reads its events.
+        let spawner = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            for _ in 0..30 {
+                let of = format!("of={}", t.display());
+                Command::new("dd")
+                    .args(["if=/dev/zero", &of, "bs=4k", "count=1", "conv=fsync"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let out = ok(&[
+            "trace",
+            "--tracing",
+            layer,
+            "--duration",
+            "5s",
+            "-f",
+            "json",
+        ]);
+        spawner.join().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let dds: Vec<&serde_json::Value> = v["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["comm"] == "dd")
+            .collect();
+        assert!(
+            dds.len() >= 25,
+            "{layer}: most of the 30 short-lived dd processes are seen: {}",
+            dds.len()
+        );
+        let of_target = |p: &&&serde_json::Value| {
+            p["files"].as_array().unwrap().iter().any(|f| {
+                f["path"] == target.to_str().unwrap()
+                    && f["syncs"]["fsync"]["count"] == 1
+                    && f["writes"] == 1
+                    && f["write_bytes"] == 4096
+            })
+        };
+        let named = dds.iter().filter(of_target).count();
+        assert!(
+            named >= 25,
+            "{layer}: the fd of a process that already exited still has its path: {named} of {}",
+            dds.len()
+        );
+        // The 4 KiB block went to the file, never to what fd 1 held before (/dev/null
+        // here): a reused fd number is not given the old name.
+        for p in &dds {
+            for f in p["files"].as_array().unwrap() {
+                if f["path"] != target.to_str().unwrap() {
+                    assert_ne!(f["write_bytes"], 4096, "{layer}: {p:#}");
+                    assert!(f["syncs"]["fsync"].is_null(), "{layer}: {p:#}");
+                }
+            }
         }
-    });
-    let out = ok(&[
-        "trace",
-        "--tracing",
-        "ebpf",
-        "--duration",
-        "5s",
-        "-f",
-        "json",
-    ]);
-    spawner.join().unwrap();
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let dds: Vec<&serde_json::Value> = v["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["comm"] == "dd")
-        .collect();
-    assert!(
-        dds.len() >= 25,
-        "most of the 30 short-lived dd processes are seen: {}",
-        dds.len()
-    );
-    let named =
-        dds.iter()
+        // The open flags come from the traced open (O_WRONLY|O_CREAT|O_TRUNC): write-only.
+        let flagged = dds
+            .iter()
+            .filter(of_target)
             .filter(|p| {
                 p["files"].as_array().unwrap().iter().any(|f| {
-                    f["path"] == target.to_str().unwrap() && f["syncs"]["fsync"]["count"] == 1
+                    f["path"] == target.to_str().unwrap()
+                        && f["flags"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|x| x == "O_WRONLY")
                 })
             })
             .count();
-    assert!(
-        named >= 25,
-        "the fd of a process that already exited still has its path: {named} of {}",
-        dds.len()
-    );
-    assert!(dds.iter().all(|p| p["exited_in_window"] == true));
+        assert_eq!(flagged, named, "{layer}: flags of short-lived files");
+        assert!(dds.iter().all(|p| p["exited_in_window"] == true), "{layer}");
+    }
 }

@@ -65,7 +65,7 @@ pub fn diagnose(g: &Global, a: &DiagnoseArgs) -> Result<Diagnosis> {
     diagnose_keep(g, a).map(|(d, _)| d)
 }
 
-type OpenSession = Option<(Box<dyn trace::Session>, Vec<String>)>;
+type OpenSession = Option<(Box<dyn trace::Session>, Vec<trace::Note>)>;
 
 /// As [`diagnose`], also handing back the tracing session so the caller can close it
 /// after printing.
@@ -158,10 +158,30 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
                         .into(),
             });
         }
+        if t.dropped_keys > 0 {
+            d.blind_spots.push(BlindSpot {
+                what: format!(
+                    "{} traced files or names were not tracked (the bounded tables were full); per-file counts miss them",
+                    t.dropped_keys
+                ),
+                how_to_see:
+                    "trace specific processes (iowhy trace --pid PID), so the tables hold only theirs"
+                        .into(),
+            });
+        }
+        if t.unpaired_events > 0 {
+            d.blind_spots.push(BlindSpot {
+                what: format!(
+                    "{} syscall exits had no matching entry (an event lost or out of order): those calls are not counted",
+                    t.unpaired_events
+                ),
+                how_to_see: "--tracing ebpf pairs them in the kernel".into(),
+            });
+        }
         for n in &t.notes {
             d.blind_spots.push(BlindSpot {
-                what: format!("tracing ({}): {n}", t.layer.name()),
-                how_to_see: String::new(),
+                what: format!("tracing ({}): {}", t.layer.name(), n.what),
+                how_to_see: n.hint.clone(),
             });
         }
     }
