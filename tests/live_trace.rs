@@ -92,6 +92,31 @@ fn each_layer_counts_the_fsync_logger() {
                 .iter()
                 .any(|x| x == "O_APPEND")
         );
+        // The strace -c view: per syscall, all files together.
+        let p = v["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .unwrap();
+        let sc = &p["syscalls"];
+        assert_eq!(
+            sc["fsync"]["calls"], f["syncs"]["fsync"]["count"],
+            "{layer}: {sc:#}"
+        );
+        assert!(sc["write"]["calls"].as_u64().unwrap() >= f["writes"].as_u64().unwrap());
+        assert!(
+            sc["fsync"]["total_ms"].as_f64().unwrap() > 0.0,
+            "{layer}: {sc:#}"
+        );
+        assert!(
+            sc["fsync"]["max_ms"].as_f64().unwrap() >= f["sync_p99_ms"].as_f64().unwrap() * 0.9
+        );
+        assert!(sc["write"]["bytes"].as_u64().unwrap() >= f["write_bytes"].as_u64().unwrap());
+        assert!(
+            sc.get("fdatasync").is_none() && sc.get("pwrite64").is_none(),
+            "{layer}: {sc:#}"
+        );
         rates.push(syncs);
         traced_share = f["sync_time_share"].as_f64().unwrap();
     }
@@ -1047,4 +1072,47 @@ fn perf_filters_in_user_space_when_the_kernel_filter_does_not_fit() {
         .map(|p| p["pid"].as_u64().unwrap())
         .collect();
     assert_eq!(pids, vec![pid as u64], "{pids:?}");
+}
+
+#[test]
+fn perf_raises_the_fd_limit_and_says_when_it_cannot() {
+    if !live_ready(&["prlimit"]) {
+        return;
+    }
+    let _l = live_lock();
+    let trace = |limit: &str| {
+        Command::new("prlimit")
+            .arg(format!("--nofile={limit}"))
+            .arg(bin())
+            .args([
+                "trace",
+                "--tracing",
+                "perf",
+                "--duration",
+                "1s",
+                "-f",
+                "json",
+            ])
+            .output()
+            .unwrap()
+    };
+    // A low soft limit under the hard one: raised, the run works.
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| "unlimited".into());
+    let out = trace(&format!("64:{hard}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A hard limit too low for one event per CPU and tracepoint: a clear error.
+    let out = trace("64:64");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("out of file descriptors") && err.contains("RLIMIT_NOFILE is 64"),
+        "{err}"
+    );
 }

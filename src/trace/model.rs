@@ -331,3 +331,56 @@ impl TraceData {
             .map(|p| p.sync_count() as f64 / self.duration_s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscalls_add_up_over_files_per_call() {
+        let mut p = ProcTrace::default();
+        let mut a = FileTrace::default();
+        a.record_write(WriteKind::Write, 40, 1_000);
+        a.record_write(WriteKind::Write, 40, 3_000);
+        a.record_write(WriteKind::Pwrite64, 4096, 10_000);
+        a.syncs.entry(SyncKind::Fsync).or_default().record(500_000);
+        let mut b = FileTrace {
+            fd: 4,
+            ..Default::default()
+        };
+        b.record_write(WriteKind::Write, 10, 2_000);
+        b.syncs.entry(SyncKind::Fsync).or_default().record(900_000);
+        b.syncs
+            .entry(SyncKind::Fdatasync)
+            .or_default()
+            .record(100_000);
+        assert_eq!((a.writes, a.write_bytes), (3, 4176));
+        p.files.insert((3, "/a".into()), a);
+        p.files.insert((4, "/b".into()), b);
+        let s = p.syscalls();
+        assert_eq!(
+            s.keys().copied().collect::<Vec<_>>(),
+            vec!["fdatasync", "fsync", "pwrite64", "write"]
+        );
+        assert_eq!(
+            s["write"],
+            SyscallStat {
+                calls: 3,
+                bytes: Some(90),
+                total_ns: 6_000,
+                max_ns: None
+            }
+        );
+        assert_eq!(s["pwrite64"].bytes, Some(4096));
+        assert_eq!(
+            s["fsync"],
+            SyscallStat {
+                calls: 2,
+                bytes: None,
+                total_ns: 1_400_000,
+                max_ns: Some(900_000)
+            }
+        );
+        assert_eq!(s["fdatasync"].calls, 1);
+    }
+}
