@@ -18,93 +18,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use perf_event_open_sys as sys;
 
-use crate::parse::tracefs::{self, Format};
 use crate::roots::Roots;
 
 use super::model::{Layer, TraceData};
 use super::perfev::{self, CloseIndex, DecodeStats, Ev, FastOpens, Pairer, TpInfo};
 use super::ring::Ring;
+pub use super::tracefs_mount::{Tracefs, online_cpus};
 use super::{Resolver, TraceRequest};
-
-/// Where tracefs is, mounting it (and unmounting at the end) when root needs to.
-pub struct Tracefs {
-    pub path: PathBuf,
-    mounted_by_us: bool,
-}
-
-impl Tracefs {
-    pub fn find_or_mount(roots: &Roots) -> Result<Tracefs> {
-        for p in roots.tracefs_candidates() {
-            if p.join("events").is_dir() {
-                return Ok(Tracefs {
-                    path: p,
-                    mounted_by_us: false,
-                });
-            }
-        }
-        let p = roots.tracefs_candidates().remove(0);
-        rustix::mount::mount(
-            "nodev",
-            &p,
-            "tracefs",
-            rustix::mount::MountFlags::empty(),
-            None,
-        )
-        .with_context(|| {
-            format!(
-                "tracefs is not mounted and mounting it on {} failed",
-                p.display()
-            )
-        })?;
-        Ok(Tracefs {
-            path: p,
-            mounted_by_us: true,
-        })
-    }
-
-    pub fn format(&self, group: &str, name: &str) -> Result<Format> {
-        let p = self.path.join(format!("events/{group}/{name}/format"));
-        let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;
-        tracefs::parse(&text).map_err(|e| anyhow!("{}: {e}", p.display()))
-    }
-}
-
-impl Drop for Tracefs {
-    fn drop(&mut self) {
-        if self.mounted_by_us {
-            let _ = rustix::mount::unmount(&self.path, rustix::mount::UnmountFlags::DETACH);
-        }
-    }
-}
-
-/// Online CPUs from `/sys/devices/system/cpu/online` (`0-3,8-11`).
-pub fn online_cpus(roots: &Roots) -> Vec<i32> {
-    let text = std::fs::read_to_string(roots.sys("devices/system/cpu/online"))
-        .unwrap_or_else(|_| "0".into());
-    let mut v = Vec::new();
-    for part in text.trim().split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
-                    v.extend(a..=b);
-                }
-            }
-            None => {
-                if let Ok(a) = part.parse() {
-                    v.push(a);
-                }
-            }
-        }
-    }
-    v
-}
 
 /// How often the main rings are read and their events paired (the open rings are read
 /// as soon as they have anything).
