@@ -349,7 +349,11 @@ fn collect(
                     // While the process is alive: its cwd or dirfd gives a relative path
                     // its base. Without one the path stays unresolved, not guessed.
                     let path = cstr(&e.path);
-                    match res.absolute(e.tgid, e.tgid, e.dfd, &path) {
+                    // Empty: the kernel could not read it (the page was not resident).
+                    let abs = (!path.is_empty())
+                        .then(|| res.absolute(e.tgid, e.tgid, e.dfd, &path))
+                        .flatten();
+                    match abs {
                         Some(p) => res.learn(
                             e.tgid,
                             e.fd,
@@ -391,7 +395,7 @@ fn collect(
     data.duration_s = start.elapsed().as_secs_f64();
     if unnamed_opens > 0 {
         data.note(
-            format!("{unnamed_opens} relative paths of opens could not be made absolute (the process's directory was gone): their files are named through /proc or unresolved"),
+            format!("{unnamed_opens} paths of opens could not be read or made absolute (a page not resident, the process's directory gone): their files are named through /proc or unresolved"),
             "",
         );
     }

@@ -418,12 +418,20 @@ fn drain_into(
 ) {
     for ring in rings {
         ring.drain(|rec| {
+            // Filtering here: look at the sample's pid (its first field) before decoding,
+            // which may read the process's memory.
+            if let (Some(k), sys::bindings::PERF_RECORD_SAMPLE) = (r.keep, rec.kind) {
+                let pid = rec
+                    .body
+                    .get(0..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                if pid.is_some_and(|p| !k.contains(&p)) {
+                    return;
+                }
+            }
             let Some(e) = perfev::decode(rec, r.tps, res, data, st) else {
                 return;
             };
-            if !r.keep.is_none_or(|k| k.contains(&e.pid)) {
-                return;
-            }
             if let Some(e) = opens.take(e, res, monotonic_ns) {
                 buf.push(e);
             }
