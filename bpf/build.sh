@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild bpf/iowhy.bpf.o from bpf/iowhy.bpf.c. The object is checked in so that
 # `cargo build` needs no clang; run this after changing the C source.
-#   apt-get install clang libbpf-dev   # build-time only
+#   apt-get install clang libbpf-dev llvm   # build-time only
 set -euo pipefail
 cd "$(dirname "$0")"
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')

@@ -65,7 +65,7 @@ pub fn diagnose(g: &Global, a: &DiagnoseArgs) -> Result<Diagnosis> {
     diagnose_keep(g, a).map(|(d, _)| d)
 }
 
-type OpenSession = Option<(Box<dyn trace::Session>, Vec<String>)>;
+type OpenSession = Option<(Box<dyn trace::Session>, Vec<trace::Note>)>;
 
 /// As [`diagnose`], also handing back the tracing session so the caller can close it
 /// after printing.
@@ -150,23 +150,7 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
                 d.fsync_per_s.insert(p.pid, r);
             }
         }
-        if t.lost_events > 0 {
-            d.blind_spots.push(BlindSpot {
-                what: format!(
-                    "{} trace events were lost (the consumer fell behind); counts are lower bounds",
-                    t.lost_events
-                ),
-                how_to_see:
-                    "trace specific processes (iowhy trace --pid PID), which the kernel filters"
-                        .into(),
-            });
-        }
-        for n in &t.notes {
-            d.blind_spots.push(BlindSpot {
-                what: format!("tracing ({}): {n}", t.layer.name()),
-                how_to_see: String::new(),
-            });
-        }
+        d.blind_spots.extend(trace_blind_spots(t));
     }
     if let Some(g) = &delayacct {
         if g.enabled_at_uptime_s.is_some() {
@@ -177,4 +161,111 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
         }
     }
     Ok((d, session))
+}
+
+/// What tracing could not see, for the report: losses, full tables, unpaired calls and
+/// the layer's own notes, each with how to see it (empty when there is no better way).
+pub fn trace_blind_spots(t: &trace::TraceData) -> Vec<BlindSpot> {
+    let mut out = Vec::new();
+    if t.lost_events > 0 {
+        out.push(BlindSpot {
+            what: format!(
+                "{} trace events were lost (the consumer fell behind); counts are lower bounds",
+                t.lost_events
+            ),
+            how_to_see:
+                "trace specific processes (iowhy trace --pid PID), which the kernel filters".into(),
+        });
+    }
+    if t.dropped_keys > 0 {
+        out.push(BlindSpot {
+            what: format!(
+                "{} traced files or names were not tracked (the bounded tables were full); per-file counts miss them",
+                t.dropped_keys
+            ),
+            how_to_see:
+                "trace specific processes (iowhy trace --pid PID), so the tables hold only theirs"
+                    .into(),
+        });
+    }
+    if t.unpaired_events > 0 {
+        out.push(BlindSpot {
+            what: format!(
+                "{} syscall exits had no matching entry (an event lost or out of order): those calls are not counted",
+                t.unpaired_events
+            ),
+            how_to_see: "--tracing ebpf pairs them in the kernel".into(),
+        });
+    }
+    for n in &t.notes {
+        out.push(BlindSpot {
+            what: format!("tracing ({}): {}", t.layer.name(), n.what),
+            how_to_see: n.hint.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Layer, TraceData};
+
+    #[test]
+    fn hidden_losses_are_blind_spots() {
+        let mut t = TraceData::new(Layer::Perf);
+        assert!(trace_blind_spots(&t).is_empty());
+        t.lost_events = 7;
+        t.dropped_keys = 3;
+        t.unpaired_events = 2;
+        t.note(
+            "block request latency needs the eBPF layer",
+            "--tracing ebpf",
+        );
+        t.note("no hint for this one", "");
+        let b = trace_blind_spots(&t);
+        let what: Vec<&str> = b.iter().map(|b| b.what.as_str()).collect();
+        assert!(what[0].starts_with("7 trace events were lost"), "{what:?}");
+        assert!(
+            what[1].starts_with("3 traced files or names were not tracked"),
+            "{what:?}"
+        );
+        assert!(
+            what[2].starts_with("2 syscall exits had no matching entry"),
+            "{what:?}"
+        );
+        assert_eq!(
+            what[3],
+            "tracing (perf): block request latency needs the eBPF layer"
+        );
+        assert_eq!(b[3].how_to_see, "--tracing ebpf");
+        assert_eq!(b[4].how_to_see, "");
+        assert!(b[..4].iter().all(|b| !b.how_to_see.is_empty()));
+    }
+
+    #[test]
+    fn a_blind_spot_without_a_hint_has_no_arrow() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fsync-logger");
+        let mut c = crate::source::Collector::fixture(&dir).unwrap();
+        let o = SnapshotOptions::full();
+        let (a, b) = (c.snapshot(&o).unwrap(), c.snapshot(&o).unwrap());
+        let iv = Interval::new(a, b);
+        let found = findings::run_all(&iv);
+        let mut d = Diagnosis::new(iv, found, "perf");
+        let mut t = TraceData::new(Layer::Perf);
+        t.note("seen only in part", "");
+        t.note("not seen at all", "--tracing ebpf");
+        d.blind_spots.extend(trace_blind_spots(&t));
+        let text = render::text::render(&d);
+        assert!(
+            text.contains("  - tracing (perf): seen only in part\n"),
+            "{text}"
+        );
+        assert!(text.contains("  - tracing (perf): not seen at all → --tracing ebpf\n"));
+        assert!(!text.contains("→ \n"), "{text}");
+        let md = render::markdown::render(&d);
+        assert!(md.contains("- tracing (perf): seen only in part\n"), "{md}");
+        assert!(!md.contains("()"), "{md}");
+    }
 }

@@ -52,6 +52,8 @@ pub struct TraceJson {
     pub events: u64,
     pub lost_events: u64,
     pub dropped_keys: u64,
+    /// perf: syscall exits without their entry (lost or out of order), not counted.
+    pub unpaired_events: u64,
     pub consumer_cpu_s: f64,
     pub notes: Vec<String>,
     pub processes: Vec<ProcJson>,
@@ -69,7 +71,22 @@ pub struct ProcJson {
     pub writes: u64,
     pub write_bytes: u64,
     pub sampled_sync_share: Option<f64>,
+    /// Per syscall, all files together: what `strace -c` prints (counting layers).
+    pub syscalls: std::collections::BTreeMap<&'static str, SyscallJson>,
     pub files: Vec<FileJson>,
+}
+
+#[derive(Serialize)]
+pub struct SyscallJson {
+    pub calls: u64,
+    pub per_s: f64,
+    /// Write calls: the bytes they returned.
+    pub bytes: Option<u64>,
+    /// Time spent in the calls, all together.
+    pub total_ms: f64,
+    pub us_per_call: f64,
+    /// Sync calls: the slowest.
+    pub max_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +173,28 @@ pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
     }
 }
 
+pub fn syscalls_json(
+    p: &ProcTrace,
+    secs: f64,
+) -> std::collections::BTreeMap<&'static str, SyscallJson> {
+    p.syscalls()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                SyscallJson {
+                    calls: v.calls,
+                    per_s: r2(v.calls as f64 / secs),
+                    bytes: v.bytes,
+                    total_ms: r2(v.total_ns as f64 / 1e6),
+                    us_per_call: r2(v.total_ns as f64 / 1e3 / v.calls.max(1) as f64),
+                    max_ms: v.max_ns.map(|m| r2(m as f64 / 1e6)),
+                },
+            )
+        })
+        .collect()
+}
+
 /// Device names for block statistics, from diskstats.
 fn dev_names(g: &Global) -> std::collections::HashMap<(u32, u32), String> {
     let text = std::fs::read_to_string(g.roots().proc("diskstats")).unwrap_or_default();
@@ -181,8 +220,19 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
         events: d.events,
         lost_events: d.lost_events,
         dropped_keys: d.dropped_keys,
+        unpaired_events: d.unpaired_events,
         consumer_cpu_s: d.consumer_cpu_s,
-        notes: d.notes.clone(),
+        notes: d
+            .notes
+            .iter()
+            .map(|n| {
+                if n.hint.is_empty() {
+                    n.what.clone()
+                } else {
+                    format!("{}; to see it: {}", n.what, n.hint)
+                }
+            })
+            .collect(),
         processes: procs
             .into_iter()
             .map(|p| {
@@ -198,6 +248,11 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
                     writes: p.writes(),
                     write_bytes: p.write_bytes(),
                     sampled_sync_share: p.sampled_sync_share,
+                    syscalls: if d.estimate {
+                        Default::default()
+                    } else {
+                        syscalls_json(p, secs)
+                    },
                     files: files.into_iter().map(|f| file_json(f, secs)).collect(),
                 }
             })
@@ -225,11 +280,15 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
     }
 }
 
+/// The per-syscall table of the text output covers this many processes (the busiest);
+/// the JSON has them all.
+const MAX_SYSCALL_PROCS: usize = 10;
+
 fn text(j: &TraceJson) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "iowhy trace — {} layer{}, {:.1} s, {} events, {} lost{}",
+        "iowhy trace — {} layer{}, {:.1} s, {} events, {} lost{}{}",
         j.layer,
         if j.estimate { " (estimates)" } else { "" },
         j.duration_s,
@@ -237,6 +296,11 @@ fn text(j: &TraceJson) -> String {
         j.lost_events,
         if j.dropped_keys > 0 {
             format!(", {} files not tracked (table full)", j.dropped_keys)
+        } else {
+            String::new()
+        },
+        if j.unpaired_events > 0 {
+            format!(", {} calls unpaired", j.unpaired_events)
         } else {
             String::new()
         }
@@ -297,6 +361,35 @@ fn text(j: &TraceJson) -> String {
     if t.is_empty() {
         o.push_str("No write or sync calls seen.\n");
     } else {
+        o.push_str(&t.render());
+    }
+    let counted: Vec<&ProcJson> = j
+        .processes
+        .iter()
+        .filter(|p| !p.syscalls.is_empty())
+        .take(MAX_SYSCALL_PROCS)
+        .collect();
+    if !counted.is_empty() {
+        o.push_str("\nSyscalls per process (as strace -c counts them)\n");
+        let mut t = Table::new(&[
+            "PID", "COMM", "SYSCALL", "CALLS", "CALLS/s", "BYTES", "TIME", "us/call", "max",
+        ])
+        .text_columns(&[1, 2]);
+        for p in counted {
+            for (name, c) in &p.syscalls {
+                t.row(vec![
+                    p.pid.to_string(),
+                    p.comm.clone(),
+                    name.to_string(),
+                    c.calls.to_string(),
+                    format!("{:.1}", c.per_s),
+                    c.bytes.map(|b| units::bytes(b as f64)).unwrap_or_default(),
+                    format!("{:.2}ms", c.total_ms),
+                    format!("{:.1}", c.us_per_call),
+                    c.max_ms.map(|v| format!("{v:.2}ms")).unwrap_or_default(),
+                ]);
+            }
+        }
         o.push_str(&t.render());
     }
     if !j.devices.is_empty() {

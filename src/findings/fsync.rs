@@ -2,9 +2,12 @@
 //! seed — `strace -fp` showing fsync after each 40-byte line — explained the whole stall;
 //! here it comes from tracing, without stopping the process.
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::interval::Interval;
 use crate::parse::fdinfo::O_DSYNC;
-use crate::trace::model::{FileTrace, ProcTrace};
+use crate::trace::hist::Hist;
+use crate::trace::model::{FileTrace, ProcTrace, SyncKind};
 
 use super::{Finding, Kind, Severity, device, remedy::step};
 
@@ -52,12 +55,137 @@ fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<St
     }
 }
 
+/// Up to this many writes per sync is "every write is followed by a sync" (a line and its
+/// newline written apart still reads as one write per sync).
+pub const ONE_WRITE_PER_SYNC: f64 = 1.5;
+/// Processes of one program (same comm) taken together: at least this many, none a storm
+/// on its own (a shell loop of `dd conv=fsync`, a cron job that syncs each run).
+pub const MIN_GROUP: usize = 2;
+
+/// A process's (or a program's) sync calls and synchronous writes, all files together.
+#[derive(Default)]
+struct Syncs<'a> {
+    pids: Vec<u32>,
+    comm: String,
+    /// Sync calls: on fds, and fd-less (sync, msync).
+    calls: u64,
+    fdless: u64,
+    /// Writes on O_DSYNC/O_SYNC fds, each a wait for the disk.
+    osync: u64,
+    /// Writes and bytes on the files that were synced (or are synchronous).
+    writes: u64,
+    bytes: u64,
+    files: usize,
+    all: Hist,
+    kinds: BTreeMap<SyncKind, u64>,
+    /// The file with the most syncs: the subject.
+    top: Option<(u32, &'a FileTrace)>,
+    /// Is one file alone a storm (the per-file rule)?
+    file_storm: bool,
+}
+
+impl<'a> Syncs<'a> {
+    fn add(&mut self, p: &'a ProcTrace, secs: f64) {
+        self.pids.push(p.pid);
+        if self.comm.is_empty() {
+            self.comm = p.comm.clone();
+        }
+        for f in p.files.values() {
+            let n = f.sync_count();
+            let o = sync_writes(f);
+            if n == 0 && o == 0 {
+                continue;
+            }
+            self.files += 1;
+            if f.fd < 0 {
+                self.fdless += n;
+            } else {
+                self.writes += f.writes;
+                self.bytes += f.write_bytes;
+            }
+            self.calls += n;
+            self.osync += o;
+            self.all.merge(&f.all_syncs());
+            for (k, h) in &f.syncs {
+                *self.kinds.entry(*k).or_default() += h.count;
+            }
+            if self
+                .top
+                .is_none_or(|(_, t)| n + o > t.sync_count() + sync_writes(t))
+            {
+                self.top = Some((p.pid, f));
+            }
+            let wps = if n > 0 {
+                f.writes as f64 / n as f64
+            } else {
+                1.0
+            };
+            self.file_storm |= is_storm((n + o) as f64 / secs, wps);
+        }
+    }
+
+    fn rate(&self, secs: f64) -> f64 {
+        (self.calls + self.osync) as f64 / secs
+    }
+
+    /// Writes per sync on the synced files (1 for synchronous writes: each is its own).
+    fn writes_per_sync(&self) -> f64 {
+        let fd_syncs = self.calls - self.fdless;
+        if fd_syncs > 0 {
+            self.writes as f64 / fd_syncs as f64
+        } else {
+            1.0
+        }
+    }
+
+    fn bytes_per_sync(&self) -> f64 {
+        let fd_syncs = self.calls - self.fdless;
+        if fd_syncs > 0 {
+            self.bytes as f64 / fd_syncs as f64
+        } else {
+            self.bytes as f64 / self.writes.max(1) as f64
+        }
+    }
+
+    fn storm(&self, secs: f64) -> bool {
+        self.file_storm || is_storm(self.rate(secs), self.writes_per_sync())
+    }
+}
+
+fn is_storm(rate: f64, writes_per_sync: f64) -> bool {
+    rate >= HEAVY_SYNCS_PER_S || (rate >= MIN_SYNCS_PER_S && writes_per_sync <= MAX_WRITES_PER_SYNC)
+}
+
+/// The whole disk a traced file is on (not a partition), and its mountpoint.
+fn disk_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Option<String>, Option<String>) {
+    let (devices, mountpoint) = devices_of(iv, pid, f);
+    let disk = devices
+        .iter()
+        .rev()
+        .find(|d| iv.device(d).is_some_and(|x| !x.is_partition))
+        .cloned();
+    (disk, mountpoint)
+}
+
 pub fn fsync_storm(iv: &Interval) -> Vec<Finding> {
     let Some(t) = &iv.trace else {
         return Vec::new();
     };
     let secs = t.duration_s.max(1e-3);
+    // Sync calls on each disk's files, every process: the whole of which each one's
+    // share is taken.
+    let mut disk_syncs: HashMap<String, u64> = HashMap::new();
+    if !t.estimate {
+        for p in t.procs.values() {
+            for f in p.files.values().filter(|f| f.fd >= 0 && f.sync_count() > 0) {
+                if let (Some(d), _) = disk_of(iv, p.pid, f) {
+                    *disk_syncs.entry(d).or_default() += f.sync_count();
+                }
+            }
+        }
+    }
     let mut out = Vec::new();
+    let mut groups: BTreeMap<&str, Syncs> = BTreeMap::new();
     for p in t.procs.values() {
         if Some(p.pid) == iv.after.self_pid {
             continue;
@@ -68,28 +196,21 @@ pub fn fsync_storm(iv: &Interval) -> Vec<Finding> {
             }
             continue;
         }
-        // The file with the most syncs (or synchronous writes) names the storm.
-        let Some(file) = p
-            .files
-            .values()
-            .max_by_key(|f| f.sync_count() + sync_writes(f))
-        else {
-            continue;
-        };
-        let syncs = file.sync_count() as f64;
-        let osync = sync_writes(file) as f64;
-        let rate = (syncs + osync) / secs;
-        let writes_per_sync = if syncs > 0.0 {
-            file.writes as f64 / syncs
-        } else {
-            1.0
-        };
-        let storm = rate >= HEAVY_SYNCS_PER_S
-            || (rate >= MIN_SYNCS_PER_S && writes_per_sync <= MAX_WRITES_PER_SYNC);
-        if !storm {
+        let mut s = Syncs::default();
+        s.add(p, secs);
+        if s.top.is_none() {
             continue;
         }
-        out.push(finding(iv, p, file, secs));
+        if s.storm(secs) {
+            out.push(finding(iv, &s, &disk_syncs, secs));
+        } else {
+            groups.entry(p.comm.as_str()).or_default().add(p, secs);
+        }
+    }
+    for g in groups.values() {
+        if g.pids.len() >= MIN_GROUP && g.top.is_some() && g.storm(secs) {
+            out.push(finding(iv, g, &disk_syncs, secs));
+        }
     }
     out
 }
@@ -103,36 +224,51 @@ fn sync_writes(f: &FileTrace) -> u64 {
     }
 }
 
-fn finding(iv: &Interval, p: &ProcTrace, file: &FileTrace, secs: f64) -> Finding {
-    let all = file.all_syncs();
-    let syncs = all.count as f64;
-    let osync = file.flags.is_some_and(|fl| fl & O_DSYNC != 0);
-    let rate = if syncs > 0.0 {
-        syncs / secs
+/// What the explanation says the syncs are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pattern {
+    /// O_DSYNC/O_SYNC writes.
+    SyncWrites,
+    /// sync(2) or msync(2): no fd.
+    Fdless(SyncKind),
+    /// A sync after every write.
+    EveryWrite,
+    /// A sync every K writes.
+    EveryK,
+}
+
+fn pattern(s: &Syncs) -> Pattern {
+    if s.osync > s.calls {
+        return Pattern::SyncWrites;
+    }
+    if s.fdless * 2 > s.calls {
+        let k = if s.kinds.get(&SyncKind::Msync) > s.kinds.get(&SyncKind::Sync) {
+            SyncKind::Msync
+        } else {
+            SyncKind::Sync
+        };
+        return Pattern::Fdless(k);
+    }
+    if s.writes_per_sync() <= ONE_WRITE_PER_SYNC {
+        Pattern::EveryWrite
     } else {
-        file.writes as f64 / secs
-    };
-    let bytes_per_sync = if syncs > 0.0 {
-        file.write_bytes as f64 / syncs
-    } else {
-        file.write_bytes as f64 / file.writes.max(1) as f64
-    };
-    let writes_per_sync = if syncs > 0.0 {
-        file.writes as f64 / syncs
-    } else {
-        1.0
-    };
-    let (devices, mountpoint) = devices_of(iv, p.pid, file);
-    let disk = devices
-        .iter()
-        .rev()
-        .find(|d| iv.device(d).is_some_and(|x| !x.is_partition))
-        .cloned();
+        Pattern::EveryK
+    }
+}
+
+fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f64) -> Finding {
+    let (top_pid, file) = s.top.expect("a storm has a file");
+    let all = &s.all;
+    let pat = pattern(s);
+    let rate = s.rate(secs);
+    let wps = s.writes_per_sync();
+    let bytes_per_sync = s.bytes_per_sync();
+    let (disk, mountpoint) = disk_of(iv, top_pid, file);
     let dev = disk.as_deref().and_then(|d| iv.device(d));
     let p99 = all.quantile_ns(0.99).map(|v| v as f64 / 1e6);
     let saturated = dev
         .and_then(|d| device::classify(d, device::traced(iv, d)))
-        .is_some_and(|(s, _)| s != Severity::Info);
+        .is_some_and(|(sev, _)| sev != Severity::Info);
     let severity = if saturated || p99.is_some_and(|v| v >= SLOW_SYNC_P99_MS) {
         Severity::Critical
     } else {
@@ -142,35 +278,46 @@ fn finding(iv: &Interval, p: &ProcTrace, file: &FileTrace, secs: f64) -> Finding
         .path
         .clone()
         .unwrap_or_else(|| crate::trace::UNRESOLVED.into());
-    let kinds: Vec<String> = file
-        .syncs
+    let kinds: Vec<String> = s
+        .kinds
         .iter()
-        .map(|(k, h)| format!("{} {:.0}/s", k.name(), h.count as f64 / secs))
+        .map(|(k, n)| format!("{} {:.0}/s", k.name(), *n as f64 / secs))
         .collect();
-    let mut f = Finding::new(
-        Kind::FsyncStorm,
-        severity,
-        if osync {
-            format!(
-                "{} (pid {}) writes {} synchronously (O_DSYNC/O_SYNC): {:.0} waits for the disk per second",
-                p.comm, p.pid, path, rate
-            )
-        } else {
-            format!(
-                "{} (pid {}) syncs {} {:.0} times a second, after every {:.0}-byte write",
-                p.comm, p.pid, path, rate, bytes_per_sync
-            )
-        },
-    );
-    f.subject.pid = Some(p.pid);
-    f.subject.comm = Some(p.comm.clone());
+    let group = s.pids.len() > 1;
+    let who = if group {
+        format!("{} {} processes", s.pids.len(), s.comm)
+    } else {
+        format!("{} (pid {})", s.comm, s.pids[0])
+    };
+    let what = if s.files > 1 {
+        format!("{} files (most: {path})", s.files)
+    } else {
+        path.clone()
+    };
+    let summary = match pat {
+        Pattern::SyncWrites => format!(
+            "{who} writes {what} synchronously (O_DSYNC/O_SYNC): {rate:.0} waits for the disk per second"
+        ),
+        Pattern::Fdless(k) => format!("{who} calls {} {rate:.0} times a second", k.name()),
+        Pattern::EveryWrite => format!(
+            "{who} syncs {what} {rate:.0} times a second, after every {bytes_per_sync:.0}-byte write"
+        ),
+        Pattern::EveryK => format!(
+            "{who} syncs {what} {rate:.0} times a second, every {wps:.0} writes ({bytes_per_sync:.0} bytes)"
+        ),
+    };
+    let mut f = Finding::new(Kind::FsyncStorm, severity, summary);
+    if !group {
+        f.subject.pid = Some(s.pids[0]);
+    }
+    f.subject.comm = Some(s.comm.clone());
     f.subject.path = file.path.clone();
     f.subject.mountpoint = mountpoint;
     f.subject.device = disk.clone();
     f.evidence
-        .num("syncs_per_s", syncs / secs)
-        .num("writes_per_s", file.writes as f64 / secs)
-        .num("writes_per_sync", writes_per_sync)
+        .num("syncs_per_s", s.calls as f64 / secs)
+        .num("writes_per_s", s.writes as f64 / secs)
+        .num("writes_per_sync", wps)
         .num("bytes_per_sync", bytes_per_sync)
         .opt("sync_p50_ms", all.quantile_ns(0.5).map(|v| v as f64 / 1e6))
         .opt("sync_p99_ms", p99)
@@ -179,65 +326,116 @@ fn finding(iv: &Interval, p: &ProcTrace, file: &FileTrace, secs: f64) -> Finding
             (all.count > 0).then(|| all.max_ns as f64 / 1e6),
         )
         .text("sync_calls", kinds.join(", "))
+        .num("files_synced", s.files as f64)
         .text(
             "tracing",
             iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none"),
         );
+    if group {
+        f.evidence.num("processes", s.pids.len() as f64);
+    }
     if let Some(fl) = file.flags {
         f.evidence
             .text("open_flags", crate::parse::fdinfo::flag_names(fl).join("|"));
     }
-    if let Some(d) = dev {
-        if d.f_s > 0.0 {
+    if let (Some(d), Some(name)) = (dev, disk.as_deref()) {
+        // Of the sync calls the tracer saw on this disk's files, the share this process (or
+        // program) made. (A device flush count is no measure of it: ext4 makes about two
+        // flushes per fsync, so one process causing all of them would show ~50%.)
+        let mine: u64 = iv
+            .trace
+            .iter()
+            .flat_map(|t| s.pids.iter().filter_map(|p| t.procs.get(p)))
+            .flat_map(|p| {
+                p.files
+                    .values()
+                    .filter(|f| f.fd >= 0 && f.sync_count() > 0)
+                    .filter(|f| disk_of(iv, p.pid, f).0.as_deref() == Some(name))
+                    .map(|f| f.sync_count())
+            })
+            .sum();
+        if let Some(&total) = disk_syncs.get(name).filter(|t| **t > 0) {
             f.evidence.num(
-                "share_of_device_flushes_pct",
-                (rate / d.f_s * 100.0).min(100.0),
+                "share_of_device_syncs_pct",
+                mine as f64 / total as f64 * 100.0,
             );
         }
-        if d.w_s > 0.0 {
+        // Of the bytes the device wrote, the share this process made dirty or wrote
+        // (/proc/PID/io write_bytes, all its files; the journal's own writes are jbd2's).
+        let written: Option<f64> = s
+            .pids
+            .iter()
+            .filter_map(|p| iv.process(*p).and_then(|r| r.write_bytes_per_s))
+            .reduce(|a, b| a + b);
+        if let Some(w) = written.filter(|_| d.wkb_s > 0.0) {
+            f.evidence.num(
+                "share_of_device_writes_pct",
+                (w / (d.wkb_s * 1024.0) * 100.0).min(100.0),
+            );
+        }
+        if d.w_s > 0.0 || d.f_s > 0.0 {
             f.evidence
                 .num("device_writes_per_s", d.w_s)
                 .num("device_flushes_per_s", d.f_s);
         }
     }
-    f.explanation = if osync {
-        format!(
-            "{path} is open with O_DSYNC/O_SYNC, so every write(2) returns only when the data is on the disk: {:.0} writes a second, \
-             each a round trip to {}. Unless each line must survive a power cut on its own, drop the flag and sync per batch.",
-            rate,
-            disk.as_deref().unwrap_or("the device")
-        )
-    } else {
-        format!(
-            "Every {:.0}-byte write is followed by a sync ({}): each one makes the filesystem commit its journal and the device flush its \
-             cache, {} times a second, each waiting {} at p99. That is what keeps {} busy and every other task waiting behind it.",
-            bytes_per_sync,
-            kinds.join(", "),
-            rate.round(),
-            p99.map(|v| format!("{v:.2} ms"))
-                .unwrap_or_else(|| "?".into()),
-            disk.as_deref().unwrap_or("the disk")
-        )
+    let disk_name = disk.as_deref().unwrap_or("the disk");
+    let p99_text = p99
+        .map(|v| format!("{v:.2} ms"))
+        .unwrap_or_else(|| "?".into());
+    let cost = format!(
+        "each one makes the filesystem commit its journal and the device flush its cache, {} times a second, each waiting {p99_text} at p99. \
+         That is what keeps {disk_name} busy and every other task waiting behind it.",
+        rate.round()
+    );
+    f.explanation = match pat {
+        Pattern::SyncWrites => format!(
+            "{path} is open with O_DSYNC/O_SYNC, so every write(2) returns only when the data is on the disk: {rate:.0} writes a second, \
+             each a round trip to {disk_name}. Unless each line must survive a power cut on its own, drop the flag and sync per batch."
+        ),
+        Pattern::Fdless(SyncKind::Msync) => format!(
+            "msync(2) writes a memory-mapped range back to its file and waits for the disk ({}): {cost}",
+            kinds.join(", ")
+        ),
+        Pattern::Fdless(_) => format!(
+            "sync(2) asks the kernel to write back every dirty page of every filesystem and waits for all of it ({}): {cost}",
+            kinds.join(", ")
+        ),
+        Pattern::EveryWrite => format!(
+            "Every {bytes_per_sync:.0}-byte write is followed by a sync ({}): {cost}",
+            kinds.join(", ")
+        ),
+        Pattern::EveryK => format!(
+            "A sync every {wps:.0} writes ({bytes_per_sync:.0} bytes per sync; {}): {cost}",
+            kinds.join(", ")
+        ),
     };
-    f.remediation = vec![
-        step(
-            format!("iowhy trace --pid {} --duration 5s", p.pid),
-            "the per-file counts and latencies again, to confirm after a change",
-        ),
-        step(
-            "# buffer and batch: write lines to a buffer and sync once per batch or per second (group commit)",
-            "one sync for many lines instead of one per line",
-        ),
-        step(
-            "# Python: logging.handlers.RotatingFileHandler, not write(); flush(); os.fsync() per record",
-            "a logging handler that does not sync per record, and rotates",
-        ),
-        step(
-            format!("iowhy pause {} --for 10s", p.pid),
+    f.remediation = vec![step(
+        if group {
+            format!(
+                "iowhy trace --comm {} --duration 5s",
+                crate::units::shell_quote(&s.comm)
+            )
+        } else {
+            format!("iowhy trace --pid {} --duration 5s", s.pids[0])
+        },
+        "the per-file counts and latencies again, to confirm after a change",
+    )];
+    f.remediation.push(step(
+        "# buffer and batch: write lines to a buffer and sync once per batch or per second (group commit)",
+        "one sync for many lines instead of one per line",
+    ));
+    f.remediation.push(step(
+        "# Python: logging.handlers.RotatingFileHandler, not write(); flush(); os.fsync() per record",
+        "a logging handler that does not sync per record, and rotates",
+    ));
+    if !group {
+        f.remediation.push(step(
+            format!("iowhy pause {} --for 10s", s.pids[0]),
             "confirm it is the cause: the device should calm down while it is paused",
-        ),
-    ];
-    if osync {
+        ));
+    }
+    if pat == Pattern::SyncWrites {
         f.remediation.insert(
             1,
             step(
@@ -302,112 +500,5 @@ fn sampled(iv: &Interval, p: &ProcTrace) -> Option<Finding> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trace::model::{Layer, TraceData};
-
-    /// The fsync-logger fixture (real snapshots) with a synthetic trace of its writer.
-    fn interval_with(trace: TraceData) -> Interval {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fsync-logger");
-        let mut c = crate::source::Collector::fixture(&dir).unwrap();
-        let o = crate::source::SnapshotOptions::full();
-        let (a, b) = (c.snapshot(&o).unwrap(), c.snapshot(&o).unwrap());
-        let mut iv = Interval::new(a, b);
-        iv.trace = Some(trace);
-        iv
-    }
-
-    fn writer_pid() -> u32 {
-        let t = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/fsync-logger/lab.json"
-        ))
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
-        v["pids"][0].as_u64().unwrap() as u32
-    }
-
-    fn trace(pid: u32, writes: u64, syncs: u64, flags: u32, layer: Layer) -> TraceData {
-        let mut d = TraceData::new(layer);
-        d.duration_s = 2.0;
-        let mut f = FileTrace {
-            fd: 3,
-            path: Some("/var/log/app/output.log".into()),
-            flags: Some(flags),
-            ..Default::default()
-        };
-        f.writes = writes;
-        f.write_bytes = writes * 40;
-        let h = f
-            .syncs
-            .entry(crate::trace::model::SyncKind::Fsync)
-            .or_default();
-        for i in 0..syncs {
-            h.record(300_000 + i % 1000);
-        }
-        let mut p = ProcTrace {
-            pid,
-            comm: "logger".into(),
-            ..Default::default()
-        };
-        p.files.insert((3, "/var/log/app/output.log".into()), f);
-        d.procs.insert(pid, p);
-        d
-    }
-
-    #[test]
-    fn a_sync_per_write_is_a_storm() {
-        let pid = writer_pid();
-        let found = fsync_storm(&interval_with(trace(pid, 4000, 4000, 0o2001, Layer::Perf)));
-        assert_eq!(found.len(), 1, "{found:?}");
-        let f = &found[0];
-        assert_eq!(f.subject.pid, Some(pid));
-        assert_eq!(f.evidence.get_num("syncs_per_s"), Some(2000.0));
-        assert_eq!(f.evidence.get_num("writes_per_sync"), Some(1.0));
-        assert_eq!(f.evidence.get_num("bytes_per_sync"), Some(40.0));
-        assert!(
-            f.summary.contains("after every 40-byte write"),
-            "{}",
-            f.summary
-        );
-    }
-
-    #[test]
-    fn batched_syncs_and_buffered_writers_are_not() {
-        let pid = writer_pid();
-        // Group commit: 10 syncs a second, 100 writes each.
-        assert!(fsync_storm(&interval_with(trace(pid, 2000, 20, 0o2001, Layer::Ebpf))).is_empty());
-        // A buffered writer: many writes, no sync.
-        assert!(
-            fsync_storm(&interval_with(trace(pid, 100_000, 0, 0o2001, Layer::Ebpf))).is_empty()
-        );
-    }
-
-    #[test]
-    fn odsync_writes_count_as_syncs() {
-        let pid = writer_pid();
-        let found = fsync_storm(&interval_with(trace(
-            pid,
-            1000,
-            0,
-            0o2001 | O_DSYNC,
-            Layer::Perf,
-        )));
-        assert_eq!(found.len(), 1);
-        assert!(found[0].summary.contains("synchronously"));
-    }
-
-    #[test]
-    fn sampling_reports_an_estimate() {
-        let pid = writer_pid();
-        let mut d = trace(pid, 0, 0, 0o2001, Layer::Sampling);
-        d.procs.get_mut(&pid).unwrap().sampled_sync_share = Some(0.6);
-        d.procs.get_mut(&pid).unwrap().samples = 200;
-        let found = fsync_storm(&interval_with(d.clone()));
-        assert_eq!(found.len(), 1);
-        assert!(found[0].summary.contains("estimate"));
-        d.procs.get_mut(&pid).unwrap().sampled_sync_share = Some(0.1);
-        assert!(fsync_storm(&interval_with(d)).is_empty());
-    }
-}
+#[path = "fsync_tests.rs"]
+mod tests;

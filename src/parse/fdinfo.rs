@@ -36,16 +36,19 @@ pub fn parse(text: &str) -> Result<FdInfo, ParseError> {
     Ok(out)
 }
 
-/// The open flags that matter for I/O diagnosis, by name (x86-64/generic values from
-/// include/uapi/asm-generic/fcntl.h; `O_SYNC` includes the `O_DSYNC` bit).
-pub const O_ACCMODE: u32 = 0o3;
-pub const O_WRONLY: u32 = 0o1;
-pub const O_RDWR: u32 = 0o2;
-pub const O_APPEND: u32 = 0o2000;
-pub const O_DSYNC: u32 = 0o10000;
-pub const O_DIRECT: u32 = 0o40000;
-pub const O_SYNC_ONLY_BIT: u32 = 0o4000000; // __O_SYNC
-pub const O_SYNC: u32 = O_SYNC_ONLY_BIT | O_DSYNC;
+/// The open flags that matter for I/O diagnosis, by name. The values differ between
+/// architectures (O_DIRECT is 0o40000 on x86-64 but 0o200000 on arm64), so they come from
+/// the libc crate for the target; `O_SYNC` includes the `O_DSYNC` bit.
+pub const O_ACCMODE: u32 = libc::O_ACCMODE as u32;
+pub const O_WRONLY: u32 = libc::O_WRONLY as u32;
+pub const O_RDWR: u32 = libc::O_RDWR as u32;
+pub const O_APPEND: u32 = libc::O_APPEND as u32;
+pub const O_DSYNC: u32 = libc::O_DSYNC as u32;
+pub const O_DIRECT: u32 = libc::O_DIRECT as u32;
+pub const O_SYNC: u32 = libc::O_SYNC as u32;
+pub const O_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
+pub const O_CREAT: u32 = libc::O_CREAT as u32;
+pub const O_TRUNC: u32 = libc::O_TRUNC as u32;
 
 pub fn is_writable(flags: u32) -> bool {
     matches!(flags & O_ACCMODE, O_WRONLY | O_RDWR)
@@ -87,6 +90,19 @@ mod tests {
         assert_eq!(flag_names(f.flags), vec!["O_RDONLY"]);
     }
 
+    #[test]
+    fn flag_values_are_the_targets() {
+        // The kernel's own values for this architecture (include/uapi/asm-generic/fcntl.h,
+        // arch/arm64/include/uapi/asm/fcntl.h).
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!((O_DIRECT, O_DSYNC, O_SYNC), (0o40000, 0o10000, 0o4010000));
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!((O_DIRECT, O_DSYNC, O_SYNC), (0o200000, 0o10000, 0o4010000));
+        assert_eq!(O_SYNC & O_DSYNC, O_DSYNC);
+        assert_eq!(O_CLOEXEC, 0o2000000);
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn flags_decode() {
         let f = parse("pos:\t123\nflags:\t02102001\nmnt_id:\t27\n").unwrap();

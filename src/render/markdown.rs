@@ -144,7 +144,11 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = writeln!(o, "## Not visible in this run");
         o.push('\n');
         for b in &d.blind_spots {
-            let _ = writeln!(o, "- {} ({})", b.what, b.how_to_see);
+            if b.how_to_see.is_empty() {
+                let _ = writeln!(o, "- {}", b.what);
+            } else {
+                let _ = writeln!(o, "- {} ({})", b.what, b.how_to_see);
+            }
         }
     }
     o

@@ -235,7 +235,11 @@ pub fn render(d: &Diagnosis) -> String {
     if !d.blind_spots.is_empty() {
         let _ = writeln!(o, "Not visible in this run");
         for b in &d.blind_spots {
-            let _ = writeln!(o, "  - {} → {}", b.what, b.how_to_see);
+            if b.how_to_see.is_empty() {
+                let _ = writeln!(o, "  - {}", b.what);
+            } else {
+                let _ = writeln!(o, "  - {} → {}", b.what, b.how_to_see);
+            }
         }
     }
     o

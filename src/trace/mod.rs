@@ -12,19 +12,22 @@ pub mod ebpf;
 pub mod hist;
 pub mod model;
 pub mod perf;
+pub mod perfev;
+pub mod resolve;
 pub mod ring;
 pub mod sampling;
 pub mod syscalls;
+pub mod tracefs_mount;
+pub mod usermem;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::roots::Roots;
-use model::{FileTrace, ProcTrace, SyncKind};
-pub use model::{Layer, TraceData};
+pub use model::{Layer, Note, TraceData};
+pub use resolve::{AT_FDCWD, NO_FD, Name, Resolver, UNRESOLVED};
 
 #[derive(Clone, Debug)]
 pub struct TraceRequest {
@@ -133,8 +136,8 @@ pub fn open(
     req: &TraceRequest,
     roots: &Roots,
     choice: TracingChoice,
-) -> Result<(Box<dyn Session>, Vec<String>)> {
-    let mut why = Vec::new();
+) -> Result<(Box<dyn Session>, Vec<Note>)> {
+    let mut why: Vec<Note> = Vec::new();
     let s: Box<dyn Session> = match choice {
         TracingChoice::Ebpf => Box::new(ebpf::open(req, roots)?),
         TracingChoice::Perf => Box::new(perf::open(req, roots)?),
@@ -143,11 +146,17 @@ pub fn open(
         TracingChoice::Auto => match ebpf::open(req, roots) {
             Ok(s) => Box::new(s),
             Err(e) => {
-                why.push(format!("eBPF unavailable: {e:#}"));
+                why.push(Note::new(
+                    format!("eBPF unavailable: {e:#}"),
+                    "root on a kernel with BTF (/sys/kernel/btf/vmlinux) gives block latency and in-kernel counts",
+                ));
                 match perf::open(req, roots) {
                     Ok(s) => Box::new(s),
                     Err(e) => {
-                        why.push(format!("perf unavailable: {e:#}"));
+                        why.push(Note::new(
+                            format!("perf unavailable: {e:#}"),
+                            "root or CAP_PERFMON (or a lower kernel.perf_event_paranoid) gives exact counts",
+                        ));
                         Box::new(sampling::open(req, roots)?)
                     }
                 }
@@ -174,157 +183,4 @@ pub fn run(
 pub fn thread_cpu_s() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
-}
-
-/// Names what events refer to: (pid, fd) → path and open flags, resolved through
-/// `/proc/PID/fd` when first seen and forgotten when the fd is closed; and aggregates
-/// per process and file, in bounded tables.
-pub struct Resolver {
-    roots: Roots,
-    current: HashMap<(u32, i32), (String, Option<u32>)>,
-    /// Paths learnt from traced opens: kept after the process exits, because in-kernel
-    /// counts are read at the end of the window, when short-lived processes are gone.
-    learnt: HashMap<(u32, i32), String>,
-    procs: BTreeMap<u32, ProcTrace>,
-    keys: usize,
-    pub dropped_keys: u64,
-}
-
-/// Bound on (process, file) entries: beyond it, new files are counted as dropped.
-pub const MAX_KEYS: usize = 20_000;
-pub const UNRESOLVED: &str = "(closed before its path could be read)";
-pub const NO_FD: &str = "(no fd: sync or msync)";
-
-impl Resolver {
-    pub fn new(roots: Roots) -> Self {
-        Resolver {
-            roots,
-            current: HashMap::new(),
-            learnt: HashMap::new(),
-            procs: BTreeMap::new(),
-            keys: 0,
-            dropped_keys: 0,
-        }
-    }
-
-    fn resolve(&self, pid: u32, fd: i32) -> (String, Option<u32>) {
-        if fd < 0 {
-            return (NO_FD.to_string(), None);
-        }
-        if let Some(p) = self.learnt.get(&(pid, fd)) {
-            return (p.clone(), None);
-        }
-        let path = std::fs::read_link(self.roots.fd_link(pid, fd))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| UNRESOLVED.to_string());
-        let flags = std::fs::read_to_string(self.roots.pid_dir(pid).join(format!("fdinfo/{fd}")))
-            .ok()
-            .and_then(|t| crate::parse::fdinfo::parse(&t).ok())
-            .map(|i| i.flags);
-        (path, flags)
-    }
-
-    pub fn process(&mut self, pid: u32) -> &mut ProcTrace {
-        let roots = &self.roots;
-        self.procs.entry(pid).or_insert_with(|| ProcTrace {
-            pid,
-            comm: std::fs::read_to_string(roots.pid_dir(pid).join("comm"))
-                .map(|c| c.trim().to_string())
-                .unwrap_or_else(|_| "?".into()),
-            ..Default::default()
-        })
-    }
-
-    /// Record a path learnt another way (eBPF saw the openat). A relative path is made
-    /// absolute with the process's working directory while it can still be read.
-    pub fn opened(&mut self, pid: u32, fd: i32, path: String) {
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            match std::fs::read_link(self.roots.pid_dir(pid).join("cwd")) {
-                Ok(cwd) => cwd.join(&path).to_string_lossy().into_owned(),
-                Err(_) => path,
-            }
-        };
-        self.learnt.insert((pid, fd), path.clone());
-        self.current.insert((pid, fd), (path, None));
-    }
-
-    pub fn file(&mut self, pid: u32, fd: i32) -> Option<&mut FileTrace> {
-        if !self.current.contains_key(&(pid, fd)) {
-            let r = self.resolve(pid, fd);
-            self.current.insert((pid, fd), r);
-        }
-        let (path, flags) = self.current.get(&(pid, fd)).cloned().unwrap_or_default();
-        let full = self.keys >= MAX_KEYS;
-        let p = self.process(pid);
-        let key = (fd, path.clone());
-        if !p.files.contains_key(&key) {
-            if full {
-                self.dropped_keys += 1;
-                return None;
-            }
-            p.files.insert(
-                key.clone(),
-                FileTrace {
-                    fd,
-                    path: (path != UNRESOLVED).then_some(path),
-                    flags,
-                    ..Default::default()
-                },
-            );
-            self.keys += 1;
-        }
-        self.procs.get_mut(&pid).and_then(|p| p.files.get_mut(&key))
-    }
-
-    pub fn write(&mut self, pid: u32, fd: i32, bytes: u64) {
-        if let Some(f) = self.file(pid, fd) {
-            f.writes += 1;
-            f.write_bytes += bytes;
-        }
-    }
-
-    pub fn sync(&mut self, pid: u32, fd: i32, k: SyncKind, ns: u64) {
-        if let Some(f) = self.file(pid, fd) {
-            f.syncs.entry(k).or_default().record(ns);
-        }
-    }
-
-    /// `newfd` now refers to what `oldfd` did (dup, dup2, dup3).
-    pub fn duplicated(&mut self, pid: u32, oldfd: i32, newfd: i32) {
-        if let Some(p) = self.learnt.get(&(pid, oldfd)).cloned() {
-            self.learnt.insert((pid, newfd), p.clone());
-            self.current.insert((pid, newfd), (p, None));
-        } else {
-            self.current.remove(&(pid, newfd));
-        }
-    }
-
-    pub fn closed(&mut self, pid: u32, fd: i32) {
-        self.current.remove(&(pid, fd));
-    }
-
-    pub fn exec(&mut self, pid: u32, name: Option<String>) {
-        let p = self.process(pid);
-        if let Some(n) = &name {
-            p.comm = n.rsplit('/').next().unwrap_or(n).chars().take(15).collect();
-        }
-        p.exec_in_window = name;
-    }
-
-    pub fn exited(&mut self, pid: u32) {
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.exited_in_window = true;
-        }
-        self.current.retain(|(p, _), _| *p != pid);
-    }
-
-    pub fn into_procs(self) -> BTreeMap<u32, ProcTrace> {
-        self.procs
-    }
-
-    pub fn procs_mut(&mut self) -> &mut BTreeMap<u32, ProcTrace> {
-        &mut self.procs
-    }
 }

@@ -75,6 +75,14 @@ impl WriteKind {
     }
 }
 
+/// Write calls of one kind: how many, the bytes they returned, and the time spent in them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WriteStat {
+    pub calls: u64,
+    pub bytes: u64,
+    pub total_ns: u64,
+}
+
 /// One file of one process (an fd number while it pointed at one path).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FileTrace {
@@ -82,14 +90,32 @@ pub struct FileTrace {
     /// `None` when the fd was closed before its path could be resolved.
     pub path: Option<String>,
     pub flags: Option<u32>,
+    /// All write calls together (the sum of `write_calls`).
     pub writes: u64,
     pub write_bytes: u64,
+    /// Per write syscall (write, pwrite64, writev, ...), as `strace -c` splits them.
+    pub write_calls: BTreeMap<WriteKind, WriteStat>,
     pub syncs: BTreeMap<SyncKind, Hist>,
     /// Sampling layer only: share of samples spent in sync calls on this fd (0..1).
     pub sampled_sync_share: Option<f64>,
 }
 
 impl FileTrace {
+    /// Count one write call of kind `k` that returned `bytes` after `ns`.
+    pub fn record_write(&mut self, k: WriteKind, bytes: u64, ns: u64) {
+        self.add_writes(k, 1, bytes, ns);
+    }
+
+    /// Add `calls` write calls of kind `k` (from an in-kernel aggregate).
+    pub fn add_writes(&mut self, k: WriteKind, calls: u64, bytes: u64, ns: u64) {
+        self.writes += calls;
+        self.write_bytes += bytes;
+        let w = self.write_calls.entry(k).or_default();
+        w.calls += calls;
+        w.bytes += bytes;
+        w.total_ns = w.total_ns.saturating_add(ns);
+    }
+
     pub fn sync_count(&self) -> u64 {
         self.syncs.values().map(|h| h.count).sum()
     }
@@ -117,9 +143,41 @@ pub struct ProcTrace {
     pub sampled_sync_share: Option<f64>,
 }
 
+/// One syscall of one process, all its files together: the line `strace -c` prints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyscallStat {
+    pub calls: u64,
+    /// Bytes written (write calls only).
+    pub bytes: Option<u64>,
+    pub total_ns: u64,
+    /// Sync calls only: the slowest one.
+    pub max_ns: Option<u64>,
+}
+
 impl ProcTrace {
     pub fn sync_count(&self) -> u64 {
         self.files.values().map(|f| f.sync_count()).sum()
+    }
+
+    /// Per syscall, over all files: at most one entry per write and sync syscall traced
+    /// (11), so the table stays small whatever the process does.
+    pub fn syscalls(&self) -> BTreeMap<&'static str, SyscallStat> {
+        let mut m: BTreeMap<&'static str, SyscallStat> = BTreeMap::new();
+        for f in self.files.values() {
+            for (k, w) in &f.write_calls {
+                let s = m.entry(k.name()).or_default();
+                s.calls += w.calls;
+                *s.bytes.get_or_insert(0) += w.bytes;
+                s.total_ns = s.total_ns.saturating_add(w.total_ns);
+            }
+            for (k, h) in &f.syncs {
+                let s = m.entry(k.name()).or_default();
+                s.calls += h.count;
+                s.total_ns = s.total_ns.saturating_add(h.total_ns);
+                s.max_ns = Some(s.max_ns.unwrap_or(0).max(h.max_ns));
+            }
+        }
+        m
     }
     pub fn writes(&self) -> u64 {
         self.files.values().map(|f| f.writes).sum()
@@ -190,6 +248,34 @@ impl Layer {
     }
 }
 
+/// Something a layer could not see, and how to see it (empty when there is no better way).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub what: String,
+    pub hint: String,
+}
+
+impl Note {
+    pub fn new(what: impl Into<String>, hint: impl Into<String>) -> Note {
+        Note {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl From<String> for Note {
+    fn from(what: String) -> Note {
+        Note::new(what, "")
+    }
+}
+
+impl From<&str> for Note {
+    fn from(what: &str) -> Note {
+        Note::new(what, "")
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct TraceData {
     pub layer: Layer,
@@ -202,10 +288,14 @@ pub struct TraceData {
     pub events: u64,
     /// Events the kernel dropped because we did not read fast enough: reported, never hidden.
     pub lost_events: u64,
-    /// Keys dropped because the bounded tables were full.
+    /// Entries not tracked because a bounded table was full (files, names, processes):
+    /// reported, never hidden.
     pub dropped_keys: u64,
+    /// perf: syscall exits that had no matching entry although the thread was traced
+    /// before (an event lost or out of order): those calls are not counted.
+    pub unpaired_events: u64,
     /// What this layer could not see.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// CPU time the consumer spent, for the record.
     pub consumer_cpu_s: f64,
 }
@@ -221,9 +311,14 @@ impl TraceData {
             events: 0,
             lost_events: 0,
             dropped_keys: 0,
+            unpaired_events: 0,
             notes: Vec::new(),
             consumer_cpu_s: 0.0,
         }
+    }
+
+    pub fn note(&mut self, what: impl Into<String>, hint: impl Into<String>) {
+        self.notes.push(Note::new(what, hint));
     }
 
     /// Sync calls per second of a process, from counting layers only.
@@ -234,5 +329,58 @@ impl TraceData {
         self.procs
             .get(&pid)
             .map(|p| p.sync_count() as f64 / self.duration_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscalls_add_up_over_files_per_call() {
+        let mut p = ProcTrace::default();
+        let mut a = FileTrace::default();
+        a.record_write(WriteKind::Write, 40, 1_000);
+        a.record_write(WriteKind::Write, 40, 3_000);
+        a.record_write(WriteKind::Pwrite64, 4096, 10_000);
+        a.syncs.entry(SyncKind::Fsync).or_default().record(500_000);
+        let mut b = FileTrace {
+            fd: 4,
+            ..Default::default()
+        };
+        b.record_write(WriteKind::Write, 10, 2_000);
+        b.syncs.entry(SyncKind::Fsync).or_default().record(900_000);
+        b.syncs
+            .entry(SyncKind::Fdatasync)
+            .or_default()
+            .record(100_000);
+        assert_eq!((a.writes, a.write_bytes), (3, 4176));
+        p.files.insert((3, "/a".into()), a);
+        p.files.insert((4, "/b".into()), b);
+        let s = p.syscalls();
+        assert_eq!(
+            s.keys().copied().collect::<Vec<_>>(),
+            vec!["fdatasync", "fsync", "pwrite64", "write"]
+        );
+        assert_eq!(
+            s["write"],
+            SyscallStat {
+                calls: 3,
+                bytes: Some(90),
+                total_ns: 6_000,
+                max_ns: None
+            }
+        );
+        assert_eq!(s["pwrite64"].bytes, Some(4096));
+        assert_eq!(
+            s["fsync"],
+            SyscallStat {
+                calls: 2,
+                bytes: None,
+                total_ns: 1_400_000,
+                max_ns: Some(900_000)
+            }
+        );
+        assert_eq!(s["fdatasync"].calls, 1);
     }
 }

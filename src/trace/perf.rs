@@ -4,152 +4,47 @@
 //!
 //! Measured on the development VM: counts match the writer's own (5000/5000), ~0.2 µs of
 //! consumer CPU per event, no loss with 1 MiB rings per CPU at 1M events/s. Given pids,
-//! a tracepoint filter (`common_pid == TID || ...`) drops other processes in the kernel.
+//! a tracepoint filter (`common_pid == TID || ...`) drops other processes in the kernel;
+//! when the filter would not fit (the kernel takes one page) they are dropped here.
 //! Block request latency is not taken from here: perf sampling silently misses most
 //! `block:block_rq_complete` events while the CPU is idle (see the eBPF layer).
+//!
+//! Opens are traced too, so an fd is named by the open that made it: a syscall tracepoint
+//! has the path's address only, so opens go to rings of their own that wake us on every
+//! event, and the path is read from the process's memory right away (`usermem`). Events
+//! of all rings are merged in time order before enter and exit are paired (a thread that
+//! migrates enters on one CPU and leaves on another).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use perf_event_open_sys as sys;
 
-use crate::parse::tracefs::{self, Field, Format};
 use crate::roots::Roots;
 
-use super::model::{Layer, SyncKind, TraceData, WriteKind};
+use super::model::{Layer, TraceData};
+use super::perfev::{self, CloseIndex, DecodeStats, Ev, FastOpens, Pairer, TpInfo};
 use super::ring::Ring;
+pub use super::tracefs_mount::{Tracefs, online_cpus};
 use super::{Resolver, TraceRequest};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tp {
-    EnterWrite(WriteKind),
-    ExitWrite(WriteKind),
-    EnterSync(SyncKind),
-    ExitSync(SyncKind),
-    EnterClose,
-    Exec,
-    Exit,
+/// How often the main rings are read and their events paired (the open rings are read
+/// as soon as they have anything).
+const ROUND: Duration = Duration::from_millis(200);
+/// After an open's entry without its exit: how soon to look again (an open takes tens of
+/// µs; a short-lived process closes its file within a few ms).
+const OPEN_EXIT_WAIT: Duration = Duration::from_millis(1);
+/// The kernel copies a filter string of at most one page (perf_event_set_filter:
+/// strndup_user(arg, PAGE_SIZE)), NUL included.
+fn max_filter_len() -> usize {
+    rustix::param::page_size() - 1
 }
 
-struct TpInfo {
-    tp: Tp,
-    fd: Option<Field>,
-    ret: Option<Field>,
-    pid: Option<Field>,
-    filename: Option<Field>,
-}
-
-/// Where tracefs is, mounting it (and unmounting at the end) when root needs to.
-pub struct Tracefs {
-    pub path: PathBuf,
-    mounted_by_us: bool,
-}
-
-impl Tracefs {
-    pub fn find_or_mount(roots: &Roots) -> Result<Tracefs> {
-        for p in roots.tracefs_candidates() {
-            if p.join("events").is_dir() {
-                return Ok(Tracefs {
-                    path: p,
-                    mounted_by_us: false,
-                });
-            }
-        }
-        let p = roots.tracefs_candidates().remove(0);
-        rustix::mount::mount(
-            "nodev",
-            &p,
-            "tracefs",
-            rustix::mount::MountFlags::empty(),
-            None,
-        )
-        .with_context(|| {
-            format!(
-                "tracefs is not mounted and mounting it on {} failed",
-                p.display()
-            )
-        })?;
-        Ok(Tracefs {
-            path: p,
-            mounted_by_us: true,
-        })
-    }
-
-    pub fn format(&self, group: &str, name: &str) -> Result<Format> {
-        let p = self.path.join(format!("events/{group}/{name}/format"));
-        let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;
-        tracefs::parse(&text).map_err(|e| anyhow!("{}: {e}", p.display()))
-    }
-}
-
-impl Drop for Tracefs {
-    fn drop(&mut self) {
-        if self.mounted_by_us {
-            let _ = rustix::mount::unmount(&self.path, rustix::mount::UnmountFlags::DETACH);
-        }
-    }
-}
-
-/// Online CPUs from `/sys/devices/system/cpu/online` (`0-3,8-11`).
-pub fn online_cpus(roots: &Roots) -> Vec<i32> {
-    let text = std::fs::read_to_string(roots.sys("devices/system/cpu/online"))
-        .unwrap_or_else(|_| "0".into());
-    let mut v = Vec::new();
-    for part in text.trim().split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
-                    v.extend(a..=b);
-                }
-            }
-            None => {
-                if let Ok(a) = part.parse() {
-                    v.push(a);
-                }
-            }
-        }
-    }
-    v
-}
-
-fn tracepoints() -> Vec<(&'static str, String, Tp)> {
-    let mut v = Vec::new();
-    for k in WriteKind::ALL {
-        v.push((
-            "syscalls",
-            format!("sys_enter_{}", k.name()),
-            Tp::EnterWrite(k),
-        ));
-        v.push((
-            "syscalls",
-            format!("sys_exit_{}", k.name()),
-            Tp::ExitWrite(k),
-        ));
-    }
-    for k in SyncKind::ALL {
-        v.push((
-            "syscalls",
-            format!("sys_enter_{}", k.name()),
-            Tp::EnterSync(k),
-        ));
-        v.push((
-            "syscalls",
-            format!("sys_exit_{}", k.name()),
-            Tp::ExitSync(k),
-        ));
-    }
-    v.push(("syscalls", "sys_enter_close".into(), Tp::EnterClose));
-    v.push(("sched", "sched_process_exec".into(), Tp::Exec));
-    v.push(("sched", "sched_process_exit".into(), Tp::Exit));
-    v
-}
-
-fn open_tracepoint(id: u32, cpu: i32) -> std::io::Result<OwnedFd> {
+fn open_tracepoint(id: u32, cpu: i32, wakes: bool) -> std::io::Result<OwnedFd> {
     let mut attr = sys::bindings::perf_event_attr {
         type_: sys::bindings::PERF_TYPE_TRACEPOINT,
         size: std::mem::size_of::<sys::bindings::perf_event_attr>() as u32,
@@ -160,9 +55,14 @@ fn open_tracepoint(id: u32, cpu: i32) -> std::io::Result<OwnedFd> {
         ..Default::default()
     };
     attr.__bindgen_anon_1.sample_period = 1;
-    // Wake the reader when a quarter of the ring is full, not on every event.
-    attr.set_watermark(1);
-    attr.__bindgen_anon_2.wakeup_watermark = 256 * 1024;
+    if wakes {
+        // Opens for writing: wake the reader on every one.
+        attr.__bindgen_anon_2.wakeup_events = 1;
+    } else {
+        // Wake the reader when a quarter of the ring is full, not on every event.
+        attr.set_watermark(1);
+        attr.__bindgen_anon_2.wakeup_watermark = 256 * 1024;
+    }
     attr.set_disabled(1);
     attr.set_use_clockid(1);
     attr.clockid = libc::CLOCK_MONOTONIC;
@@ -183,12 +83,78 @@ fn open_tracepoint(id: u32, cpu: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// One perf event per CPU and tracepoint: raise the soft fd limit to the hard one first
+/// (1024 by default: 64 CPUs × 40 tracepoints do not fit).
+fn raise_nofile(needed: usize) -> (u64, u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let r = getrlimit(Resource::Nofile);
+    let (soft, hard) = (r.current.unwrap_or(u64::MAX), r.maximum.unwrap_or(u64::MAX));
+    if (soft as usize) < needed + 64 && soft < hard {
+        let mut n = r;
+        n.current = r.maximum;
+        if setrlimit(Resource::Nofile, n).is_ok() {
+            return (hard, hard);
+        }
+    }
+    (soft, hard)
+}
+
+/// Keep these threads: `common_pid` tests, with runs of consecutive tids as ranges (the
+/// threads of a JVM or mysqld are mostly consecutive, so hundreds fit in a page).
+pub fn pid_expr(tids: &[u32]) -> String {
+    if tids.is_empty() {
+        // Nothing to watch (the process is gone): a filter that matches nothing.
+        return "common_pid == -1".into();
+    }
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < tids.len() {
+        let mut j = i;
+        while j + 1 < tids.len() && tids[j + 1] == tids[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j - i >= 2 {
+            format!("(common_pid >= {} && common_pid <= {})", tids[i], tids[j])
+        } else if j == i {
+            format!("common_pid == {}", tids[i])
+        } else {
+            format!("common_pid == {} || common_pid == {}", tids[i], tids[j])
+        });
+        i = j + 1;
+    }
+    parts.join(" || ")
+}
+
+fn with_base(base: Option<&str>, pids: &str) -> String {
+    match base {
+        Some(b) => format!("{b} && ({pids})"),
+        None => pids.to_string(),
+    }
+}
+
+/// Where the pid filter is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Filter {
+    /// All processes but ourselves.
+    None,
+    /// In the kernel, these threads.
+    Kernel(Vec<u32>),
+    /// Here: these processes (tgids), because the kernel filter did not fit or failed.
+    User(BTreeSet<u32>),
+}
+
 pub struct PerfSession {
     roots: Roots,
     _tracefs: Tracefs,
     rings: Vec<Ring>,
+    /// Rings of the open events (woken on every event).
+    fast: Vec<Ring>,
     followers: Vec<OwnedFd>,
+    /// Every event fd with its own filter (ANDed with the pid filter).
+    filters: Vec<(i32, Option<&'static str>)>,
     tps: HashMap<u16, TpInfo>,
+    filter: Filter,
+    notes: Vec<super::Note>,
 }
 
 impl PerfSession {
@@ -196,43 +162,58 @@ impl PerfSession {
         let tracefs = Tracefs::find_or_mount(roots)?;
         let mut tps = HashMap::new();
         let mut ids = Vec::new();
-        for (group, name, tp) in tracepoints() {
-            // A kernel without one of these (pwritev2 on old kernels) just loses that one.
+        // The first event of a ring makes it (its wakeup settings are the ring's): an open
+        // entry for the open rings, so they wake us on every open for writing.
+        for (group, name, tp) in perfev::tracepoints() {
+            // A kernel without one of these (pwritev2 on old kernels, open on arm64) just
+            // loses that one.
             let Ok(fmt) = tracefs.format(group, &name) else {
                 continue;
             };
-            let f = |n: &str| fmt.field(n).cloned();
-            tps.insert(
-                fmt.id as u16,
-                TpInfo {
-                    tp,
-                    fd: f("fd"),
-                    ret: f("ret"),
-                    pid: f("pid"),
-                    filename: f("filename"),
-                },
-            );
-            ids.push((fmt.id, group));
+            tps.insert(fmt.id as u16, TpInfo::new(tp, &fmt));
+            ids.push((fmt.id, tp));
         }
         if ids.is_empty() {
             bail!("no syscall tracepoints under {}", tracefs.path.display());
         }
-        let pages = (ring_bytes / rustix::param::page_size())
-            .next_power_of_two()
-            .max(2);
+        let page = rustix::param::page_size();
+        let pages = (ring_bytes / page).next_power_of_two().max(2);
+        // Opens are few (writable ones only, filtered in the kernel) and read at once.
+        let fast_pages = (pages / 8).max(2);
+        let cpus = online_cpus(roots);
+        let (soft, hard) = raise_nofile(cpus.len() * ids.len());
         let mut rings = Vec::new();
+        let mut fast = Vec::new();
         let mut followers = Vec::new();
-        for cpu in online_cpus(roots) {
-            let mut leader: Option<i32> = None;
-            for (id, _group) in &ids {
-                let fd = open_tracepoint(*id, cpu).map_err(|e| {
-                    anyhow!("perf_event_open on a tracepoint failed ({e}): needs root or CAP_PERFMON (kernel.perf_event_paranoid)")
+        let mut filters = Vec::new();
+        for cpu in &cpus {
+            let mut leader: [Option<i32>; 2] = [None, None];
+            for (id, tp) in &ids {
+                let is_fast = tp.is_fast();
+                let fd = open_tracepoint(*id, *cpu, tp.wakes()).map_err(|e| {
+                    if e.raw_os_error() == Some(libc::EMFILE) {
+                        anyhow!(
+                            "perf_event_open: out of file descriptors: {} events are needed ({} CPUs × {} tracepoints) and RLIMIT_NOFILE is {soft} (hard limit {hard}); raise it (ulimit -n, LimitNOFILE=) or use --tracing ebpf",
+                            cpus.len() * ids.len(),
+                            cpus.len(),
+                            ids.len()
+                        )
+                    } else {
+                        anyhow!("perf_event_open on a tracepoint failed ({e}): needs root or CAP_PERFMON (kernel.perf_event_paranoid)")
+                    }
                 })?;
                 let raw = fd.as_raw_fd();
-                match leader {
+                filters.push((raw, tp.base_filter()));
+                match leader[is_fast as usize] {
                     None => {
-                        leader = Some(raw);
-                        rings.push(Ring::new(fd, pages).context("mapping a perf ring buffer")?);
+                        leader[is_fast as usize] = Some(raw);
+                        let r = Ring::new(fd, if is_fast { fast_pages } else { pages })
+                            .context("mapping a perf ring buffer")?;
+                        if is_fast {
+                            fast.push(r);
+                        } else {
+                            rings.push(r);
+                        }
                     }
                     Some(l) => {
                         // SAFETY: both fds are perf events on the same CPU.
@@ -251,42 +232,82 @@ impl PerfSession {
             roots: roots.clone(),
             _tracefs: tracefs,
             rings,
+            fast,
             followers,
+            filters,
             tps,
+            filter: Filter::None,
+            notes: Vec::new(),
         })
     }
 
-    fn all_fds(&self) -> Vec<i32> {
-        self.rings
-            .iter()
-            .map(|r| r.raw_fd())
-            .chain(self.followers.iter().map(|f| f.as_raw_fd()))
-            .collect()
-    }
-
-    /// Keep only these threads, in the kernel. `None` removes the filter.
-    fn set_filter(&self, tids: Option<&[u32]>) -> Result<()> {
-        let expr = match tids {
-            Some(t) if !t.is_empty() => t
-                .iter()
-                .map(|t| format!("common_pid == {t}"))
-                .collect::<Vec<_>>()
-                .join(" || "),
-            // Nothing to watch (the process is gone): a filter that matches nothing.
-            Some(_) => "common_pid == -1".to_string(),
-            None => format!("common_pid != {}", std::process::id()),
-        };
-        let c = CString::new(expr)?;
-        for fd in self.all_fds() {
+    /// Set one filter string per event fd: its own part AND `pids`.
+    fn set_filters(&self, pids: &str) -> std::io::Result<()> {
+        for (fd, base) in &self.filters {
+            let expr = with_base(*base, pids);
+            if expr.len() > max_filter_len() {
+                return Err(std::io::Error::from_raw_os_error(libc::E2BIG));
+            }
+            let c =
+                CString::new(expr).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
             // SAFETY: a valid NUL-terminated filter string and a perf tracepoint fd.
-            if unsafe { sys::ioctls::SET_FILTER(fd, c.as_ptr() as *mut _) } != 0 {
-                bail!(
-                    "PERF_EVENT_IOC_SET_FILTER: {}",
-                    std::io::Error::last_os_error()
-                );
+            if unsafe { sys::ioctls::SET_FILTER(*fd, c.as_ptr() as *mut _) } != 0 {
+                return Err(std::io::Error::last_os_error());
             }
         }
         Ok(())
+    }
+
+    /// Keep only the targets: in the kernel when the filter fits and is accepted, else
+    /// here (said in the notes). Never an error: a filter refused leaves the run going.
+    fn apply_filter(&mut self, roots: &Roots, req: &TraceRequest) {
+        let me = format!("common_pid != {}", std::process::id());
+        let Some(tids) = target_tids(roots, req) else {
+            if let Err(e) = self.set_filters(&me) {
+                self.notes.push(super::Note::new(
+                    format!("the kernel refused the filter that leaves out iowhy itself ({e}): our own calls are dropped here"),
+                    "",
+                ));
+            }
+            self.filter = Filter::None;
+            return;
+        };
+        if Filter::Kernel(tids.clone()) == self.filter {
+            return;
+        }
+        let pids = pid_expr(&tids);
+        let err = if matches!(self.filter, Filter::User(_)) {
+            // Once in user space, stay there: the set only grows.
+            None
+        } else {
+            match self.set_filters(&pids) {
+                Ok(()) => {
+                    self.filter = Filter::Kernel(tids);
+                    return;
+                }
+                Err(e) => Some(e),
+            }
+        };
+        if let Some(e) = err {
+            let why = if e.raw_os_error() == Some(libc::E2BIG) {
+                format!(
+                    "a kernel filter for {} threads would not fit in a page",
+                    tids.len()
+                )
+            } else {
+                format!("the kernel refused the pid filter ({e})")
+            };
+            self.notes.push(super::Note::new(
+                format!("{why}: other processes' events are dropped in user space (more consumer CPU, same counts)"),
+                "trace fewer processes, or --tracing ebpf (filters by process in the kernel)",
+            ));
+            let _ = self.set_filters(&me);
+        }
+        self.filter = Filter::User(req.target_pids(roots));
+    }
+
+    fn all_fds(&self) -> Vec<i32> {
+        self.filters.iter().map(|(fd, _)| *fd).collect()
     }
 
     fn enable(&self, on: bool) {
@@ -309,10 +330,9 @@ impl PerfSession {
 impl Drop for PerfSession {
     fn drop(&mut self) {
         self.enable(false);
-        let rings = std::mem::take(&mut self.rings);
-        let followers = std::mem::take(&mut self.followers);
-        close_in_parallel(rings);
-        close_in_parallel(followers);
+        close_in_parallel(std::mem::take(&mut self.rings));
+        close_in_parallel(std::mem::take(&mut self.fast));
+        close_in_parallel(std::mem::take(&mut self.followers));
     }
 }
 
@@ -351,12 +371,6 @@ pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
     Some(tids)
 }
 
-struct Pending {
-    tp: Tp,
-    fd: i32,
-    ts: u64,
-}
-
 impl super::Session for PerfSession {
     fn layer(&self) -> Layer {
         Layer::Perf
@@ -374,9 +388,55 @@ impl super::Session for PerfSession {
 
 /// Open the events and set the filter; nothing is recorded until `collect` enables them.
 pub fn open(req: &TraceRequest, roots: &Roots) -> Result<PerfSession> {
-    let s = PerfSession::open(roots, req.ring_bytes)?;
-    s.set_filter(target_tids(roots, req).as_deref())?;
+    let mut s = PerfSession::open(roots, req.ring_bytes)?;
+    s.apply_filter(roots, req);
     Ok(s)
+}
+
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// What reading the rings needs besides them.
+struct Reader<'a> {
+    tps: &'a HashMap<u16, TpInfo>,
+    keep: Option<&'a BTreeSet<u32>>,
+}
+
+/// Read every ring of `rings` into `buf`, decoded (and filtered in user space if so);
+/// opens are paired and named on the way.
+#[allow(clippy::too_many_arguments)]
+fn drain_into(
+    rings: &mut [Ring],
+    r: &Reader<'_>,
+    res: &Resolver,
+    opens: &mut FastOpens,
+    data: &mut TraceData,
+    st: &mut DecodeStats,
+    buf: &mut Vec<Ev>,
+) {
+    for ring in rings {
+        ring.drain(|rec| {
+            // Filtering here: look at the sample's pid (its first field) before decoding,
+            // which may read the process's memory.
+            if let (Some(k), sys::bindings::PERF_RECORD_SAMPLE) = (r.keep, rec.kind) {
+                let pid = rec
+                    .body
+                    .get(0..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                if pid.is_some_and(|p| !k.contains(&p)) {
+                    return;
+                }
+            }
+            let Some(e) = perfev::decode(rec, r.tps, res, data, st) else {
+                return;
+            };
+            if let Some(e) = opens.take(e, res, monotonic_ns) {
+                buf.push(e);
+            }
+        });
+    }
 }
 
 fn collect(
@@ -387,73 +447,139 @@ fn collect(
 ) -> Result<TraceData> {
     let roots = s.roots.clone();
     let roots = &roots;
-    let mut tids = target_tids(roots, req);
     let mut data = TraceData::new(Layer::Perf);
-    data.notes.push(
-        "block request latency needs the eBPF layer (perf sampling misses completions)".into(),
+    data.note(
+        "block request latency needs the eBPF layer (perf sampling misses completions)",
+        "--tracing ebpf (root, a kernel with BTF)",
     );
-    let mut res = Resolver::new(roots.clone());
-    let mut pending: HashMap<u32, Pending> = HashMap::new();
-    let mut arena: Vec<u8> = Vec::new();
-    let mut index: Vec<(u64, usize, usize, u32)> = Vec::new();
+    let mut res = Resolver::new(roots.clone()).pruning_on_exit();
+    let mut pairer = Pairer::default();
+    let mut opens = FastOpens::default();
+    let mut st = DecodeStats::default();
+    let mut buf: Vec<Ev> = Vec::new();
     let cpu0 = super::thread_cpu_s();
     let start = Instant::now();
-    s.enable(true);
+    // Events stamped before this were all in the rings when they were last read: they can
+    // be paired. Later ones wait a round, in case an earlier one sits in another CPU's ring.
+    let mut complete_before = 0u64;
+    let mut last_round = Instant::now() - ROUND;
     let mut last_refresh = Instant::now();
+    s.enable(true);
     loop {
         let left = req.duration.saturating_sub(start.elapsed());
         let stopping = left.is_zero() || stop.load(Ordering::Relaxed);
-        if !stopping {
-            wait_readable(&s.rings, left.min(Duration::from_millis(200)));
-        } else {
+        let mut main_ready = false;
+        if stopping {
             s.enable(false);
+        } else {
+            let mut wait = left.min(ROUND.saturating_sub(last_round.elapsed()));
+            if opens.waiting() {
+                // An open for writing was read without its exit: look again very soon, the
+                // fd may be closed within milliseconds.
+                wait = wait.min(OPEN_EXIT_WAIT);
+            }
+            main_ready = wait_readable(&s.rings, &s.fast, wait);
         }
-        // A thread that migrates writes its sys_enter on one CPU's ring and its sys_exit on
-        // another's: merge all rings of this round in time order before pairing them.
-        arena.clear();
-        index.clear();
-        for ring in &mut s.rings {
-            ring.drain(|rec| {
-                let ts = if rec.kind == sys::bindings::PERF_RECORD_SAMPLE && rec.body.len() >= 16 {
-                    u64::from_ne_bytes(rec.body[8..16].try_into().unwrap_or_default())
-                } else {
-                    0
-                };
-                index.push((ts, arena.len(), rec.body.len(), rec.kind));
-                arena.extend_from_slice(rec.body);
-            });
+        let reader = Reader {
+            tps: &s.tps,
+            keep: match &s.filter {
+                Filter::User(t) => Some(t),
+                _ => None,
+            },
+        };
+        // Opens first, and at once: the fd is named while it is open.
+        drain_into(
+            &mut s.fast,
+            &reader,
+            &res,
+            &mut opens,
+            &mut data,
+            &mut st,
+            &mut buf,
+        );
+        if !(stopping || main_ready || last_round.elapsed() >= ROUND) {
+            continue;
         }
-        index.sort_unstable_by_key(|e| e.0);
-        for &(_, off, len, kind) in &index {
-            let rec = super::ring::Record {
-                kind,
-                body: &arena[off..off + len],
-            };
-            handle(rec, &s.tps, &mut pending, &mut res, &mut data);
+        // Read the clock before the rings: every event stamped before it is in them now.
+        // (The open rings are not read again after it: names read later than `mark`
+        // could postdate a close that is not in the buffer yet.)
+        let mark = monotonic_ns();
+        drain_into(
+            &mut s.rings,
+            &reader,
+            &res,
+            &mut opens,
+            &mut data,
+            &mut st,
+            &mut buf,
+        );
+        if stopping {
+            drain_into(
+                &mut s.fast,
+                &reader,
+                &res,
+                &mut opens,
+                &mut data,
+                &mut st,
+                &mut buf,
+            );
         }
+        buf.sort_by_key(|e| e.ts);
+        let cut = if stopping {
+            buf.len()
+        } else {
+            buf.partition_point(|e| e.ts < complete_before)
+        };
+        let rest = buf.split_off(cut);
+        let index = if buf.iter().any(|e| e.open.is_some()) {
+            CloseIndex::of(buf.iter().chain(rest.iter()))
+        } else {
+            CloseIndex::default()
+        };
+        for e in buf.drain(..) {
+            pairer.handle(e, &mut res, &index);
+        }
+        buf = rest;
+        complete_before = mark;
+        last_round = Instant::now();
         tick(start.elapsed());
         if stopping {
             break;
         }
-        // New threads of the targets appear: widen the kernel filter twice a second.
-        if tids.is_some() && last_refresh.elapsed() >= Duration::from_millis(500) {
-            let now = target_tids(roots, req);
-            if now != tids {
-                s.set_filter(now.as_deref())?;
-                tids = now;
-            }
+        // New threads (and, with --comm, new processes) appear: widen the filter twice a
+        // second.
+        if req.is_filtered() && last_refresh.elapsed() >= Duration::from_millis(500) {
+            s.apply_filter(roots, req);
             last_refresh = Instant::now();
         }
     }
     data.duration_s = start.elapsed().as_secs_f64();
     data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
+    data.unpaired_events = pairer.unpaired;
+    data.notes.append(&mut s.notes);
+    if pairer.unpaired > 0 {
+        data.note(
+            format!("{} syscall exits had no matching entry (an event lost or out of order): those calls are not counted", pairer.unpaired),
+            "--tracing ebpf pairs them in the kernel",
+        );
+    }
+    if st.mem_denied {
+        data.note(
+            "paths of opens could not be read from the processes' memory (needs CAP_SYS_PTRACE): they come from /proc, so files closed within a few hundred ms may be unresolved",
+            "run as root",
+        );
+    }
+    data.dropped_keys += res.dropped_keys;
     data.procs = res.into_procs();
     Ok(data)
 }
 
-fn wait_readable(rings: &[Ring], timeout: Duration) {
+/// Wait until a ring has data or `timeout` passes; true when a main ring is readable
+/// (a quarter full: read it now, before it overflows).
+fn wait_readable(rings: &[Ring], fast: &[Ring], timeout: Duration) -> bool {
     let mut fds: Vec<rustix::event::PollFd<'_>> = rings
         .iter()
+        .chain(fast)
         .map(|r| rustix::event::PollFd::new(&r.fd, rustix::event::PollFlags::IN))
         .collect();
     let ts = rustix::time::Timespec {
@@ -461,113 +587,28 @@ fn wait_readable(rings: &[Ring], timeout: Duration) {
         tv_nsec: timeout.subsec_nanos() as i64,
     };
     let _ = rustix::event::poll(&mut fds, Some(&ts));
+    fds[..rings.len()]
+        .iter()
+        .any(|f| f.revents().contains(rustix::event::PollFlags::IN))
 }
 
-fn handle(
-    rec: super::ring::Record<'_>,
-    tps: &HashMap<u16, TpInfo>,
-    pending: &mut HashMap<u32, Pending>,
-    res: &mut Resolver,
-    data: &mut TraceData,
-) {
-    use sys::bindings::{PERF_RECORD_LOST, PERF_RECORD_LOST_SAMPLES, PERF_RECORD_SAMPLE};
-    let b = rec.body;
-    match rec.kind {
-        PERF_RECORD_SAMPLE => {}
-        PERF_RECORD_LOST if b.len() >= 16 => {
-            data.lost_events += u64::from_ne_bytes(b[8..16].try_into().unwrap_or_default());
-            return;
-        }
-        PERF_RECORD_LOST_SAMPLES if b.len() >= 8 => {
-            data.lost_events += u64::from_ne_bytes(b[0..8].try_into().unwrap_or_default());
-            return;
-        }
-        _ => return,
-    }
-    // PERF_SAMPLE_TID | TIME | RAW: u32 pid, u32 tid, u64 time, u32 size, raw[size].
-    if b.len() < 20 {
-        return;
-    }
-    let pid = u32::from_ne_bytes(b[0..4].try_into().unwrap_or_default());
-    let tid = u32::from_ne_bytes(b[4..8].try_into().unwrap_or_default());
-    let ts = u64::from_ne_bytes(b[8..16].try_into().unwrap_or_default());
-    let size = u32::from_ne_bytes(b[16..20].try_into().unwrap_or_default()) as usize;
-    let Some(raw) = b.get(20..20 + size) else {
-        return;
-    };
-    if raw.len() < 2 {
-        return;
-    }
-    data.events += 1;
-    let id = u16::from_ne_bytes([raw[0], raw[1]]);
-    let Some(info) = tps.get(&id) else { return };
-    let fd_of = || {
-        info.fd
-            .as_ref()
-            .and_then(|f| tracefs::read_u64(raw, f))
-            .map(|v| v as i32)
-            .unwrap_or(-1)
-    };
-    match info.tp {
-        Tp::EnterWrite(_) | Tp::EnterSync(_) => {
-            pending.insert(
-                tid,
-                Pending {
-                    tp: info.tp,
-                    fd: fd_of(),
-                    ts,
-                },
-            );
-        }
-        Tp::ExitWrite(k) => {
-            if let Some(p) = pending.remove(&tid) {
-                if p.tp == Tp::EnterWrite(k) {
-                    let ret = info
-                        .ret
-                        .as_ref()
-                        .and_then(|f| tracefs::read_i64(raw, f))
-                        .unwrap_or(-1);
-                    if ret >= 0 {
-                        res.write(pid, p.fd, ret as u64);
-                    }
-                }
-            }
-        }
-        Tp::ExitSync(k) => {
-            if let Some(p) = pending.remove(&tid) {
-                if p.tp == Tp::EnterSync(k) {
-                    res.sync(
-                        pid,
-                        if k.has_fd() { p.fd } else { -1 },
-                        k,
-                        ts.saturating_sub(p.ts),
-                    );
-                }
-            }
-        }
-        Tp::EnterClose => res.closed(pid, fd_of()),
-        Tp::Exec => {
-            let name = info
-                .filename
-                .as_ref()
-                .and_then(|f| tracefs::read_str(raw, f));
-            let p = info
-                .pid
-                .as_ref()
-                .and_then(|f| tracefs::read_i64(raw, f))
-                .unwrap_or(pid as i64) as u32;
-            res.exec(p, name);
-        }
-        Tp::Exit => {
-            let p = info
-                .pid
-                .as_ref()
-                .and_then(|f| tracefs::read_i64(raw, f))
-                .unwrap_or(tid as i64) as u32;
-            pending.remove(&p);
-            if p == pid {
-                res.exited(pid);
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_filters_use_ranges_and_fit_a_page() {
+        assert_eq!(pid_expr(&[]), "common_pid == -1");
+        assert_eq!(pid_expr(&[7]), "common_pid == 7");
+        assert_eq!(
+            pid_expr(&[7, 8, 20, 21, 22, 23, 40]),
+            "common_pid == 7 || common_pid == 8 || (common_pid >= 20 && common_pid <= 23) || common_pid == 40"
+        );
+        // A JVM's 2000 threads, mostly consecutive: fits.
+        let jvm: Vec<u32> = (100_000..102_000).chain([200_000, 300_000]).collect();
+        assert!(with_base(Some("(flags & 3)"), &pid_expr(&jvm)).len() < 4095);
+        // 400 scattered threads do not: the session falls back to user space.
+        let scattered: Vec<u32> = (0..400).map(|i| 100_000 + i * 7).collect();
+        assert!(pid_expr(&scattered).len() > 4095);
     }
 }

@@ -116,13 +116,18 @@ fn collect(
     let start = Instant::now();
     let pids = pids.to_vec();
     let mut data = TraceData::new(Layer::Sampling);
-    data.notes.push(format!(
-        "sampling /proc/PID/task/*/syscall at {} Hz: shares of time are estimates; no call counts, no latencies",
-        req.sample_hz
-    ));
+    data.note(
+        format!(
+            "sampling /proc/PID/task/*/syscall at {} Hz: shares of time are estimates; no call counts, no latencies",
+            req.sample_hz
+        ),
+        "run as root (or with CAP_PERFMON) for exact counts: --tracing perf or ebpf",
+    );
     if pids.is_empty() {
-        data.notes
-            .push("no process was writing: nothing to sample".into());
+        data.note(
+            "no process was writing: nothing to sample",
+            "iowhy trace --pid PID samples a process you name",
+        );
     }
     let cpu0 = super::thread_cpu_s();
     let mut res = Resolver::new(roots.clone());
@@ -175,7 +180,9 @@ fn collect(
     }
     for &pid in &pids {
         let n = samples.get(&pid).copied().unwrap_or(0);
-        let p = res.process(pid);
+        let Some(p) = res.process(pid) else {
+            continue;
+        };
         p.samples = n;
         let in_sync: u64 = sync_samples
             .iter()
