@@ -56,33 +56,57 @@ fn within(a: f64, b: f64, pct: f64) -> bool {
     (a - b).abs() <= pct / 100.0 * a.max(b)
 }
 
+/// `iowhy trace --pid P` with the eBPF and perf layers at once, over the same window.
+fn trace_both(pid: u32, secs: u32) -> [serde_json::Value; 2] {
+    let spawn = |layer: &str| {
+        Command::new(bin())
+            .args(["trace", "--pid", &pid.to_string(), "--tracing", layer])
+            .args(["--duration", &format!("{secs}s"), "-f", "json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (e, p) = (spawn("ebpf"), spawn("perf"));
+    [e, p].map(|c| {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "trace failed");
+        serde_json::from_slice(&out.stdout).unwrap()
+    })
+}
+
 #[test]
 fn each_layer_counts_the_fsync_logger() {
     if !live_ready(&["losetup", "mkfs.ext4"]) {
         return;
     }
     let _l = live_lock();
-    // A steady writer: 1000 lines a second, each fsync'd.
-    let lab = Lab::start(&["fsync-logger", "--duration", "60s", "--rate", "1000"]);
+    // A known workload inside the window: exactly N fsync'd lines, starting once both
+    // tracers are attached, so the writer's own count is exact whatever the load.
+    const N: u64 = 2000;
+    let lab = Lab::start(&[
+        "fsync-logger",
+        "--duration",
+        "60s",
+        "--lines",
+        &N.to_string(),
+        "--start-after",
+        "4s",
+        "--rate",
+        "1000",
+    ]);
     let (pid, path) = (lab.event.pids[0], lab.event.paths[0].clone());
-    std::thread::sleep(Duration::from_secs(1));
-    let mut rates = Vec::new();
-    let mut traced_share = 0.0;
-    for layer in ["ebpf", "perf"] {
-        let (v, own) = trace_pid(pid, &path, layer, 3);
+    let traces = trace_both(pid, 9);
+    assert_eq!(lines(&path), N, "the writer finished inside the window");
+    let mut per_s = Vec::new();
+    for (v, layer) in traces.iter().zip(["ebpf", "perf"]) {
         assert_eq!(v["layer"], layer);
         assert_eq!(v["lost_events"], 0, "{layer} lost events");
-        let f = file_of(&v, pid, &path);
-        let syncs = f["syncs"]["fsync"]["per_s"].as_f64().unwrap();
-        let writes = f["writes_per_s"].as_f64().unwrap();
-        assert!(
-            within(syncs, own, 5.0),
-            "{layer}: {syncs} fsync/s traced vs {own} lines/s written"
+        let f = file_of(v, pid, &path);
+        assert_eq!(
+            f["syncs"]["fsync"]["count"], N,
+            "{layer}: one fsync per line: {f:#}"
         );
-        assert!(
-            within(writes, syncs, 2.0),
-            "{layer}: one write per sync ({writes} vs {syncs})"
-        );
+        assert_eq!(f["writes"], N, "{layer}: one write per line: {f:#}");
         assert!(f["sync_p99_ms"].as_f64().unwrap() > 0.0);
         assert!(f["bytes_per_sync"].as_f64().unwrap() < 64.0);
         assert!(
@@ -100,11 +124,8 @@ fn each_layer_counts_the_fsync_logger() {
             .find(|p| p["pid"] == pid)
             .unwrap();
         let sc = &p["syscalls"];
-        assert_eq!(
-            sc["fsync"]["calls"], f["syncs"]["fsync"]["count"],
-            "{layer}: {sc:#}"
-        );
-        assert!(sc["write"]["calls"].as_u64().unwrap() >= f["writes"].as_u64().unwrap());
+        assert_eq!(sc["fsync"]["calls"], N, "{layer}: {sc:#}");
+        assert!(sc["write"]["calls"].as_u64().unwrap() >= N);
         assert!(
             sc["fsync"]["total_ms"].as_f64().unwrap() > 0.0,
             "{layer}: {sc:#}"
@@ -117,15 +138,29 @@ fn each_layer_counts_the_fsync_logger() {
             sc.get("fdatasync").is_none() && sc.get("pwrite64").is_none(),
             "{layer}: {sc:#}"
         );
-        rates.push(syncs);
-        traced_share = f["sync_time_share"].as_f64().unwrap();
+        per_s.push(f["syncs"]["fsync"]["per_s"].as_f64().unwrap());
     }
     assert!(
-        within(rates[0], rates[1], 5.0),
-        "ebpf and perf disagree: {rates:?}"
+        within(per_s[0], per_s[1], 5.0),
+        "ebpf and perf disagree on the rate over the same window: {per_s:?}"
     );
-    // Sampling: an estimate of the time share, no counts.
+    drop(lab);
+    // Sampling: an estimate of the time share, no counts, for a steady writer, against
+    // the share eBPF measures over the same window.
+    let lab = Lab::start(&["fsync-logger", "--duration", "60s", "--rate", "1000"]);
+    let (pid, path) = (lab.event.pids[0], lab.event.paths[0].clone());
+    std::thread::sleep(Duration::from_secs(1));
+    let exact = Command::new(bin())
+        .args(["trace", "--pid", &pid.to_string(), "--tracing", "ebpf"])
+        .args(["--duration", "4s", "-f", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
     let (v, _) = trace_pid(pid, &path, "sampling", 2);
+    let out = exact.wait_with_output().unwrap();
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let traced_share = file_of(&e, pid, &path)["sync_time_share"].as_f64().unwrap();
     assert_eq!(v["estimate"], true);
     let p = v["processes"]
         .as_array()
@@ -135,9 +170,9 @@ fn each_layer_counts_the_fsync_logger() {
         .unwrap();
     assert!(p["sync_per_s"].is_null(), "sampling must not invent counts");
     let share = p["sampled_sync_share"].as_f64().unwrap();
-    // The estimate against the share measured by tracing a moment before.
+    // Sampling misses time in fsync spent on a CPU (see the diagnose test's bound).
     assert!(
-        (share - traced_share).abs() < 0.15,
+        (share - traced_share).abs() < 0.25,
         "sampled {share} vs traced {traced_share}"
     );
 }
@@ -256,6 +291,8 @@ fn fdatasync_and_sync_file_range_are_counted() {
         return;
     }
     let _l = live_lock();
+    // A known workload per sync call, inside the window of both layers.
+    const N: u64 = 1000;
     for (mode, key) in [
         ("fdatasync", "fdatasync"),
         ("sync-file-range", "sync_file_range"),
@@ -264,20 +301,27 @@ fn fdatasync_and_sync_file_range_are_counted() {
             "fsync-logger",
             "--duration",
             "30s",
+            "--lines",
+            &N.to_string(),
+            "--start-after",
+            "4s",
             "--rate",
             "500",
             "--sync",
             mode,
         ]);
         let (pid, path) = (lab.event.pids[0], lab.event.paths[0].clone());
-        std::thread::sleep(Duration::from_secs(1));
-        for layer in ["ebpf", "perf"] {
-            let (v, own) = trace_pid(pid, &path, layer, 2);
-            let f = file_of(&v, pid, &path);
-            let n = f["syncs"][key]["per_s"].as_f64().unwrap_or(0.0);
-            assert!(
-                within(n, own, 6.0),
-                "{layer} {key}: {n}/s traced vs {own}/s written ({f:#})"
+        let traces = trace_both(pid, 8);
+        assert_eq!(
+            lines(&path),
+            N,
+            "{mode}: the writer finished inside the window"
+        );
+        for (v, layer) in traces.iter().zip(["ebpf", "perf"]) {
+            let f = file_of(v, pid, &path);
+            assert_eq!(
+                f["syncs"][key]["count"], N,
+                "{layer} {key}: one per line ({f:#})"
             );
             assert!(
                 f["syncs"].get("fsync").is_none(),

@@ -29,6 +29,9 @@ pub struct Unknown {
     pub pid: u32,
     pub comm: String,
     pub why: String,
+    /// Refused even to root (a non-dumpable process in another user namespace, say):
+    /// running as root would not help, unlike another user's process seen by a user.
+    pub denied_to_root: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -48,6 +51,21 @@ impl Holders {
     /// Nobody has it open, as far as anyone can tell.
     pub fn is_free(&self) -> bool {
         self.open.is_empty() && self.unknown.is_empty()
+    }
+
+    /// The unknown holders that iowhy could see by running as root: these must stop a
+    /// truncate or a removal. Those refused even to root stay unknown however iowhy runs;
+    /// callers note them and rely on their own checks (the size under the freeze).
+    pub fn blocking(&self) -> Holders {
+        Holders {
+            open: self.open.clone(),
+            unknown: self
+                .unknown
+                .iter()
+                .filter(|u| !u.denied_to_root)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// "pid 12 (app): its open files could not be read, ..." for a message.
@@ -81,6 +99,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
         containers: false,
     })?;
     let me = std::process::id();
+    let root = s.euid == 0;
     let mut h = Holders::default();
     for p in &s.processes {
         // Kernel threads hold no files; a zombie has closed all of its own; iowhy knows
@@ -92,7 +111,12 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
             h.unknown.push(Unknown {
                 pid: p.pid,
                 comm: p.comm.clone(),
-                why: "its open files could not be read (run as root to see them)".into(),
+                why: if root {
+                    "its open files cannot be read even by root (non-dumpable, or another user namespace)".into()
+                } else {
+                    "its open files could not be read (run as root to see them)".into()
+                },
+                denied_to_root: root,
             });
             continue;
         };
@@ -107,6 +131,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
                                 "has it open as fd {}, but how (read or write) could not be read",
                                 f.fd
                             ),
+                            denied_to_root: false,
                         });
                         continue;
                     };
@@ -127,6 +152,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
                         pid: p.pid,
                         comm: p.comm.clone(),
                         why: format!("fd {} names it but could not be stat'ed", f.fd),
+                        denied_to_root: false,
                     });
                 }
                 _ => {}
@@ -136,15 +162,17 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
     Ok(h)
 }
 
-/// Is the file at `p` free (no holder, none unknown)? `Err` says who holds it or why
-/// that cannot be known. A file that does not exist is free.
+/// Is the file at `p` free (no holder, none unknown that root could see)? `Err` says who
+/// holds it or why that cannot be known. A file that does not exist is free.
 pub fn free(roots: &Roots, p: &std::path::Path, host_spelling: &str) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = std::fs::symlink_metadata(p) else {
         return Ok(());
     };
     let dev = (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev()));
-    let h = scan(roots, dev, m.ino(), host_spelling).map_err(|e| format!("{e:#}"))?;
+    let h = scan(roots, dev, m.ino(), host_spelling)
+        .map_err(|e| format!("{e:#}"))?
+        .blocking();
     if let Some(o) = h.open.first() {
         return Err(format!(
             "still open in pid {} ({}) as fd {}",
@@ -209,6 +237,7 @@ mod tests {
                     pid,
                     comm: "x".into(),
                     why: "its open files could not be read".into(),
+                    denied_to_root: false,
                 })
                 .collect(),
         };
@@ -216,5 +245,31 @@ mod tests {
         assert!(s.starts_with("pid 1 (x): its open files"));
         assert!(s.ends_with("and 2 more"), "{s}");
         assert!(!h.is_free());
+    }
+
+    #[test]
+    fn only_holders_root_could_see_block() {
+        let u = |pid, denied_to_root| Unknown {
+            pid,
+            comm: "x".into(),
+            why: "its open files could not be read".into(),
+            denied_to_root,
+        };
+        let h = Holders {
+            open: Vec::new(),
+            unknown: vec![u(1, true), u(42, false)],
+        };
+        let b = h.blocking();
+        assert_eq!(b.unknown.len(), 1);
+        assert_eq!(b.unknown[0].pid, 42);
+        assert!(!h.is_free());
+        let h = Holders {
+            open: Vec::new(),
+            unknown: vec![u(1, true)],
+        };
+        assert!(
+            h.blocking().is_free(),
+            "refused even to root: noted, not blocking"
+        );
     }
 }

@@ -300,12 +300,18 @@ fn refuse_truncate(
             mapped.pids
         )));
     }
-    if !held.unknown.is_empty() {
+    // Another user's process (iowhy is not root) could write the log unseen: refuse, root
+    // would see it. One that even root cannot read (non-dumpable, another user namespace)
+    // stays unknown however iowhy runs; refusing would rule copytruncate out on every such
+    // host, so it goes on, and the size check under the freeze refuses the truncate if
+    // any byte appears that a frozen writer cannot have written.
+    let blocking = held.blocking();
+    if !blocking.unknown.is_empty() {
         return Err(usage(format!(
             "{}: copytruncate needs to see every process that holds the log, so that each writer can be stopped for \
              the truncate; these could not be read: {}. Run as root, or rotate by rename",
             a.path.display(),
-            held.unknown_summary()
+            blocking.unknown_summary()
         )));
     }
     Ok(())
