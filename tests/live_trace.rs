@@ -1030,18 +1030,36 @@ fn files_that_reuse_an_fd_number_stay_apart_and_keep_their_flags() {
             (a["fd"].as_i64(), b["fd"].as_i64()),
             (Some(fa as i64), Some(fa as i64))
         );
-        assert_eq!(
-            (a["writes"].as_u64(), a["write_bytes"].as_u64()),
-            (Some(20), Some(200)),
-            "{layer}: {a:#}"
-        );
-        assert_eq!(a["syncs"]["fsync"]["count"], 20, "{layer}: {a:#}");
-        assert_eq!(
-            (b["writes"].as_u64(), b["write_bytes"].as_u64()),
-            (Some(40), Some(800)),
-            "{layer}: {b:#}"
-        );
+        // Never a wrong name: a.log has only a.log's writes (10 bytes, each fsync'd),
+        // b.log only b.log's (20 bytes, never synced).
+        let (aw, bw) = (a["writes"].as_u64().unwrap(), b["writes"].as_u64().unwrap());
+        assert_eq!(a["write_bytes"].as_u64(), Some(aw * 10), "{layer}: {a:#}");
+        assert_eq!(a["syncs"]["fsync"]["count"], aw, "{layer}: {a:#}");
+        assert_eq!(b["write_bytes"].as_u64(), Some(bw * 20), "{layer}: {b:#}");
         assert!(b["syncs"].as_object().unwrap().is_empty(), "{layer}: {b:#}");
+        if layer == "ebpf" {
+            // The path is read in the kernel at the open: every file is named.
+            assert_eq!((aw, bw), (20, 40), "{layer}: {a:#} {b:#}");
+        } else {
+            // perf reads names after the fact (tracepoints carry only the path's
+            // address): when it lags behind a fast close-and-reopen on a loaded machine,
+            // those few opens stay unresolved rather than guessed. Every write is counted.
+            let p = v["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["pid"] == std::process::id())
+                .unwrap();
+            let on_fd: u64 = p["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["fd"] == fa && (f == &a || f == &b || f["path"].is_null()))
+                .map(|f| f["writes"].as_u64().unwrap())
+                .sum();
+            assert_eq!(on_fd, 60, "{layer}: every write on fd {fa}: {p:#}");
+            assert!(aw >= 15 && bw >= 30, "{layer}: most opens named: {aw} {bw}");
+        }
         let flags = |f: &serde_json::Value| -> Vec<String> {
             f["flags"]
                 .as_array()

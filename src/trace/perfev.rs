@@ -145,6 +145,11 @@ pub struct OpenRes {
     /// CLOCK_MONOTONIC ns when /proc was read (the clock of the events).
     pub read_at: u64,
     pub mem_path: Option<String>,
+    /// When the path was read from the process's memory (at the enter). Once the fd has
+    /// been closed the program has moved on and the buffer may hold another path (the
+    /// next open's: a reused fd number then gets the wrong name), so a path read after a
+    /// close is not trusted either.
+    pub mem_read_at: u64,
     pub flags: Option<u32>,
 }
 
@@ -293,7 +298,8 @@ const MAX_OPENS_IN_FLIGHT: usize = 65_536;
 /// it is open: the exit carries the result to the time-ordered pairing.
 #[derive(Default)]
 pub struct FastOpens {
-    pending: HashMap<u32, Ev>,
+    /// Enters waiting for their exit, with when their path was read from memory.
+    pending: HashMap<u32, (Ev, u64)>,
 }
 
 impl FastOpens {
@@ -306,8 +312,22 @@ impl FastOpens {
                     // Exits lost: start again rather than grow.
                     self.pending.clear();
                 }
-                self.pending.insert(e.tid, e);
-                None
+                // The enter was decoded (its path read) just now. A bare copy goes on to
+                // the time-ordered buffer, where it tells later opens' names apart (see
+                // `CloseIndex::opened_between`).
+                let at = now_ns();
+                let bare = Ev {
+                    ts: e.ts,
+                    pid: e.pid,
+                    tid: e.tid,
+                    tp: e.tp,
+                    arg: e.arg,
+                    flags: None,
+                    text: None,
+                    open: None,
+                };
+                self.pending.insert(e.tid, (e, at));
+                Some(bare)
             }
             Tp::ExitOpen => {
                 let enter = self.pending.remove(&e.tid);
@@ -315,12 +335,13 @@ impl FastOpens {
                     return None;
                 }
                 let mut e = e;
-                if let Some(enter) = enter {
+                if let Some((enter, mem_read_at)) = enter {
                     let proc_name = res.from_proc(e.pid, e.arg as i32);
                     e.open = Some(Box::new(OpenRes {
                         proc_name,
                         read_at: now_ns(),
                         mem_path: enter.text.map(String::from),
+                        mem_read_at,
                         flags: enter.flags,
                     }));
                 }
@@ -358,6 +379,8 @@ pub struct Pairer {
 pub struct CloseIndex {
     closed: HashMap<(u32, i32), Vec<u64>>,
     exited: HashMap<u32, u64>,
+    /// When each thread entered an open.
+    opens: HashMap<u32, Vec<u64>>,
 }
 
 impl CloseIndex {
@@ -373,10 +396,19 @@ impl CloseIndex {
                 Tp::Exit if e.flags == Some(1) => {
                     l.exited.entry(e.pid).or_insert(e.ts);
                 }
+                Tp::EnterOpen(_) => l.opens.entry(e.tid).or_default().push(e.ts),
                 _ => {}
             }
         }
         l
+    }
+
+    /// Did thread `tid` enter another open between `from` and `to` (ns)? A path read
+    /// from its memory after that may be the next open's: programs reuse the buffer.
+    pub fn opened_between(&self, tid: u32, from: u64, to: u64) -> bool {
+        self.opens
+            .get(&tid)
+            .is_some_and(|v| v.iter().any(|t| *t > from && *t < to))
     }
 
     /// Was (pid, fd) closed, or the process gone, between `from` and `to` (ns)?
@@ -454,20 +486,15 @@ impl Pairer {
                 let fd = e.arg as i32;
                 // No entry: a read-only open (left out in the kernel). Either way the fd
                 // holds something new: forget what it held.
-                let name = e.open.and_then(|o| {
-                    let proc_ok =
-                        o.proc_name.is_some() && !closes.closed_between(e.pid, fd, e.ts, o.read_at);
-                    match (proc_ok, o.proc_name, o.mem_path) {
-                        (true, Some(mut n), _) => {
-                            n.flags = o.flags.or(n.flags);
-                            Some(n)
-                        }
-                        (_, _, Some(path)) => Some(Name {
-                            path,
-                            flags: o.flags,
-                        }),
-                        _ => None,
-                    }
+                // A traced open whose name cannot be trusted stays unresolved for the
+                // fd's life: looking it up in /proc when the fd is used would name whatever
+                // holds that number by then.
+                let name = e.open.map(|o| {
+                    let flags = o.flags;
+                    open_name(o, (e.pid, e.tid), fd, e.ts, closes).unwrap_or(Name {
+                        path: super::UNRESOLVED.into(),
+                        flags,
+                    })
                 });
                 res.opened(e.pid, fd, name);
             }
@@ -494,6 +521,37 @@ impl Pairer {
                 }
             }
         }
+    }
+}
+
+/// The name of a traced open: /proc's, unless the fd was closed before it was read; else
+/// the path read from the process's memory, unless that is doubtful too; else `None`.
+fn open_name(
+    o: Box<OpenRes>,
+    (pid, tid): (u32, u32),
+    fd: i32,
+    ts: u64,
+    closes: &CloseIndex,
+) -> Option<Name> {
+    let proc_ok = o.proc_name.is_some() && !closes.closed_between(pid, fd, ts, o.read_at);
+    // A path read from memory is doubtful once the thread has entered another open (the
+    // buffer may hold the next path: open a, close, open b, and the read says b), or when
+    // it was read after the fd was closed and /proc (read as late) shows the same path
+    // on that fd. Otherwise (a different name on /proc, or none: closed, the process
+    // gone) the buffer's path is the best witness.
+    let late = closes.closed_between(pid, fd, ts, o.mem_read_at);
+    let mem_ok = !closes.opened_between(tid, ts, o.mem_read_at)
+        && (!late || o.proc_name.as_ref().map(|n| n.path.as_str()) != o.mem_path.as_deref());
+    match (proc_ok, o.proc_name, mem_ok, o.mem_path) {
+        (true, Some(mut n), _, _) => {
+            n.flags = o.flags.or(n.flags);
+            Some(n)
+        }
+        (_, _, true, Some(path)) => Some(Name {
+            path,
+            flags: o.flags,
+        }),
+        _ => None,
     }
 }
 

@@ -32,6 +32,8 @@ fn opened(
         }),
         read_at,
         mem_path: mem.map(String::from),
+        // Read at the enter, promptly: before anything else the thread did.
+        mem_read_at: ts,
         flags: Some(0o2101),
     }));
     e
@@ -171,6 +173,86 @@ fn a_proc_name_read_after_a_close_is_not_trusted() {
 }
 
 #[test]
+fn a_path_read_from_memory_after_the_close_is_not_trusted() {
+    // The reader lagged: the process opened a.log as fd 901, wrote, closed it and opened
+    // b.log as fd 901 before its memory and /proc were read; both now say b.log. The
+    // first file is unresolved, never named b.log.
+    let (mut res, me, _f, _d) = setup();
+    let w = WriteKind::Write;
+    let later = [
+        ev(30, me, me, Tp::EnterClose, 901),
+        ev(80, me, me, Tp::EnterClose, 901),
+    ];
+    let idx = CloseIndex::of(later.iter());
+    let mut p = Pairer::default();
+    let mut a = opened(10, me, 901, Some("/logs/b.log"), 100, Some("/logs/b.log"));
+    a.open.as_mut().unwrap().mem_read_at = 100;
+    p.handle(a, &mut res, &idx);
+    p.handle(ev(20, me, me, Tp::EnterWrite(w), 901), &mut res, &idx);
+    p.handle(ev(21, me, me, Tp::ExitWrite(w), 10), &mut res, &idx);
+    p.handle(ev(30, me, me, Tp::EnterClose, 901), &mut res, &idx);
+    let mut b = opened(40, me, 901, Some("/logs/b.log"), 100, Some("/logs/b.log"));
+    b.open.as_mut().unwrap().mem_read_at = 100;
+    p.handle(b, &mut res, &idx);
+    p.handle(ev(50, me, me, Tp::EnterWrite(w), 901), &mut res, &idx);
+    p.handle(ev(51, me, me, Tp::ExitWrite(w), 20), &mut res, &idx);
+    p.handle(ev(80, me, me, Tp::EnterClose, 901), &mut res, &idx);
+    let procs = res.into_procs();
+    let files: Vec<(Option<&str>, u64)> = procs[&me]
+        .files
+        .values()
+        .map(|f| (f.path.as_deref(), f.write_bytes))
+        .collect();
+    assert!(
+        files.iter().all(|(p, _)| p.is_none()),
+        "unresolved, not guessed: {files:?}"
+    );
+    assert_eq!(
+        files.iter().map(|f| f.1).sum::<u64>(),
+        30,
+        "every byte still counted"
+    );
+}
+
+#[test]
+fn a_path_read_from_memory_after_the_next_open_is_not_trusted() {
+    // open a.log (fd 901) at 10, closed at 30 and gone from /proc; the thread entered
+    // another open at 35 (b.log), and its memory was read at 40: the buffer may say b.log.
+    let (mut res, me, _f, _d) = setup();
+    let w = WriteKind::Write;
+    let idx = CloseIndex::of(
+        [
+            ev(30, me, me, Tp::EnterClose, 901),
+            ev(35, me, me, Tp::EnterOpen(OpenKind::Openat), AT_FDCWD as i64),
+        ]
+        .iter(),
+    );
+    assert!(idx.opened_between(me, 10, 40));
+    assert!(!idx.opened_between(me, 36, 40));
+    assert!(!idx.opened_between(me + 1, 10, 40));
+    let mut p = Pairer::default();
+    let mut a = opened(10, me, 901, None, 40, Some("/logs/b.log"));
+    a.open.as_mut().unwrap().mem_read_at = 40;
+    p.handle(a, &mut res, &idx);
+    p.handle(ev(20, me, me, Tp::EnterWrite(w), 901), &mut res, &idx);
+    p.handle(ev(21, me, me, Tp::ExitWrite(w), 10), &mut res, &idx);
+    // Read before the next open: trusted.
+    let mut c = opened(50, me, 902, None, 60, Some("/logs/c.log"));
+    c.open.as_mut().unwrap().mem_read_at = 51;
+    p.handle(c, &mut res, &idx);
+    p.handle(ev(52, me, me, Tp::EnterWrite(w), 902), &mut res, &idx);
+    p.handle(ev(53, me, me, Tp::ExitWrite(w), 5), &mut res, &idx);
+    let procs = res.into_procs();
+    let mut files: Vec<(i32, Option<&str>)> = procs[&me]
+        .files
+        .values()
+        .map(|f| (f.fd, f.path.as_deref()))
+        .collect();
+    files.sort();
+    assert_eq!(files, vec![(901, None), (902, Some("/logs/c.log"))]);
+}
+
+#[test]
 fn fast_opens_name_the_fd_while_it_is_open() {
     let (res, me, f, _d) = setup();
     let fd = f.as_raw_fd();
@@ -178,7 +260,10 @@ fn fast_opens_name_the_fd_while_it_is_open() {
     let mut enter = ev(1, me, me, Tp::EnterOpen(OpenKind::Openat), AT_FDCWD as i64);
     enter.text = Some("/from/memory".into());
     enter.flags = Some(0o1);
-    assert!(fo.take(enter, &res, || 5).is_none());
+    // The enter passes on bare (for the index of opens); its path waits for the exit.
+    let bare = fo.take(enter, &res, || 5).expect("a bare copy");
+    assert!(bare.text.is_none() && bare.open.is_none());
+    assert_eq!(bare.tp, Tp::EnterOpen(OpenKind::Openat));
     assert!(fo.waiting());
     let out = fo
         .take(ev(2, me, me, Tp::ExitOpen, fd as i64), &res, || 5)
