@@ -491,7 +491,7 @@ impl Pairer {
                 // holds that number by then.
                 let name = e.open.map(|o| {
                     let flags = o.flags;
-                    open_name(o, (e.pid, e.tid), fd, e.ts, closes).unwrap_or(Name {
+                    open_name(*o, (e.pid, e.tid), fd, e.ts, closes).unwrap_or(Name {
                         path: super::UNRESOLVED.into(),
                         flags,
                     })
@@ -527,7 +527,7 @@ impl Pairer {
 /// The name of a traced open: /proc's, unless the fd was closed before it was read; else
 /// the path read from the process's memory, unless that is doubtful too; else `None`.
 fn open_name(
-    o: Box<OpenRes>,
+    o: OpenRes,
     (pid, tid): (u32, u32),
     fd: i32,
     ts: u64,
