@@ -208,6 +208,30 @@ pub struct OpenFile {
     pub stat: Option<FileStat>,
 }
 
+/// Test support: an anonymous pipe's fd as the reader records it (pipefs, device 0:14).
+#[cfg(test)]
+impl OpenFile {
+    pub fn test_pipe(fd: i32, ino: u64, flags: u32) -> OpenFile {
+        OpenFile {
+            fd,
+            kind: crate::parse::fdlink::FdKind::Pipe,
+            target: format!("pipe:[{ino}]"),
+            deleted: false,
+            pos: Some(0),
+            flags: Some(flags),
+            mnt_id: None,
+            stat: Some(FileStat {
+                mode: libc::S_IFIFO | 0o600,
+                ino,
+                nlink: 1,
+                dev_major: 0,
+                dev_minor: 14,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
 /// stat(2) through the fd link: the open file itself, even when deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStat {

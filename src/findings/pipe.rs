@@ -231,25 +231,10 @@ fn remedies(iv: &Interval, b: &BlockedPipe) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::fdlink::FdKind;
-    use crate::snapshot::{FileStat, OpenFile, PipeFill, PipeWait, Process, Snapshot};
+    use crate::snapshot::{OpenFile, PipeFill, PipeWait, Process, Snapshot};
 
     fn pipe_fd(fd: i32, flags: u32) -> OpenFile {
-        OpenFile {
-            fd,
-            kind: FdKind::Pipe,
-            target: "pipe:[59125]".into(),
-            deleted: false,
-            pos: Some(0),
-            flags: Some(flags),
-            mnt_id: None,
-            stat: Some(FileStat {
-                mode: libc::S_IFIFO | 0o600,
-                ino: 59125,
-                nlink: 1,
-                ..Default::default()
-            }),
-        }
+        OpenFile::test_pipe(fd, 59125, flags)
     }
 
     /// `app | gzip > /mnt/slow/out.gz` where gzip (the reader) is in D state writing to

@@ -212,26 +212,11 @@ fn readers_of(s: &Snapshot, writer: &Process, ino: u64, wf: &OpenFile) -> (Vec<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::fdlink::FdKind;
-    use crate::snapshot::FileStat;
 
     fn pipe_fd(fd: i32, ino: u64, flags: u32) -> OpenFile {
         OpenFile {
-            fd,
-            kind: FdKind::Pipe,
-            target: format!("pipe:[{ino}]"),
-            deleted: false,
-            pos: Some(0),
-            flags: Some(flags),
             mnt_id: Some(16),
-            stat: Some(FileStat {
-                mode: libc::S_IFIFO | 0o600,
-                ino,
-                nlink: 1,
-                dev_major: 0,
-                dev_minor: 14,
-                ..Default::default()
-            }),
+            ..OpenFile::test_pipe(fd, ino, flags)
         }
     }
 

@@ -121,24 +121,9 @@ pub fn scan(r: &mut Reader, processes: &[Process]) -> Vec<PipeWait> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::FileStat;
 
     fn pipe_fd(fd: i32, ino: u64, flags: u32) -> OpenFile {
-        OpenFile {
-            fd,
-            kind: FdKind::Pipe,
-            target: format!("pipe:[{ino}]"),
-            deleted: false,
-            pos: Some(0),
-            flags: Some(flags),
-            mnt_id: None,
-            stat: Some(FileStat {
-                mode: libc::S_IFIFO | 0o600,
-                ino,
-                nlink: 1,
-                ..Default::default()
-            }),
-        }
+        OpenFile::test_pipe(fd, ino, flags)
     }
 
     fn task(dir: &std::path::Path, pid: u32, stack: Option<&str>, syscall: &str) {
