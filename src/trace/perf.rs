@@ -294,6 +294,10 @@ impl PerfSession {
                     "a kernel filter for {} threads would not fit in a page",
                     tids.len()
                 )
+            } else if e.raw_os_error() == Some(libc::EEXIST) {
+                // The kernel takes one filter per perf event, for the event's life.
+                "the targets started new threads or processes, and a perf event's filter cannot be changed once set"
+                    .to_string()
             } else {
                 format!("the kernel refused the pid filter ({e})")
             };
