@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lab, bin, iowhy, live_lock, live_ready, ok};
+use common::{Lab, Reap, bin, iowhy, live_lock, live_ready, ok};
 
 /// A worker started by this test (its parent), killed by pid on drop.
 struct Worker(Child);
@@ -269,14 +269,16 @@ fn a_writer_without_a_handler_is_not_killed_by_the_rotation() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let log = dir.path().join("plain.log");
     // `sh -c 'exec ...'` with the default SIGHUP action: a HUP would terminate it.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3>>{}; while :; do echo x >&3; sleep 0.01; done",
-            log.display()
-        ))
-        .spawn()
-        .unwrap();
+    let mut child = Reap(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>>{}; while :; do echo x >&3; sleep 0.01; done",
+                log.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let out = iowhy(&["rotate", log.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Lab, live_lock, live_ready, ok};
+use common::{Lab, Reap, live_lock, live_ready, ok};
 use iowhy::render::json::{ContainersReport, FindingJson, Report};
 
 /// containerd must be running (`.ci/run` starts it); a skip under IOWHY_REQUIRE_LIVE=1
@@ -270,16 +270,20 @@ fn fifo_writer_blocked_behind_a_stopped_reader() {
     assert!(st.success());
     // The reader opens the FIFO and then never reads; the writer fills it. Each shell
     // opens the FIFO (the two opens wait for each other) and execs, keeping its pid.
-    let mut reader = Command::new("sh")
-        .args(["-c", "exec sleep 120 < \"$0\""])
-        .arg(&fifo)
-        .spawn()
-        .unwrap();
-    let mut writer = Command::new("sh")
-        .args(["-c", "exec yes iowhy-fifo-test > \"$0\""])
-        .arg(&fifo)
-        .spawn()
-        .unwrap();
+    let mut reader = Reap(
+        Command::new("sh")
+            .args(["-c", "exec sleep 120 < \"$0\""])
+            .arg(&fifo)
+            .spawn()
+            .unwrap(),
+    );
+    let mut writer = Reap(
+        Command::new("sh")
+            .args(["-c", "exec yes iowhy-fifo-test > \"$0\""])
+            .arg(&fifo)
+            .spawn()
+            .unwrap(),
+    );
     let (rpid, wpid) = (reader.id(), writer.id());
     let until = Instant::now() + Duration::from_secs(10);
     while !state_of(wpid).is_some_and(|(_, w)| w.contains("pipe_write") || w == "pipe_wait") {

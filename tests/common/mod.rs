@@ -199,3 +199,27 @@ impl Drop for Lab {
         }
     }
 }
+
+/// A process the test started, killed by its PID and reaped when the value goes, also when
+/// an assertion fails first: a failing test must not leave a writer running.
+pub struct Reap(pub std::process::Child);
+
+impl std::ops::Deref for Reap {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reap {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

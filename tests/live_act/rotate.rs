@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::{bin, iowhy, live_lock, live_ready, ok};
+use super::common::{Reap, bin, iowhy, live_lock, live_ready, ok};
 use super::{
     Worker, all_threads_stopped, assert_each_once, assert_each_once_from, holds, numbers, state,
     wait_for,
@@ -372,14 +372,16 @@ fn copytruncate_is_refused_for_a_writer_without_o_append() {
     let _l = live_lock();
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let log = dir.path().join("offset.log");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 3>{}; while :; do echo x >&3; sleep 0.01; done",
-            log.display()
-        ))
-        .spawn()
-        .unwrap();
+    let mut child = Reap(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>{}; while :; do echo x >&3; sleep 0.01; done",
+                log.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let out = iowhy(&["rotate", log.to_str().unwrap(), "--copytruncate"]);
     let err = String::from_utf8_lossy(&out.stderr);
