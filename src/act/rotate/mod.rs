@@ -1,0 +1,202 @@
+//! `iowhy rotate PATH`: rotate a live log without losing a line — the seed's `mv` +
+//! `touch` + `kill -HUP`, checked at every step:
+//! - the writers are found by inode (every process with PATH open for writing); a process
+//!   whose open files cannot be read is an unknown holder, and reported;
+//! - a writer that does not handle the signal would be *killed* by SIGHUP: refused;
+//! - rename (same directory, so same filesystem: the data never moves), create a new PATH
+//!   with the old owner and mode, signal the writers, then verify by inode that each now
+//!   holds the new file, and report per writer;
+//! - `--copytruncate` (only for O_APPEND writers: a writer with its own offset would leave a
+//!   sparse file; only when every holder is known) copies the log while the writers run,
+//!   then freezes them for the final milliseconds — see `copytruncate` — so that, unlike
+//!   logrotate's copytruncate, no line written during the copy is lost.
+//!
+//! Nothing is deleted by a rotate except, with `--keep N`, rotations beyond N — and never
+//! one a process still has open or whose holders cannot all be known.
+//!
+//! The parts: `checks` refuses what cannot be done safely, `reopen` renames and waits
+//! for the writers to reopen, `truncate` copytruncates (directly or as the fallback),
+//! `keep` applies `--keep` and `--compress` to the old rotations, and `report` says
+//! what was (or would be) done. The numbering of rotated names is in `rotated`.
+
+mod checks;
+mod keep;
+mod reopen;
+mod report;
+mod truncate;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::cli::{Global, parse_duration};
+use crate::error::usage;
+
+use super::holders;
+use super::pause::ActFormat;
+use super::rotated::{existing, plan, rename_noreplace};
+use super::{parse_signal, refuse_unsafe, signal_fate};
+use checks::{is_mount_root, refuse_signal, refuse_truncate, unreadable_maps_note};
+use keep::old_files;
+use reopen::rename_and_reopen;
+pub use report::{RotateReport, WriterReport};
+use report::{dry_run, fate_name, print};
+use truncate::{copy_truncate, fallback};
+
+#[derive(Args, Debug, Clone)]
+pub struct RotateArgs {
+    /// The log to rotate (as the host names it).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The signal that makes the writers reopen their log: HUP, USR1 or USR2.
+    #[arg(long, default_value = "HUP", value_parser = parse_signal)]
+    pub signal: rustix::process::Signal,
+    /// Copy and truncate in place instead of renaming (for O_APPEND writers that cannot reopen).
+    #[arg(long)]
+    pub copytruncate: bool,
+    /// If no writer reopens, undo the rename and copytruncate instead (O_APPEND writers only).
+    #[arg(long)]
+    pub fallback_copytruncate: bool,
+    /// Keep N rotated files, like logrotate's `rotate N`: rotations beyond N are removed —
+    /// except one still open in a process or whose holders cannot all be checked. This is
+    /// the only thing a rotate ever deletes (--compress replaces PATH.N by PATH.N.gz).
+    /// Default: keep all.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// gzip rotated files once no process holds them (owner and mode kept).
+    #[arg(long)]
+    pub compress: bool,
+    /// How long to wait for the writers to reopen.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Say what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
+    pub format: ActFormat,
+}
+
+pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
+    if g.fixture.is_some() {
+        return Err(usage(
+            "rotate acts on the live machine; it cannot use --fixture",
+        ));
+    }
+    let roots = g.roots();
+    let host = if a.path.is_absolute() {
+        a.path.clone()
+    } else {
+        std::env::current_dir()?.join(&a.path)
+    };
+    let path = roots.host(&host);
+    let md = std::fs::symlink_metadata(&path)
+        .map_err(|e| usage(format!("{}: {e}", a.path.display())))?;
+    if !md.is_file() {
+        return Err(usage(format!("{}: not a regular file", a.path.display())));
+    }
+    let dir = path
+        .parent()
+        .context("the log has no directory")?
+        .to_path_buf();
+    if is_mount_root(&path, &md, &std::fs::metadata(&dir)?) {
+        return Err(usage(format!(
+            "{} is a mount of its own (bind-mounted onto its directory): a rename cannot move it to its rotated name; \
+             rotate it where it is mounted from",
+            a.path.display()
+        )));
+    }
+    let base = path
+        .file_name()
+        .context("file name")?
+        .to_string_lossy()
+        .into_owned();
+    let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
+    let held = holders::scan(&roots, dev, md.ino(), &host.display().to_string())?;
+    let ws = held.writers();
+    for w in &ws {
+        refuse_unsafe(&roots, &w.target)?;
+    }
+    let signo = a.signal.as_raw();
+    let mut report = RotateReport {
+        path: host.display().to_string(),
+        dry_run: a.dry_run,
+        unknown_holders: held.unknown.clone(),
+        ..Default::default()
+    };
+    report.writers = ws
+        .iter()
+        .map(|w| WriterReport {
+            pid: w.pid,
+            comm: w.target.comm.clone(),
+            fd: w.fd,
+            append: w.append,
+            signal_fate: fate_name(signal_fate(&w.target, signo)),
+            signalled: false,
+            reopened: false,
+            new_fd: None,
+            note: String::new(),
+        })
+        .collect();
+    let names: Vec<String> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let plan = plan(&base, &existing(&base, &names), a.keep);
+    let rotated = dir.join(format!("{base}.1"));
+    report.rotated_to = Some(roots.host_path_of(&rotated).display().to_string());
+    let copytruncate = a.copytruncate;
+    if copytruncate || a.fallback_copytruncate {
+        refuse_truncate(&roots, a, dev, md.ino(), &held)?;
+        report
+            .notes
+            .extend(unreadable_maps_note(&roots, dev, md.ino()));
+    }
+    if copytruncate {
+        if let Some(w) = ws.iter().find(|w| !w.append) {
+            return Err(usage(format!(
+                "pid {} ({}) writes {} without O_APPEND: after a truncate it would keep writing at its old offset and leave a \
+                 sparse file with a hole; rotate by rename (it must reopen on a signal) or restart it",
+                w.pid,
+                w.target.comm,
+                a.path.display()
+            )));
+        }
+    } else {
+        refuse_signal(a, &ws)?;
+    }
+    if !held.unknown.is_empty() {
+        report.notes.push(format!(
+            "{} process(es) may also hold the log but their open files could not be read, so they were not checked or \
+             signalled: {}",
+            held.unknown.len(),
+            held.unknown_summary()
+        ));
+    }
+    if a.dry_run {
+        return dry_run(&roots, a, &dir, &md, &plan, ws.len(), report);
+    }
+    for (f, t) in &plan.renames {
+        rename_noreplace(&dir.join(f), &dir.join(t))
+            .with_context(|| format!("renaming {f} to {t}"))?;
+        report.renamed.push((
+            roots.host_path_of(&dir.join(f)).display().to_string(),
+            roots.host_path_of(&dir.join(t)).display().to_string(),
+        ));
+    }
+    if copytruncate {
+        copy_truncate(&roots, &ws, &path, &rotated, &mut report)?;
+    } else {
+        rename_and_reopen(&roots, a, &path, &rotated, &md, &ws, &mut report)?;
+        if !report.all_reopened
+            && a.fallback_copytruncate
+            && report.writers.iter().all(|w| !w.reopened)
+        {
+            fallback(&roots, &ws, &path, &rotated, &mut report)?;
+        }
+    }
+    old_files(&roots, a, &dir, &base, &plan.removals, &mut report);
+    print(a, &report)
+}
