@@ -245,12 +245,7 @@ mod tests {
 
     #[test]
     fn a_blind_spot_without_a_hint_has_no_arrow() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fsync-logger");
-        let mut c = crate::source::Collector::fixture(&dir).unwrap();
-        let o = SnapshotOptions::full();
-        let (a, b) = (c.snapshot(&o).unwrap(), c.snapshot(&o).unwrap());
-        let iv = Interval::new(a, b);
+        let iv = findings::fixture_interval("fsync-logger");
         let found = findings::run_all(&iv);
         let mut d = Diagnosis::new(iv, found, "perf");
         let mut t = TraceData::new(Layer::Perf);

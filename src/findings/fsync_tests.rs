@@ -4,23 +4,13 @@ use crate::trace::model::{Layer, TraceData};
 
 /// The fsync-logger fixture (real snapshots) with a synthetic trace of its writer.
 fn interval_with(trace: TraceData) -> Interval {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fsync-logger");
-    let mut c = crate::source::Collector::fixture(&dir).unwrap();
-    let o = crate::source::SnapshotOptions::full();
-    let (a, b) = (c.snapshot(&o).unwrap(), c.snapshot(&o).unwrap());
-    let mut iv = Interval::new(a, b);
+    let mut iv = crate::findings::fixture_interval("fsync-logger");
     iv.trace = Some(trace);
     iv
 }
 
 fn writer_pid() -> u32 {
-    let t = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/fsync-logger/lab.json"
-    ))
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
-    v["pids"][0].as_u64().unwrap() as u32
+    crate::findings::fixture_lab_pids("fsync-logger")[0]
 }
 
 fn trace(pid: u32, writes: u64, syncs: u64, flags: u32, layer: Layer) -> TraceData {

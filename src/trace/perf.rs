@@ -560,13 +560,9 @@ fn collect(
     data.duration_s = start.elapsed().as_secs_f64();
     data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
     data.unpaired_events = pairer.unpaired;
+    // Unpaired calls are reported from the counter (trace's header, diagnose's blind
+    // spots), not also as a note.
     data.notes.append(&mut s.notes);
-    if pairer.unpaired > 0 {
-        data.note(
-            format!("{} syscall exits had no matching entry (an event lost or out of order): those calls are not counted", pairer.unpaired),
-            "--tracing ebpf pairs them in the kernel",
-        );
-    }
     if st.mem_denied {
         data.note(
             "paths of opens could not be read from the processes' memory (needs CAP_SYS_PTRACE): they come from /proc, so files closed within a few hundred ms may be unresolved",
