@@ -491,16 +491,13 @@ fn collect(
                 _ => None,
             },
         };
+        let mut drain = |rings: &mut [Ring]| {
+            drain_into(
+                rings, &reader, &res, &mut opens, &mut data, &mut st, &mut buf,
+            )
+        };
         // Opens first, and at once: the fd is named while it is open.
-        drain_into(
-            &mut s.fast,
-            &reader,
-            &res,
-            &mut opens,
-            &mut data,
-            &mut st,
-            &mut buf,
-        );
+        drain(&mut s.fast);
         if !(stopping || main_ready || last_round.elapsed() >= ROUND) {
             continue;
         }
@@ -508,25 +505,9 @@ fn collect(
         // (The open rings are not read again after it: names read later than `mark`
         // could postdate a close that is not in the buffer yet.)
         let mark = monotonic_ns();
-        drain_into(
-            &mut s.rings,
-            &reader,
-            &res,
-            &mut opens,
-            &mut data,
-            &mut st,
-            &mut buf,
-        );
+        drain(&mut s.rings);
         if stopping {
-            drain_into(
-                &mut s.fast,
-                &reader,
-                &res,
-                &mut opens,
-                &mut data,
-                &mut st,
-                &mut buf,
-            );
+            drain(&mut s.fast);
         }
         buf.sort_by_key(|e| e.ts);
         let cut = if stopping {
