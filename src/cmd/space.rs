@@ -203,7 +203,7 @@ pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
             comm: p.comm.clone(),
             fd: f.fd,
             path: f.path.clone(),
-            size_bytes: f.alloc_bytes.or(f.size_bytes).unwrap_or(0),
+            size_bytes: f.held_bytes(),
             mountpoint: f.mountpoint.clone(),
         })
         .filter(|d| d.size_bytes > 0)
@@ -223,7 +223,7 @@ pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
                 .files
                 .iter()
                 .filter(|f| f.deleted && f.regular && seen.insert((f.mountpoint.clone(), f.ino)))
-                .map(|f| f.alloc_bytes.or(f.size_bytes).unwrap_or(0))
+                .map(|f| f.held_bytes())
                 .filter(|&b| b > 0)
                 .collect();
             (!held.is_empty()).then(|| DeletedByProcess {

@@ -139,7 +139,7 @@ pub fn filesystem_full(iv: &Interval) -> Vec<Finding> {
         }
         let deleted: u64 = dedup_deleted(on_fs.iter().map(|(_, f)| *f))
             .iter()
-            .map(|f| f.alloc_bytes.or(f.size_bytes).unwrap_or(0))
+            .map(|f| f.held_bytes())
             .sum();
         if deleted > 0 {
             f.evidence.num("deleted_open_bytes", deleted as f64);
@@ -244,7 +244,7 @@ pub fn deleted_file_held_open(iv: &Interval) -> Vec<Finding> {
     let mut by_inode: BTreeMap<(Option<String>, Option<u64>), Holders> = BTreeMap::new();
     for p in &iv.processes {
         for f in p.files.iter().filter(|f| f.deleted && f.regular) {
-            if f.alloc_bytes.or(f.size_bytes).unwrap_or(0) >= DELETED_MIN_BYTES {
+            if f.held_bytes() >= DELETED_MIN_BYTES {
                 by_inode
                     .entry((f.mountpoint.clone(), f.ino))
                     .or_default()
@@ -255,7 +255,7 @@ pub fn deleted_file_held_open(iv: &Interval) -> Vec<Finding> {
     let mut out = Vec::new();
     for holders in by_inode.into_values() {
         let (p, file) = holders[0];
-        let bytes = file.alloc_bytes.or(file.size_bytes).unwrap_or(0);
+        let bytes = file.held_bytes();
         let fs = fs_of(iv, file.mountpoint.as_deref());
         let fs_pct = fs.and_then(|f| f.use_pct).unwrap_or(0.0);
         let fs_size = fs.map(|f| f.size_bytes).unwrap_or(0);

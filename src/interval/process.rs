@@ -99,6 +99,11 @@ pub struct FileRates {
 }
 
 impl FileRates {
+    /// The space the file holds: its allocated bytes (what df counts), else its size.
+    pub fn held_bytes(&self) -> u64 {
+        self.alloc_bytes.or(self.size_bytes).unwrap_or(0)
+    }
+
     pub fn flag_names(&self) -> Vec<&'static str> {
         self.flags.map(fdinfo::flag_names).unwrap_or_default()
     }
