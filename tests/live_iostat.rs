@@ -33,6 +33,33 @@ const KEYS: &[(&str, f64)] = &[
     ("util", 2.0),
 ];
 
+/// sysstat's `iostat THEIRS -o JSON 2 2` and `iowhy iostat OURS -f json 2 2`, started
+/// together: sysstat's two statistics objects and our two JSON lines.
+fn both(theirs: &[&str], ours: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let t = Command::new("iostat")
+        .args(theirs)
+        .args(["-o", "JSON", "2", "2"])
+        .env("LC_ALL", "C")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = Command::new(bin())
+        .arg("iostat")
+        .args(ours)
+        .args(["-f", "json", "2", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (t, o) = (t.wait_with_output().unwrap(), o.wait_with_output().unwrap());
+    let t: serde_json::Value = serde_json::from_slice(&t.stdout).expect("sysstat JSON");
+    let ours = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (t["sysstat"]["hosts"][0]["statistics"].clone(), ours)
+}
+
 fn close(a: f64, b: f64, abs: f64) -> bool {
     (a - b).abs() <= abs.max(0.05 * a.abs().max(b.abs()))
 }
@@ -97,27 +124,9 @@ fn iostat_agrees_with_sysstat_under_load() {
     let mnt = lab.event.mountpoint.clone().expect("the lab's mountpoint");
     let _load = Load::start(&dev, &mnt);
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let theirs = Command::new("iostat")
-        .args(["-dx", "-o", "JSON", "2", "2"])
-        .env("LC_ALL", "C")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ours = Command::new(bin())
-        .args(["iostat", "-x", "-f", "json", "2", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let theirs = theirs.wait_with_output().unwrap();
-    let ours = ours.wait_with_output().unwrap();
+    let (stats, ours) = both(&["-dx"], &["-x"]);
+    let stats = &stats;
     drop(lab);
-    let t: serde_json::Value = serde_json::from_slice(&theirs.stdout).expect("sysstat JSON");
-    let stats = &t["sysstat"]["hosts"][0]["statistics"];
-    let ours: Vec<serde_json::Value> = String::from_utf8(ours.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(ours.len(), 2);
     let mut compared = 0;
     let mut means = std::collections::BTreeSet::new();
@@ -254,29 +263,9 @@ fn basic_report_and_device_list_agree_with_sysstat() {
     let _l = live_lock();
     let lab = Lab::start(&["fsync-logger", "--duration", "30s", "--rate", "1500"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let theirs = Command::new("iostat")
-        .args(["-d", "-o", "JSON", "2", "2"])
-        .env("LC_ALL", "C")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ours = Command::new(bin())
-        .args(["iostat", "-f", "json", "2", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (theirs, ours) = (
-        theirs.wait_with_output().unwrap(),
-        ours.wait_with_output().unwrap(),
-    );
+    let (stats, ours) = both(&["-d"], &[]);
+    let stats = &stats;
     drop(lab);
-    let t: serde_json::Value = serde_json::from_slice(&theirs.stdout).expect("sysstat JSON");
-    let stats = &t["sysstat"]["hosts"][0]["statistics"];
-    let ours: Vec<serde_json::Value> = String::from_utf8(ours.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let mut failures = Vec::new();
     for report in 0..2 {
         for td in stats[report]["disk"].as_array().unwrap() {
