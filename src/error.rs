@@ -22,6 +22,13 @@ pub enum ReadError {
     Io { path: PathBuf, source: io::Error },
     #[error("{}: {source}", path.display())]
     Parse { path: PathBuf, source: ParseError },
+    /// The read did not return within its deadline: the kernel holds it behind someone
+    /// else's lock (a stuck page fault's `mmap_lock`) or a server that does not answer.
+    #[error("{}: did not answer within {} ms (blocked in the kernel)", path.display(), waited.as_millis())]
+    TimedOut {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
 }
 
 impl ReadError {
@@ -57,12 +64,28 @@ impl ReadError {
         matches!(self, ReadError::PermissionDenied { .. })
     }
 
+    pub fn is_timed_out(&self) -> bool {
+        matches!(self, ReadError::TimedOut { .. })
+    }
+
     pub fn path(&self) -> &Path {
         match self {
             ReadError::NotFound { path }
             | ReadError::PermissionDenied { path }
             | ReadError::Io { path, .. }
-            | ReadError::Parse { path, .. } => path,
+            | ReadError::Parse { path, .. }
+            | ReadError::TimedOut { path, .. } => path,
+        }
+    }
+
+    /// The same error, naming `path` (an error from read(2) knows only the directory).
+    pub fn with_path(self, path: PathBuf) -> Self {
+        match self {
+            ReadError::NotFound { .. } => ReadError::NotFound { path },
+            ReadError::PermissionDenied { .. } => ReadError::PermissionDenied { path },
+            ReadError::Io { source, .. } => ReadError::Io { path, source },
+            ReadError::Parse { source, .. } => ReadError::Parse { path, source },
+            ReadError::TimedOut { waited, .. } => ReadError::TimedOut { path, waited },
         }
     }
 }

@@ -47,6 +47,29 @@ pub struct Snapshot {
     /// Tasks blocked writing into a pipe, with the pipe's fill level.
     #[serde(default)]
     pub pipe_waits: Vec<PipeWait>,
+    /// Reads that did not answer within the deadline: a gap in this snapshot, and the
+    /// evidence for `filesystem_unresponsive`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stuck: Vec<StuckRead>,
+}
+
+/// A read that did not return within its deadline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StuckRead {
+    /// The file or mountpoint that did not answer, as the host spells it.
+    pub path: String,
+    /// The process the file belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+    /// The mount whose statfs did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mountpoint: Option<String>,
+    /// How long it had been stuck when the snapshot was taken.
+    pub waited_ms: u64,
+    /// Why, as far as iowhy can tell.
+    pub reason: String,
 }
 
 /// A whole disk or partition from `/sys/block`.
@@ -169,6 +192,10 @@ pub struct Process {
     pub sig_caught: Option<u64>,
     #[serde(default)]
     pub sig_ignored: Option<u64>,
+    /// Files of this process whose read did not answer within the deadline (`cmdline`,
+    /// `io`, ...): the process is still listed, by `comm`, without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_reads: Vec<String>,
 }
 
 impl Process {
@@ -278,6 +305,8 @@ pub enum GapKind {
     SystemFile,
     /// A file that exists but did not parse.
     Parse,
+    /// A read that did not answer within its deadline (blocked in the kernel).
+    Blocked,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -299,6 +328,18 @@ impl Gaps {
 
     pub fn is_empty(&self) -> bool {
         self.by_kind.is_empty()
+    }
+
+    /// Add the gaps recorded elsewhere (by a worker thread).
+    pub fn merge(&mut self, other: Gaps) {
+        for (kind, g) in other.by_kind {
+            match self.by_kind.entry(kind) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().count += g.count,
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+            }
+        }
     }
 }
 

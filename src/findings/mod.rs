@@ -12,6 +12,7 @@ pub mod pipe;
 pub mod pressure;
 pub mod remedy;
 pub mod space;
+pub mod stuck;
 pub mod writer;
 
 use serde::{Serialize, Serializer};
@@ -34,6 +35,8 @@ pub enum Kind {
     PipeBlocked,
     ContainerLogFlood,
     LogRotationMissing,
+    FilesystemUnresponsive,
+    FilesystemFrozen,
 }
 
 impl Kind {
@@ -52,6 +55,8 @@ impl Kind {
             Kind::PipeBlocked => "pipe_blocked",
             Kind::ContainerLogFlood => "container_log_flood",
             Kind::LogRotationMissing => "log_rotation_missing",
+            Kind::FilesystemUnresponsive => "filesystem_unresponsive",
+            Kind::FilesystemFrozen => "filesystem_frozen",
         }
     }
 
@@ -59,6 +64,8 @@ impl Kind {
     /// the system-wide symptoms.
     pub fn story_rank(self) -> u8 {
         match self {
+            // A filesystem that stopped answering stops everyone on it: the first cause.
+            Kind::FilesystemFrozen | Kind::FilesystemUnresponsive => 0,
             Kind::DeviceSaturated => 0,
             Kind::IoPressure => 1,
             Kind::TopIoWriter => 2,
@@ -224,6 +231,8 @@ pub const RULES: &[Rule] = &[
     pipe::pipe_blocked,
     container::container_log_flood,
     container::log_rotation_missing,
+    stuck::filesystem_unresponsive,
+    stuck::filesystem_frozen,
 ];
 
 /// Run every rule and order the findings: most severe first, then in story order.

@@ -140,6 +140,13 @@ pub fn gap_spots(gaps: &crate::snapshot::Gaps, root: bool) -> Vec<BlindSpot> {
                 format!("{} could not be parsed: {}", g.example, g.reason),
                 "report this as a bug with the file attached".to_string(),
             ),
+            GapKind::Blocked => (
+                format!(
+                    "{} read(s) did not answer and were given up on (e.g. {}): {}",
+                    g.count, g.example, g.reason
+                ),
+                "see the stuck tasks and filesystems above; `cat /proc/PID/stack` of a D-state task shows where it waits".to_string(),
+            ),
         };
         v.push(BlindSpot {
             what,

@@ -25,7 +25,7 @@ use crate::error::ReadError;
 use crate::parse::fdinfo;
 use crate::snapshot::Process;
 
-use super::reader::Reader;
+use super::reader::{MAX_CONFIG_BYTES, Reader};
 
 /// How much of a log's end to read for line statistics: enough for hundreds of lines,
 /// small enough to cost nothing per log per snapshot.
@@ -80,7 +80,7 @@ impl Ctx<'_> {
 
     fn read(&mut self, host: &str) -> Option<String> {
         let path = self.host(host);
-        match self.r.read_path(&path) {
+        match self.r.read_path_capped(&path, MAX_CONFIG_BYTES) {
             Ok(t) => Some(t.into_owned()),
             Err(e) => {
                 self.problem(&e);
@@ -92,6 +92,13 @@ impl Ctx<'_> {
     fn parse_problem(&mut self, host: &str, e: impl std::fmt::Display) {
         self.out.problems.push((host.to_string(), e.to_string()));
     }
+}
+
+/// Whether a process's command line may name files for us to read. Any user can start a
+/// process called `kubelet --config /some/fifo`; only root can start a root-owned one,
+/// and the real kubelet and dockerd run as root.
+fn trusted(p: &Process) -> bool {
+    p.uid == Some(0)
 }
 
 pub fn scan(r: &mut Reader, processes: &[Process]) -> RuntimeScan {
@@ -246,6 +253,7 @@ fn docker(c: &mut Ctx<'_>, processes: &[Process]) {
     }
     let dockerd = processes
         .iter()
+        .filter(|p| trusted(p))
         .find_map(|p| p.cmdline.as_deref().and_then(cmdline::dockerd));
     let file = dockerd
         .as_ref()
@@ -288,6 +296,7 @@ fn docker(c: &mut Ctx<'_>, processes: &[Process]) {
 fn kubelet(c: &mut Ctx<'_>, processes: &[Process]) {
     let flags = processes
         .iter()
+        .filter(|p| trusted(p))
         .find_map(|p| p.cmdline.as_deref().and_then(cmdline::kubelet));
     let running = flags.is_some();
     let cfg_path = flags

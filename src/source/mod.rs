@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::error::{ReadError, usage};
 use crate::roots::Roots;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{GapKind, Process, Snapshot, StuckRead};
 
 pub use process::{FdPolicy, ProcessOptions};
 use reader::Reader;
@@ -262,7 +262,8 @@ fn take(
         s.block = system::block_devices(r, &mut s.gaps);
     }
     if opts.mounts {
-        s.mounts = system::mounts(r, &mut s.gaps).context("reading the mount table")?;
+        s.mounts =
+            system::mounts(r, &mut s.gaps, &mut s.stuck).context("reading the mount table")?;
     }
     s.psi_io = system::psi_io(r, &mut s.gaps);
     s.meminfo = system::meminfo(r, &mut s.gaps);
@@ -272,12 +273,86 @@ fn take(
     if let Some(popts) = &opts.processes {
         s.processes =
             process::scan(r, popts, &mut s.gaps).map_err(|e: ReadError| anyhow::Error::new(e))?;
+        s.stuck.extend(blocked_process_reads(r, &s.processes));
         if opts.containers {
-            s.runtime = Some(containers::scan(r, &s.processes));
-            s.pipe_waits = pipes::scan(r, &s.processes);
+            // Config files, logs and pipes named by other processes: on a watched worker,
+            // so a log on a hung mount or a planted FIFO costs a deadline, not the run.
+            let procs = std::sync::Arc::new(std::mem::take(&mut s.processes));
+            let p2 = std::sync::Arc::clone(&procs);
+            let scanned = r.guarded_one(move |r| (containers::scan(r, &p2), pipes::scan(r, &p2)));
+            s.processes = std::sync::Arc::try_unwrap(procs).unwrap_or_else(|a| (*a).clone());
+            match scanned {
+                reader::Outcome::Done((runtime, pipe_waits)) => {
+                    s.runtime = Some(runtime);
+                    s.pipe_waits = pipe_waits;
+                }
+                reader::Outcome::Stuck(st) => {
+                    let path = r.spell(&st.path);
+                    s.gaps.record(
+                        GapKind::Blocked,
+                        path.clone(),
+                        "the container and pipe scan did not finish within its deadlines",
+                    );
+                    s.stuck.push(StuckRead {
+                        path,
+                        waited_ms: ms(st.since.elapsed()),
+                        reason: "container records or pipes: a read did not answer".into(),
+                        ..Default::default()
+                    });
+                }
+                reader::Outcome::NotRun => {}
+            }
         }
     }
     Ok(s)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The process files that did not answer, each named by the process's `comm`, and why:
+/// a `cmdline` or `maps` read blocks on the process's `mmap_lock`, which is held (or
+/// queued for) behind one of its threads stuck in D.
+fn blocked_process_reads(r: &Reader, processes: &[Process]) -> Vec<StuckRead> {
+    let mut out = Vec::new();
+    let deadline = r.guard().deadline();
+    for p in processes.iter().filter(|p| !p.blocked_reads.is_empty()) {
+        let stuck_thread = p
+            .d_tasks
+            .iter()
+            .find(|t| t.tid != p.pid || p.state == 'D')
+            .or(p.d_tasks.first());
+        for file in &p.blocked_reads {
+            let lock = match file.as_str() {
+                "cmdline" | "environ" | "maps" => "mmap_lock",
+                _ => "exec_update_lock",
+            };
+            let reason = match stuck_thread {
+                Some(t) => format!(
+                    "blocked: {lock} held behind a task stuck in D (tid {}{})",
+                    t.tid,
+                    t.wchan
+                        .as_deref()
+                        .map(|w| format!(" in {w}"))
+                        .unwrap_or_default()
+                ),
+                None => format!(
+                    "blocked: did not answer within {} ms (its {lock} is held)",
+                    deadline.as_millis()
+                ),
+            };
+            out.push(StuckRead {
+                path: r.spell(&r.roots.pid_dir(p.pid).join(file)),
+                pid: Some(p.pid),
+                comm: Some(p.comm.clone()),
+                mountpoint: None,
+                waited_ms: ms(deadline),
+                reason,
+            });
+        }
+    }
+    out
 }
 
 fn clk_tck() -> u64 {

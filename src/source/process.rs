@@ -12,7 +12,7 @@ use crate::error::ReadError;
 use crate::parse::{cgroup, fdinfo, fdlink, kv, pid_stat};
 use crate::snapshot::{GapKind, Gaps, OpenFile, Process, TaskWait};
 
-use super::reader::{DirHandle, Reader};
+use super::reader::{DirHandle, Outcome, Reader};
 
 /// Which fd tables to read: they cost a few syscalls per open file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,7 +55,9 @@ impl ProcessOptions {
     }
 }
 
-/// Read every process under the proc root.
+/// Read every process under the proc root, on a watched worker (see `reader/guard.rs`): a
+/// process one of whose files does not answer within the deadline is read again without
+/// that file, and the run goes on.
 pub fn scan(
     r: &mut Reader,
     opts: &ProcessOptions,
@@ -76,25 +78,52 @@ pub fn scan(
     if let Some(only) = &opts.only {
         pids.retain(|p| only.contains(p));
     }
+    let proc_dir = std::sync::Arc::new(proc_dir);
+    let shared_opts = std::sync::Arc::new(opts.clone());
+    let outcomes = r.guarded(pids.clone(), 1, move |r, &pid| {
+        let mut g = Gaps::default();
+        let res = read_process(r, &proc_dir, &pid.to_string(), pid, &shared_opts, &mut g);
+        (res, g)
+    });
     let mut out = Vec::with_capacity(pids.len());
-    let mut name = String::with_capacity(16);
-    for pid in pids {
-        name.clear();
-        let _ = write!(name, "{pid}");
-        match read_process(r, &proc_dir, &name, pid, opts, gaps) {
-            Ok(p) => out.push(p),
-            // Exited between the listing and the read: not an error.
-            Err(e) if e.is_not_found() => {}
-            Err(ReadError::Parse { path, source }) => {
-                gaps.record(GapKind::Parse, r.spell(&path), source.to_string());
+    for (pid, o) in pids.into_iter().zip(outcomes) {
+        match o {
+            Outcome::Done((res, g)) => {
+                gaps.merge(g);
+                match res {
+                    Ok(p) => out.push(p),
+                    // Exited between the listing and the read: not an error.
+                    Err(e) if e.is_not_found() => {}
+                    Err(ReadError::Parse { path, source }) => {
+                        gaps.record(GapKind::Parse, r.spell(&path), source.to_string());
+                    }
+                    Err(e) if e.is_timed_out() => {
+                        gaps.record(GapKind::Blocked, r.spell(e.path()), e.to_string())
+                    }
+                    Err(e) => gaps.record(GapKind::SystemFile, r.spell(e.path()), e.to_string()),
+                }
             }
-            Err(e) => gaps.record(GapKind::SystemFile, r.spell(e.path()), e.to_string()),
+            Outcome::Stuck(s) => gaps.record(
+                GapKind::Blocked,
+                r.spell(&s.path),
+                format!(
+                    "did not answer within {} ms (blocked in the kernel); pid {pid} left out",
+                    s.since.elapsed().as_millis()
+                ),
+            ),
+            Outcome::NotRun => gaps.record(
+                GapKind::Blocked,
+                format!("pid {pid}"),
+                "not read: interrupted, or too many reads already stuck",
+            ),
         }
     }
+    let alive: std::collections::HashSet<(u32, u64)> = out.iter().map(|p| p.key()).collect();
+    r.forget_except(&alive);
     Ok(out)
 }
 
-/// Read one process by pid (for `iowhy files PID`).
+/// Read one process by pid (for `iowhy files PID`), with the same deadlines.
 pub fn read_one(
     r: &mut Reader,
     pid: u32,
@@ -102,8 +131,26 @@ pub fn read_one(
     gaps: &mut Gaps,
 ) -> Result<Process, ReadError> {
     let proc_path = r.roots.proc.clone();
-    let proc_dir = r.open_dir(&proc_path)?;
-    read_process(r, &proc_dir, &pid.to_string(), pid, opts, gaps)
+    let proc_dir = std::sync::Arc::new(r.open_dir(&proc_path)?);
+    let shared_opts = std::sync::Arc::new(opts.clone());
+    match r.guarded_one(move |r| {
+        let mut g = Gaps::default();
+        let res = read_process(r, &proc_dir, &pid.to_string(), pid, &shared_opts, &mut g);
+        (res, g)
+    }) {
+        Outcome::Done((res, g)) => {
+            gaps.merge(g);
+            res
+        }
+        Outcome::Stuck(s) => Err(ReadError::TimedOut {
+            path: s.path,
+            waited: s.since.elapsed(),
+        }),
+        Outcome::NotRun => Err(ReadError::Io {
+            path: r.roots.pid_dir(pid),
+            source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+        }),
+    }
 }
 
 fn read_process(
@@ -129,9 +176,14 @@ fn read_process(
         .as_ref()
         .and_then(|s| s.kthread)
         .unwrap_or_else(|| st.is_kthread());
+    let mut blocked_reads = Vec::new();
     let io = match r.read_at(&pd, "io") {
         Ok(text) => kv::parse_io(&text).ok(),
         Err(e) if e.is_not_found() => return Err(e),
+        Err(e) if e.is_timed_out() => {
+            blocked_reads.push("io".to_string());
+            None
+        }
         Err(e) => {
             if !kthread {
                 gaps.record(
@@ -159,13 +211,19 @@ fn read_process(
         sig_caught: status.as_ref().and_then(|s| s.sig_caught),
         sig_ignored: status.as_ref().and_then(|s| s.sig_ignored),
         nspid: status.map(|s| s.nspid).unwrap_or_default(),
+        blocked_reads,
         ..Default::default()
     };
     if opts.details {
-        p.cmdline = match r.read_at(&pd, "cmdline") {
-            Ok(_) => Some(split_cmdline(r.last_bytes())),
+        p.cmdline = match r.cmdline(&pd, pid, st.start_ticks) {
+            Ok(v) => Some(v),
             Err(e) if e.is_not_found() => return Err(e),
-            Err(_) => None,
+            Err(e) => {
+                if e.is_timed_out() {
+                    p.blocked_reads.push("cmdline".to_string());
+                }
+                None
+            }
         };
         p.wchan = read_wchan(r, &pd, "wchan");
         p.cgroups = r
@@ -221,14 +279,6 @@ fn read_wchan(r: &mut Reader, dir: &DirHandle, name: &str) -> Option<String> {
     let w = r.read_at(dir, name).ok()?;
     let w = w.trim();
     (!w.is_empty() && w != "0").then(|| w.to_string())
-}
-
-fn split_cmdline(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
 }
 
 /// Sum block I/O delay over the threads and find the ones in D state. `/proc/PID/stat`
@@ -321,8 +371,14 @@ fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, R
                 .and_then(|t| fdinfo::parse(&t).ok()),
             None => None,
         };
+        let on_stuck_mount = info
+            .as_ref()
+            .and_then(|i| i.mnt_id)
+            .is_some_and(|m| r.is_stuck_mount(m));
         let stat = match link.kind {
-            fdlink::FdKind::Path | fdlink::FdKind::Pipe => r.stat_fd(pid, &fd_dir, cname).ok(),
+            fdlink::FdKind::Path | fdlink::FdKind::Pipe if !on_stuck_mount => {
+                r.stat_fd(pid, &fd_dir, cname).ok()
+            }
             _ => None,
         };
         // A link text ending in " (deleted)" is deleted unless stat shows it still has a
@@ -350,15 +406,6 @@ fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cmdline_split() {
-        assert_eq!(
-            split_cmdline(b"/usr/bin/python3\0/opt/log-agent/logger.py\0"),
-            vec!["/usr/bin/python3", "/opt/log-agent/logger.py"]
-        );
-        assert!(split_cmdline(b"").is_empty());
-    }
 
     #[test]
     fn reads_our_own_process_live() {

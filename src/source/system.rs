@@ -5,9 +5,11 @@ use std::path::Path;
 
 use crate::error::ReadError;
 use crate::parse::{self, diskstats, kv, mountinfo, psi, sysblock};
-use crate::snapshot::{BlockDevice, DelayAcct, GapKind, Gaps, Mount};
+use std::time::Duration;
 
-use super::reader::Reader;
+use crate::snapshot::{BlockDevice, DelayAcct, FsSpace, GapKind, Gaps, Mount, StuckRead};
+
+use super::reader::{Outcome, Reader};
 
 /// Filesystems that hold no user data and whose statvfs means nothing to df.
 const PSEUDO_FS: &[&str] = &[
@@ -34,27 +36,8 @@ const PSEUDO_FS: &[&str] = &[
     "ramfs",
 ];
 
-/// Network and FUSE filesystems: statvfs can block for minutes on a dead server, so it
-/// runs on a helper thread with a deadline.
-const REMOTE_FS: &[&str] = &[
-    "nfs",
-    "nfs4",
-    "cifs",
-    "smb3",
-    "smbfs",
-    "ceph",
-    "glusterfs",
-    "9p",
-    "fuse",
-    "lustre",
-];
-
 pub fn is_pseudo_fs(fstype: &str) -> bool {
     PSEUDO_FS.contains(&fstype)
-}
-
-fn is_remote_fs(fstype: &str) -> bool {
-    REMOTE_FS.contains(&fstype) || fstype.starts_with("fuse.")
 }
 
 /// A missing or unreadable optional file becomes a gap; a present but garbled one too.
@@ -262,8 +245,21 @@ fn read_block_dev(r: &mut Reader, base: &Path, name: &str) -> Option<BlockDevice
     })
 }
 
+/// How many statfs calls run at once: a few hung mounts are found in one deadline, not
+/// one deadline each.
+const STATFS_WORKERS: usize = 8;
+
 /// The mount table and, for each real filesystem, its space.
-pub fn mounts(r: &mut Reader, gaps: &mut Gaps) -> Result<Vec<Mount>, ReadError> {
+///
+/// statfs can block on any filesystem, not only the remote ones (FUSE, virtiofs, overlay
+/// over NFS, a dead iSCSI disk): every mount gets the deadline, all at once, on watched
+/// workers. A mount whose statfs does not answer is a gap and a [`StuckRead`]; while it
+/// stays stuck, later snapshots skip it at once instead of blocking another thread.
+pub fn mounts(
+    r: &mut Reader,
+    gaps: &mut Gaps,
+    stuck: &mut Vec<StuckRead>,
+) -> Result<Vec<Mount>, ReadError> {
     let mut last_err = None;
     let mut entries = None;
     for p in r.roots.mountinfo_candidates() {
@@ -278,27 +274,63 @@ pub fn mounts(r: &mut Reader, gaps: &mut Gaps) -> Result<Vec<Mount>, ReadError> 
             Err(e) => last_err = Some(e),
         }
     }
-    let entries = match entries {
-        Some(e) => e,
-        None => return Err(last_err.expect("at least one mountinfo candidate")),
+    let Some(entries) = entries else {
+        return Err(last_err.unwrap_or_else(|| ReadError::NotFound {
+            path: r.roots.proc("self/mountinfo"),
+        }));
     };
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        let space = if is_pseudo_fs(&e.fstype) {
-            None
-        } else if is_remote_fs(&e.fstype) && !r.is_fixture() {
-            statvfs_with_deadline(r, &e.mountpoint, gaps)
-        } else {
-            match r.statvfs(&e.mountpoint) {
-                Ok(s) => Some(s),
-                Err(err) => {
-                    if !err.is_not_found() || !r.is_fixture() {
-                        gaps.record(GapKind::Statvfs, e.mountpoint.clone(), err.to_string());
-                    }
-                    None
-                }
+    let real: Vec<String> = entries
+        .iter()
+        .filter(|e| !is_pseudo_fs(&e.fstype))
+        .map(|e| e.mountpoint.clone())
+        .collect();
+    let outcomes = r.guarded(real.clone(), STATFS_WORKERS, |r, mp: &String| r.statvfs(mp));
+    let mut spaces: std::collections::HashMap<String, Option<FsSpace>> =
+        std::collections::HashMap::with_capacity(real.len());
+    let mut stuck_at: std::collections::HashMap<String, Duration> = Default::default();
+    for (mp, o) in real.into_iter().zip(outcomes) {
+        let space = match o {
+            Outcome::Done(Ok(s)) => Some(s),
+            Outcome::Done(Err(ReadError::TimedOut { waited, .. })) => {
+                stuck_at.insert(mp.clone(), waited);
+                None
+            }
+            Outcome::Stuck(st) => {
+                stuck_at.insert(mp.clone(), st.since.elapsed());
+                None
+            }
+            // A fixture records statfs only for the mounts the capture could stat.
+            Outcome::Done(Err(e)) if e.is_not_found() && r.is_fixture() => None,
+            Outcome::Done(Err(e)) => {
+                gaps.record(GapKind::Statvfs, mp.clone(), e.to_string());
+                None
+            }
+            Outcome::NotRun => {
+                gaps.record(GapKind::Statvfs, mp.clone(), "not attempted (interrupted)");
+                None
             }
         };
+        spaces.insert(mp, space);
+    }
+    let mut stuck_ids = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        if let Some(waited) = stuck_at.get(&e.mountpoint) {
+            let reason = format!(
+                "statfs did not answer within {} ms: the filesystem does not respond",
+                r.guard().deadline().as_millis()
+            );
+            gaps.record(GapKind::Blocked, e.mountpoint.clone(), reason.clone());
+            stuck_ids.insert(e.mount_id);
+            stuck.push(StuckRead {
+                path: e.mountpoint.clone(),
+                mountpoint: Some(e.mountpoint.clone()),
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                reason,
+                ..Default::default()
+            });
+        }
+        let space = spaces.get(&e.mountpoint).cloned().flatten();
         out.push(Mount {
             mount_id: e.mount_id,
             major: e.major,
@@ -310,37 +342,8 @@ pub fn mounts(r: &mut Reader, gaps: &mut Gaps) -> Result<Vec<Mount>, ReadError> 
             space,
         });
     }
+    r.set_stuck_mounts(stuck_ids);
     Ok(out)
-}
-
-/// statvfs on a network filesystem, giving up after a second: a hung NFS server must not
-/// hang the diagnosis of the machine it is hurting. The helper thread is left behind if
-/// the call never returns.
-fn statvfs_with_deadline(
-    r: &mut Reader,
-    mountpoint: &str,
-    gaps: &mut Gaps,
-) -> Option<crate::snapshot::FsSpace> {
-    let path = r.roots.host(Path::new(mountpoint));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(rustix::fs::statvfs(&path).ok());
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
-        Ok(Some(_)) => r.statvfs(mountpoint).ok(),
-        Ok(None) => {
-            gaps.record(GapKind::Statvfs, mountpoint.to_string(), "statvfs failed");
-            None
-        }
-        Err(_) => {
-            gaps.record(
-                GapKind::Statvfs,
-                mountpoint.to_string(),
-                "statvfs did not answer within 1 s (hung network filesystem?)",
-            );
-            None
-        }
-    }
 }
 
 #[cfg(test)]
