@@ -199,10 +199,14 @@ pub struct Process {
 }
 
 impl Process {
-    /// The command line joined with spaces, or `[comm]` like ps for kernel threads.
+    /// The command line joined with spaces, or `[comm]` like ps for kernel threads; a
+    /// process whose cmdline read blocked is named by its comm, and says so.
     pub fn cmdline_string(&self) -> String {
         match &self.cmdline {
             Some(v) if !v.is_empty() => v.join(" "),
+            None if self.blocked_reads.iter().any(|f| f == "cmdline") => {
+                format!("{} (cmdline blocked in the kernel)", self.comm)
+            }
             _ => format!("[{}]", self.comm),
         }
     }

@@ -341,9 +341,23 @@ impl Reader {
     }
 
     /// Read an opened fd into the buffer: only a regular file, at most `cap` bytes.
-    fn fill(&mut self, fd: OwnedFd, path: &Path, cap: usize) -> Result<(), ReadError> {
-        let st = rustix::fs::fstat(&fd).map_err(|e| errno(path, e))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    ///
+    /// `check_type`: fstat the fd first and refuse anything but a regular file. The live
+    /// scan of procfs skips that syscall (a few per process per snapshot): procfs holds no
+    /// FIFOs or devices, and even a bogus `--proc-root` cannot hang or flood the read
+    /// (`O_NONBLOCK` and the cap).
+    fn fill(
+        &mut self,
+        fd: OwnedFd,
+        path: &Path,
+        cap: usize,
+        check_type: bool,
+    ) -> Result<(), ReadError> {
+        let st = match check_type {
+            true => Some(rustix::fs::fstat(&fd).map_err(|e| errno(path, e))?),
+            false => None,
+        };
+        if let Some(st) = st.filter(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG) {
             return Err(ReadError::Io {
                 path: path.to_path_buf(),
                 source: std::io::Error::other(format!(
@@ -404,7 +418,7 @@ impl Reader {
         self.begin(path, "")?;
         let res = rustix::fs::open(path, Self::open_flags(), Mode::empty())
             .map_err(|e| errno(path, e))
-            .and_then(|fd| self.fill(fd, path, cap));
+            .and_then(|fd| self.fill(fd, path, cap, true));
         self.end();
         if let Err(e) = &res {
             self.note_refusal(path, e);
@@ -463,7 +477,12 @@ impl Reader {
         }
         self.begin(&dir.path, name)?;
         let res = match rustix::fs::openat(dir.fd(), name, Self::open_flags(), Mode::empty()) {
-            Ok(fd) => self.fill(fd, &dir.path, MAX_READ_BYTES),
+            Ok(fd) => self.fill(
+                fd,
+                &dir.path,
+                MAX_READ_BYTES,
+                self.backend.keeps() || replaying,
+            ),
             Err(e) => Err(errno(&dir.path, e)),
         }
         // Errors carry the directory path; name the file.
