@@ -426,13 +426,18 @@ fn text(r: &SpaceReport) -> String {
     if let Some(w) = &r.walk {
         o.push_str(&format!(
             "{}: {} in {} files and {} directories{}{}\n",
-            w.path,
+            crate::hoststr::for_terminal(&w.path),
             units::bytes_u(w.total_bytes),
             w.files,
             w.dirs,
             w.mountpoint
                 .as_ref()
-                .map(|m| format!(", on the filesystem mounted at {m}"))
+                .map(|m| {
+                    format!(
+                        ", on the filesystem mounted at {}",
+                        crate::hoststr::for_terminal(m)
+                    )
+                })
                 .unwrap_or_default(),
             if w.errors > 0 {
                 format!(" ({} entries unreadable)", w.errors)
@@ -459,7 +464,11 @@ fn text(r: &SpaceReport) -> String {
         }
         o.push_str("Not visible in this run\n");
         for b in &r.blind_spots {
-            o.push_str(&format!("  - {} → {}\n", b.what, b.how_to_see));
+            o.push_str(&format!(
+                "  - {} → {}\n",
+                crate::hoststr::for_terminal(&b.what),
+                crate::hoststr::for_terminal(&b.how_to_see)
+            ));
         }
     }
     o

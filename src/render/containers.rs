@@ -224,7 +224,7 @@ pub fn text(d: &Diagnosis) -> String {
     let _ = writeln!(
         o,
         "iowhy containers — {}, {}, {:.1} s window\n",
-        iv.after.hostname,
+        crate::hoststr::for_terminal(&iv.after.hostname),
         units::rfc3339(iv.before.wall_unix_ms),
         iv.elapsed_s
     );
@@ -297,7 +297,7 @@ pub fn text(d: &Diagnosis) -> String {
                 s.comm.clone(),
                 s.runtime_namespace.clone().unwrap_or_else(|| "-".into()),
                 if s.id.len() == 64 {
-                    s.id[..12].to_string()
+                    crate::hoststr::prefix(&s.id, 12).to_string()
                 } else {
                     s.id.clone()
                 },
@@ -336,10 +336,10 @@ pub fn text(d: &Diagnosis) -> String {
                 "{} [{}] {}",
                 f.severity.as_str().to_uppercase(),
                 f.kind.as_str(),
-                f.summary
+                crate::hoststr::for_terminal(&f.summary)
             );
             for step in &f.remediation {
-                let _ = writeln!(o, "  $ {step}");
+                let _ = writeln!(o, "  $ {}", crate::hoststr::for_terminal_lines(step));
             }
         }
     }
@@ -347,7 +347,12 @@ pub fn text(d: &Diagnosis) -> String {
     if !bs.is_empty() {
         let _ = writeln!(o, "\nNot seen");
         for b in bs {
-            let _ = writeln!(o, "  {} ({})", b.what, b.how_to_see);
+            let _ = writeln!(
+                o,
+                "  {} ({})",
+                crate::hoststr::for_terminal(&b.what),
+                crate::hoststr::for_terminal(&b.how_to_see)
+            );
         }
     }
     o
