@@ -264,7 +264,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
                     Ok(e) => match e.metadata() {
                         Ok(m) => {
                             e.client_state = Some(Meta {
-                                alloc: m.blocks() * 512,
+                                alloc: m.blocks().saturating_mul(512),
                                 dev: m.dev(),
                                 ino: m.ino(),
                                 nlink: m.nlink(),
@@ -312,7 +312,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
         if m.nlink > 1 && !e.file_type.is_dir() && !links.insert((m.dev, m.ino)) {
             continue;
         }
-        w.total_bytes += m.alloc;
+        w.total_bytes = w.total_bytes.saturating_add(m.alloc);
         let path = e.path();
         if e.file_type.is_dir() {
             w.dirs += 1;
@@ -333,7 +333,8 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
             let mut acc = root.to_path_buf();
             for c in comps.iter().take(upto) {
                 acc.push(c);
-                *dirs.entry(acc.clone()).or_default() += m.alloc;
+                let d = dirs.entry(acc.clone()).or_default();
+                *d = d.saturating_add(m.alloc);
             }
         }
         if let Some(pb) = &pb {
