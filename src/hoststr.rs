@@ -14,6 +14,9 @@
 
 use std::borrow::Cow;
 
+/// What the JSON reports say about this encoding (`capabilities.path_encoding`).
+pub const PATH_ENCODING: &str = "utf-8; invalid bytes as U+10FF00+byte";
+
 /// The first char of the range that stands for raw bytes: U+10FF00 + byte.
 const BASE: u32 = 0x10FF00;
 
