@@ -248,16 +248,7 @@ pub fn main() -> i32 {
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            // Contexts often repeat the path of the error below them: keep each once.
-            let mut line = String::new();
-            for m in msg {
-                if !line.contains(&m) {
-                    if !line.is_empty() {
-                        line.push_str(": ");
-                    }
-                    line.push_str(&m);
-                }
-            }
+            let line = one_line(&msg);
             // Messages quote paths and names from the host: one line, no escape sequences.
             eprintln!("iowhy: {}", crate::hoststr::for_terminal(&line));
             if is_usage(&e) { 2 } else { 1 }
@@ -300,6 +291,23 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Pause(a)) => crate::act::pause::run(&g, &a),
         Some(Command::Throttle(a)) => crate::act::throttle::run(&g, &a),
     }
+}
+
+/// The error chain as one line. Contexts often repeat the error below them (`PATH: not
+/// found` under `PATH: not found`): a message already present as whole `: `-separated
+/// parts is left out; one that merely shares a substring is kept.
+fn one_line(msg: &[String]) -> String {
+    let mut line = String::new();
+    for m in msg {
+        if m.is_empty() || format!(": {line}: ").contains(&format!(": {m}: ")) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(m);
+    }
+    line
 }
 
 /// Commands that read the machine through the roots (all but the text and helper ones).
@@ -358,6 +366,31 @@ mod tests {
             assert!(parse_bytes(s).is_err(), "{s}");
         }
         assert_eq!(parse_bytes("16777215T").unwrap(), 16777215 << 40);
+    }
+
+    #[test]
+    fn error_chain_is_one_line_with_each_part_once() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            one_line(&v(&[
+                "/proc/diskstats: Is a directory",
+                "/proc/diskstats: Is a directory"
+            ])),
+            "/proc/diskstats: Is a directory"
+        );
+        assert_eq!(
+            one_line(&v(&[
+                "reading /x",
+                "/x: permission denied",
+                "permission denied"
+            ])),
+            "reading /x: /x: permission denied"
+        );
+        // A distinct message that is only a substring of an earlier one stays.
+        assert_eq!(
+            one_line(&v(&["cannot rotate app.log.1", "app.log"])),
+            "cannot rotate app.log.1: app.log"
+        );
     }
 
     #[test]
