@@ -296,11 +296,7 @@ pub fn text(d: &Diagnosis) -> String {
                 s.pid.to_string(),
                 s.comm.clone(),
                 s.runtime_namespace.clone().unwrap_or_else(|| "-".into()),
-                if s.id.len() == 64 {
-                    crate::hoststr::prefix(&s.id, 12).to_string()
-                } else {
-                    s.id.clone()
-                },
+                shim_id(&s.id),
                 s.containers.to_string(),
                 opt_rate(s.write_bytes_per_s),
                 opt_pct(s.io_wait_pct),
@@ -356,4 +352,29 @@ pub fn text(d: &Diagnosis) -> String {
         }
     }
     o
+}
+
+/// A shim's task id as `docker ps` shortens one. The id is the shim's `-id` argument, which
+/// whoever starts a process chooses: cut on a char boundary, never inside one.
+fn shim_id(id: &str) -> String {
+    if id.len() == 64 {
+        crate::hoststr::prefix(id, 12).to_string()
+    } else {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shim_id_with_a_multibyte_char_at_byte_12_is_cut_before_it() {
+        let id = format!("aaaaaaaaaaa\u{e9}{}", "a".repeat(51));
+        assert_eq!(id.len(), 64);
+        assert_eq!(shim_id(&id), "aaaaaaaaaaa");
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(shim_id(&hex), "0123456789ab");
+        assert_eq!(shim_id("pod-sandbox"), "pod-sandbox");
+    }
 }
