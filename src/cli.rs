@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, dispatch, and the one place errors are
 //! printed (one line on stderr; exit code 2 for bad input, 1 for other failures; a closed
-//! stdout pipe exits quietly).
+//! stdout pipe exits quietly). The value parsers here refuse numbers that would overflow
+//! later (a deadline `now + duration`, a byte count), so no command panics on its flags.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,8 +32,16 @@ Run as root to see every process; as a normal user the report is partial and say
 it could not see. Read a host mounted elsewhere (a DaemonSet) with
 --proc-root /host/proc --sys-root /host/sys --root /host.";
 
+const AFTER_HELP: &str = "\
+Durations (--duration, --for, --timeout, INTERVAL, ...) take 5s, 500ms, 2m, 1h or plain
+seconds, up to 7 days. Sizes take 4096, 512k, 10M, 1G, 2T (powers of 1024).
+
+Exit status: 0 success; 1 the run failed (a kernel file could not be read or parsed, an
+action did not complete); 2 bad input (an unknown flag, a value out of range, a PID or
+path that does not exist, a root that is not procfs/sysfs).";
+
 #[derive(Parser, Debug)]
-#[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
@@ -115,20 +124,39 @@ pub enum Command {
     Guardian(crate::act::guardian::GuardianArgs),
 }
 
-/// Parse a duration: `5s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+/// The longest duration any flag accepts. Every command that waits turns its duration into
+/// a deadline (`Instant::now() + d`), and a run of a week is already far past any incident
+/// window; beyond it a typo like `1e19` would overflow or run until killed.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parse a duration: `5s`, `500ms`, `2m`, `1h`, or a plain number of seconds; at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    let d = if let Ok(secs) = s.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!("{s:?} is not a duration"));
         }
-        return Err(format!("{s:?} is not a duration"));
+        // Compare as seconds first: `from_secs_f64` panics above u64::MAX seconds.
+        if secs > MAX_DURATION.as_secs_f64() {
+            return Err(too_long(s));
+        }
+        Duration::from_secs_f64(secs)
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 5s, 500ms, 2m"))?
+    };
+    if d > MAX_DURATION {
+        return Err(too_long(s));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 5s, 500ms, 2m"))
+    Ok(d)
 }
 
-/// Parse a byte size: `10M`, `512k`, `1G`, `4096` (powers of 1024).
+fn too_long(s: &str) -> String {
+    format!("{s:?} is too long: durations are at most 7 days (7d)")
+}
+
+/// Parse a byte size: `10M`, `512k`, `1G`, `4096` (powers of 1024); it must fit in 64 bits.
 pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
     let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
@@ -153,7 +181,12 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("{s:?} is not a size"));
     }
-    Ok((v * mult as f64) as u64)
+    let bytes = v * mult as f64;
+    // `u64::MAX as f64` rounds up to 2^64, so `<` keeps the cast below exact, not saturated.
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is too large (at most 16 EiB)"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Write to stdout; a closed pipe (`iowhy ... | head`) is not an error.
@@ -171,9 +204,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Exit 2 for what the user can fix: a bad value, a PID or path that does not exist, a
+/// file only root may read. A kernel file that fails to read (EIO, a timeout) or to parse is
+/// a failure of the run, exit 1.
 fn is_usage(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.is::<UsageError>() || c.is::<ReadError>())
+    e.chain().any(|c| {
+        c.is::<UsageError>()
+            || c.downcast_ref::<ReadError>()
+                .is_some_and(|r| r.is_not_found() || r.is_permission())
+    })
 }
 
 /// Run the CLI; returns the process exit code.
@@ -209,17 +248,9 @@ pub fn main() -> i32 {
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            // Contexts often repeat the path of the error below them: keep each once.
-            let mut line = String::new();
-            for m in msg {
-                if !line.contains(&m) {
-                    if !line.is_empty() {
-                        line.push_str(": ");
-                    }
-                    line.push_str(&m);
-                }
-            }
-            eprintln!("iowhy: {line}");
+            let line = one_line(&msg);
+            // Messages quote paths and names from the host: one line, no escape sequences.
+            eprintln!("iowhy: {}", crate::hoststr::for_terminal(&line));
             if is_usage(&e) { 2 } else { 1 }
         }
     }
@@ -231,6 +262,14 @@ fn run(cli: Cli) -> Result<()> {
         return Err(usage(
             "--fixture reads its own roots; do not combine it with --proc-root/--sys-root/--root",
         ));
+    }
+    if g.fixture.is_none() && needs_roots(cli.command.as_ref()) && !g.sys_root.is_dir() {
+        // The proc root is checked where snapshots are taken; a missing sysfs would only
+        // show up as an empty device list.
+        return Err(usage(format!(
+            "{}: sys root is not a directory; check --sys-root",
+            g.sys_root.display()
+        )));
     }
     match cli.command {
         None => cmd::diagnose::run(&g, &cli.diagnose),
@@ -254,6 +293,31 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The error chain as one line. Contexts often repeat the error below them (`PATH: not
+/// found` under `PATH: not found`): a message already present as whole `: `-separated
+/// parts is left out; one that merely shares a substring is kept.
+fn one_line(msg: &[String]) -> String {
+    let mut line = String::new();
+    for m in msg {
+        if m.is_empty() || format!(": {line}: ").contains(&format!(": {m}: ")) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(m);
+    }
+    line
+}
+
+/// Commands that read the machine through the roots (all but the text and helper ones).
+fn needs_roots(c: Option<&Command>) -> bool {
+    !matches!(
+        c,
+        Some(Command::Playbook | Command::LabWorker(_) | Command::Guardian(_))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +335,62 @@ mod tests {
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
         assert!(parse_bytes("10Q").is_err());
         assert!(parse_bytes("x").is_err());
+    }
+
+    #[test]
+    fn absurd_durations_and_sizes_are_refused_not_panicked_on() {
+        // Bare numbers at and past u64::MAX seconds used to panic in from_secs_f64.
+        for s in [
+            "99999999999999999999",
+            "1e19",
+            "1.8e19",
+            "1e300",
+            "99999999999999999s",
+            "604801",
+            "8d",
+        ] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(
+                e.contains("7 days") || e.contains("not a duration"),
+                "{s}: {e}"
+            );
+        }
+        assert_eq!(parse_duration("7d").unwrap(), MAX_DURATION);
+        assert_eq!(parse_duration("604800").unwrap(), MAX_DURATION);
+        for s in [
+            "99999999999999999999T",
+            "16777216T",
+            "1e30",
+            "18446744073709551616",
+        ] {
+            assert!(parse_bytes(s).is_err(), "{s}");
+        }
+        assert_eq!(parse_bytes("16777215T").unwrap(), 16777215 << 40);
+    }
+
+    #[test]
+    fn error_chain_is_one_line_with_each_part_once() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            one_line(&v(&[
+                "/proc/diskstats: Is a directory",
+                "/proc/diskstats: Is a directory"
+            ])),
+            "/proc/diskstats: Is a directory"
+        );
+        assert_eq!(
+            one_line(&v(&[
+                "reading /x",
+                "/x: permission denied",
+                "permission denied"
+            ])),
+            "reading /x: /x: permission denied"
+        );
+        // A distinct message that is only a substring of an earlier one stays.
+        assert_eq!(
+            one_line(&v(&["cannot rotate app.log.1", "app.log"])),
+            "cannot rotate app.log.1: app.log"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod container;
 pub mod error;
 pub mod findings;
+pub mod hoststr;
 pub mod interval;
 pub mod lab;
 pub mod parse;

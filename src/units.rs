@@ -59,7 +59,9 @@ pub fn shell_quote(s: &str) -> String {
 
 /// RFC 3339 UTC from milliseconds since the epoch.
 pub fn rfc3339(unix_ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms.max(0) as u64);
+    let t = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_millis(unix_ms.max(0) as u64))
+        .unwrap_or(std::time::UNIX_EPOCH);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

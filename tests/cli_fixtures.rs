@@ -302,36 +302,99 @@ fn bad_input_is_one_line_and_exit_2() {
         vec!["--fixture", "/nonexistent-fixture"],
         vec!["lab", "no-such-scenario"],
         vec!["--root", "/nonexistent-root", "space", "-d", "0"],
+        vec!["--sys-root", "/nonexistent", "snapshot", "--light"],
+        // Durations and sizes past what a deadline or a u64 can hold (these panicked, or
+        // ran until killed).
+        vec!["iostat", "99999999999999999999"],
+        vec!["iostat", "1e20"],
+        vec!["diagnose", "--duration", "99999999999999999s"],
+        vec!["files", "1", "--duration", "1e19"],
+        vec!["top", "-d", "8d"],
+        vec!["throttle", "1", "--write-bps", "99999999999999999999T"],
+        vec!["trace", "--duration", "18446744073709551616"],
     ];
-    // An unreadable kernel file: diskstats that cannot be read (a directory here).
+    for args in cases {
+        assert_one_line_exit(&args, 2);
+    }
+}
+
+/// A kernel file that cannot be read is a failure of the run (exit 1), not bad input: the
+/// user typed nothing wrong. Still one line.
+#[test]
+fn an_unreadable_kernel_file_is_one_line_and_exit_1() {
+    // diskstats that cannot be read (a directory here: EISDIR).
     let bad = tempfile::tempdir().unwrap();
     std::fs::create_dir(bad.path().join("diskstats")).unwrap();
     std::fs::write(bad.path().join("uptime"), "100.00 150.00\n").unwrap();
     let bad_root = bad.path().to_str().unwrap().to_string();
-    let mut cases = cases;
-    cases.push(vec!["--proc-root", &bad_root, "iostat"]);
-    for args in cases {
-        let out = iowhy(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "iowhy {args:?}: {err}");
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "iowhy {args:?} printed more than one line: {err}"
-        );
-        assert!(err.starts_with("iowhy: "), "{err}");
-    }
+    assert_one_line_exit(&["--proc-root", &bad_root, "iostat"], 1);
+}
+
+fn assert_one_line_exit(args: &[&str], code: i32) {
+    let out = iowhy(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "iowhy {args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "iowhy {args:?} printed more than one line: {err}"
+    );
+    assert!(err.starts_with("iowhy: "), "{err}");
+}
+
+/// `iowhy files <its own pid>`: the interval leaves iowhy out, which used to panic on an
+/// `expect`. `exec` makes the shell's `$$` iowhy's pid.
+#[test]
+fn files_of_iowhy_itself_is_refused_not_a_panic() {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("exec {} files $$ -d 0", common::bin())])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("iowhy process itself"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec {} files $$ -d 0.2s -f json", common::bin()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `rotate F --timeout 1e19` renamed F, signalled, and only then overflowed its deadline:
+/// the flag must be refused before anything is touched.
+#[test]
+fn rotate_with_an_absurd_timeout_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app.log");
+    std::fs::write(&f, "line\n").unwrap();
+    assert_one_line_exit(&["rotate", f.to_str().unwrap(), "--timeout", "1e19"], 2);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "line\n");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "rotate left {names:?}");
 }
 
 #[test]
 fn help_teaches() {
     let h = ok(&["--help"]);
+    // Each command on its own line of the Commands list (the words alone also appear in
+    // the prose above it, which would hide a command gone missing).
     for cmd in [
         "diagnose", "iostat", "top", "files", "space", "lab", "playbook", "capture",
     ] {
-        assert!(h.contains(cmd), "--help lacks {cmd}");
+        assert!(
+            h.lines().any(|l| l.starts_with(&format!("  {cmd} "))),
+            "--help lacks {cmd}"
+        );
     }
     assert!(h.contains("--proc-root"));
+    assert!(
+        h.contains("Exit status: 0 success; 1"),
+        "--help lacks the exit codes"
+    );
     let pb = ok(&["playbook"]);
     assert!(pb.starts_with("# I/O stall playbook"));
 }

@@ -136,7 +136,9 @@ pub fn run(a: &GuardianArgs) -> Result<()> {
     }
     println!("ready");
     let _ = std::io::stdout().flush();
-    let deadline = Instant::now() + Duration::from_millis(a.deadline_ms);
+    let deadline = Instant::now()
+        .checked_add(Duration::from_millis(a.deadline_ms))
+        .unwrap_or_else(Instant::now);
     let stdin = std::io::stdin();
     let mut buf = [0u8; 16];
     let reason = loop {

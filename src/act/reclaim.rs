@@ -104,7 +104,7 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             .ok()?,
         )
         .ok()
-        .map(|v| v.f_bavail * v.f_frsize)
+        .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
     };
     let mut r = ReclaimReport {
         pid: t.pid,

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
+use crate::hoststr::for_terminal as esc;
 use crate::interval::{FileRates, Interval};
 use crate::parse::fdinfo::{O_ACCMODE, O_RDWR, O_WRONLY};
 use crate::parse::fdlink::FdKind;
@@ -109,6 +110,14 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         containers: false,
     };
     let s0 = c.snapshot(&opts)?;
+    // The interval leaves iowhy's own process out of every table (its reads would top the
+    // list), so there would be nothing to show: say so instead.
+    if s0.self_pid == Some(a.pid) {
+        return Err(usage(format!(
+            "pid {} is this iowhy process itself; its files are iowhy's own reads",
+            a.pid
+        )));
+    }
     if s0.process(a.pid).is_none() {
         return Err(usage(format!(
             "no process with pid {} (under {})",
@@ -143,7 +152,8 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
             ),
             FilesFormat::Text => format!(
                 "pid {} {} is a kernel thread: it has no open files of its own\n",
-                a.pid, after.comm
+                a.pid,
+                esc(&after.comm)
             ),
         });
     }
@@ -167,7 +177,9 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         .collect();
     let mode_of = |fd: i32| modes.iter().find(|(f, _)| *f == fd).and_then(|(_, m)| *m);
     let iv = Interval::new(s0, s1);
-    let p = iv.process(a.pid).expect("present in the second snapshot");
+    let p = iv
+        .process(a.pid)
+        .ok_or_else(|| anyhow::anyhow!("process {} exited during the window", a.pid))?;
     let out = match a.format {
         FilesFormat::Json => {
             let r = FilesReport {
@@ -206,7 +218,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
             serde_json::to_string_pretty(&r)? + "\n"
         }
         FilesFormat::Text => {
-            let mut o = format!("pid {} {} — {}", p.pid, p.comm, p.cmdline);
+            let mut o = format!("pid {} {} — {}", p.pid, esc(&p.comm), esc(&p.cmdline));
             if !a.duration.is_zero() {
                 o.push_str(&format!(" ({:.1} s window)", iv.elapsed_s));
             }

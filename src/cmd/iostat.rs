@@ -66,8 +66,7 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
         (Some(_), None) => u64::MAX,
     };
     let mut printed = 0u64;
-    let start = Instant::now();
-    let mut tick = 0u32;
+    let mut next = Instant::now();
     let mut header_done = false;
     while printed < total {
         let s = c.snapshot(&opts)?;
@@ -102,8 +101,8 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
                         let _ = writeln!(
                             o,
                             "Linux {} ({})\t{}\n",
-                            s.kernel,
-                            s.hostname,
+                            crate::hoststr::for_terminal(&s.kernel),
+                            crate::hoststr::for_terminal(&s.hostname),
                             units::rfc3339(s.wall_unix_ms)
                         );
                         header_done = true;
@@ -126,8 +125,11 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
             break;
         }
         // Keep a steady cadence like sysstat's alarm(): sleep to the next tick.
-        tick += 1;
-        let next = start + interval * tick;
+        // (The interval is at most MAX_DURATION; an Instant that cannot go further ends the run.)
+        let Some(n) = next.checked_add(interval) else {
+            break;
+        };
+        next = n;
         let now = Instant::now();
         if next > now && !c.wait(next - now, &stop, |_| {}) {
             break;
@@ -214,7 +216,7 @@ pub fn table_x(devs: &[DeviceRates]) -> String {
             d.aqu_sz,
             d.util_pct,
         ];
-        let _ = write!(o, "{:<13}", d.name);
+        let _ = write!(o, "{:<13}", crate::hoststr::for_terminal(&d.name));
         for ((_, w), v) in X_COLS.iter().zip(vals) {
             let _ = write!(o, " {v:>w$.2}");
         }
@@ -234,7 +236,7 @@ pub fn table_basic(devs: &[DeviceRates], itv: u64) -> String {
         let _ = writeln!(
             o,
             "{:<13} {:>8.2} {:>12.2} {:>12.2} {:>12.2} {:>10} {:>10} {:>10}",
-            d.name,
+            crate::hoststr::for_terminal(&d.name),
             d.r_s + d.w_s + d.d_s,
             d.rkb_s,
             d.wkb_s,

@@ -264,7 +264,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
                     Ok(e) => match e.metadata() {
                         Ok(m) => {
                             e.client_state = Some(Meta {
-                                alloc: m.blocks() * 512,
+                                alloc: m.blocks().saturating_mul(512),
                                 dev: m.dev(),
                                 ino: m.ino(),
                                 nlink: m.nlink(),
@@ -312,7 +312,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
         if m.nlink > 1 && !e.file_type.is_dir() && !links.insert((m.dev, m.ino)) {
             continue;
         }
-        w.total_bytes += m.alloc;
+        w.total_bytes = w.total_bytes.saturating_add(m.alloc);
         let path = e.path();
         if e.file_type.is_dir() {
             w.dirs += 1;
@@ -333,7 +333,8 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
             let mut acc = root.to_path_buf();
             for c in comps.iter().take(upto) {
                 acc.push(c);
-                *dirs.entry(acc.clone()).or_default() += m.alloc;
+                let d = dirs.entry(acc.clone()).or_default();
+                *d = d.saturating_add(m.alloc);
             }
         }
         if let Some(pb) = &pb {
@@ -426,13 +427,18 @@ fn text(r: &SpaceReport) -> String {
     if let Some(w) = &r.walk {
         o.push_str(&format!(
             "{}: {} in {} files and {} directories{}{}\n",
-            w.path,
+            crate::hoststr::for_terminal(&w.path),
             units::bytes_u(w.total_bytes),
             w.files,
             w.dirs,
             w.mountpoint
                 .as_ref()
-                .map(|m| format!(", on the filesystem mounted at {m}"))
+                .map(|m| {
+                    format!(
+                        ", on the filesystem mounted at {}",
+                        crate::hoststr::for_terminal(m)
+                    )
+                })
                 .unwrap_or_default(),
             if w.errors > 0 {
                 format!(" ({} entries unreadable)", w.errors)
@@ -459,7 +465,11 @@ fn text(r: &SpaceReport) -> String {
         }
         o.push_str("Not visible in this run\n");
         for b in &r.blind_spots {
-            o.push_str(&format!("  - {} → {}\n", b.what, b.how_to_see));
+            o.push_str(&format!(
+                "  - {} → {}\n",
+                crate::hoststr::for_terminal(&b.what),
+                crate::hoststr::for_terminal(&b.how_to_see)
+            ));
         }
     }
     o

@@ -306,7 +306,7 @@ fn text(j: &TraceJson) -> String {
         }
     );
     for n in &j.notes {
-        let _ = writeln!(o, "  note: {n}");
+        let _ = writeln!(o, "  note: {}", crate::hoststr::for_terminal(n));
     }
     o.push('\n');
     let mut t = Table::new(&[

@@ -59,8 +59,11 @@ pub fn d_state_tasks(iv: &Interval) -> Vec<Finding> {
     // Threads in D at both ends of the window that never ran in between (same context
     // switch count): stuck for the whole window, not merely passing through D twice.
     let mut stuck = Vec::new();
+    // By key, not a scan per process: quadratic in the process count otherwise.
+    let before_by_key: std::collections::HashMap<_, _> =
+        iv.before.processes.iter().map(|q| (q.key(), q)).collect();
     for p in &iv.after.processes {
-        if let Some(q) = iv.before.processes.iter().find(|q| q.key() == p.key()) {
+        if let Some(q) = before_by_key.get(&p.key()) {
             for t in &p.d_tasks {
                 let same = q.d_tasks.iter().any(|u| {
                     u.tid == t.tid

@@ -234,7 +234,9 @@ pub(super) fn run(st: &mut Stage, a: &LabArgs, stop: &AtomicBool, busybox: &Path
         ..Default::default()
     };
     super::print_event(a, &ev, true)?;
-    let deadline = Instant::now() + a.duration;
+    let deadline = Instant::now()
+        .checked_add(a.duration)
+        .unwrap_or_else(Instant::now);
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         if !pid_alive(init) {

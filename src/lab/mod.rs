@@ -448,7 +448,9 @@ fn run_in(
         ..Default::default()
     };
     print_event(a, &ev, true)?;
-    let deadline = Instant::now() + a.duration;
+    let deadline = Instant::now()
+        .checked_add(a.duration)
+        .unwrap_or_else(Instant::now);
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         for w in &mut workers {

@@ -106,7 +106,7 @@ pub fn parse_status(text: &str) -> Result<Status, ParseError> {
             "SigIgn" => s.sig_ignored = u64::from_str_radix(v, 16).ok(),
             "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches" => {
                 if let Some(n) = first_u64(v) {
-                    s.ctxt_switches = Some(s.ctxt_switches.unwrap_or(0) + n);
+                    s.ctxt_switches = Some(s.ctxt_switches.unwrap_or(0).saturating_add(n));
                 }
             }
             _ => {}
@@ -129,8 +129,9 @@ pub struct MemInfo {
 
 pub fn parse_meminfo(text: &str) -> Result<MemInfo, ParseError> {
     let mut m = MemInfo::default();
-    // Values are in kB (really KiB); convert once, here.
-    let kib = |v: &str| first_u64(v).map(|x| x * 1024);
+    // Values are in kB (really KiB); convert once, here. A value past 16 EiB is not
+    // memory, it is a broken or fake file: no value rather than a wrapped one.
+    let kib = |v: &str| first_u64(v).and_then(|x| x.checked_mul(1024));
     for (k, v) in pairs(text) {
         match k {
             "MemTotal" => m.mem_total_bytes = kib(v),
@@ -259,6 +260,9 @@ mod tests {
         assert_eq!(m.dirty_bytes, Some(60 * 1024));
         assert_eq!(m.writeback_bytes, Some(0));
         assert_eq!(m.mem_total_bytes, Some(24684084 * 1024));
+        // A value that would wrap when made bytes is no value (it panicked in debug).
+        let huge = parse_meminfo("MemTotal: 1 kB\nDirty: 18446744073709551615 kB\n").unwrap();
+        assert_eq!(huge.dirty_bytes, None);
     }
 
     #[test]

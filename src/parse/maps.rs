@@ -2,9 +2,12 @@
 //! (device numbers in hex). iowhy asks one question of it: does this process map a given
 //! file? Truncating a mapped file makes the next access to the cut pages raise SIGBUS.
 
-/// The (major, minor, inode) of every file-backed mapping.
+/// The (major, minor, inode) of every file-backed mapping, each once, in order of first
+/// mapping. (A JVM or Elasticsearch has up to `vm.max_map_count` = 262144 lines: the
+/// duplicate check is a set, not a scan of the list.)
 pub fn mapped_files(text: &str) -> Vec<(u32, u32, u64)> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in text.lines() {
         let mut it = line.split_ascii_whitespace();
         let (Some(_range), Some(_perms), Some(_off), Some(dev), Some(ino)) =
@@ -23,7 +26,7 @@ pub fn mapped_files(text: &str) -> Vec<(u32, u32, u64)> {
             continue;
         };
         // Anonymous memory has inode 0.
-        if ino != 0 && !out.contains(&(ma, mi, ino)) {
+        if ino != 0 && seen.insert((ma, mi, ino)) {
             out.push((ma, mi, ino));
         }
     }
@@ -44,5 +47,21 @@ mod tests {
                  7f1e2a000000-7f1e2a100000 rw-s 00000000 07:03 12 /mnt/lab/data.log (deleted)\n";
         assert_eq!(mapped_files(t), vec![(254, 0, 247030), (7, 3, 12)]);
         assert!(mapped_files("garbage\n1-2 r 0 zz:00 5\n").is_empty());
+    }
+
+    #[test]
+    fn a_huge_maps_file_is_linear() {
+        // 100k distinct file mappings (a big JVM): the old `Vec::contains` took ~5e9 steps.
+        let t: String = (0..100_000u64)
+            .map(|i| format!("7f00-7f01 r--p 00000000 fe:00 {} /x\n", i + 1))
+            .chain(std::iter::once(
+                "7f00-7f01 r--p 00000000 fe:00 1 /x\n".to_string(),
+            ))
+            .collect();
+        let started = std::time::Instant::now();
+        let m = mapped_files(&t);
+        assert_eq!(m.len(), 100_000);
+        assert_eq!(m[0], (254, 0, 1));
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 }

@@ -17,6 +17,9 @@ pub mod stack;
 pub mod sysblock;
 pub mod tracefs;
 
+#[cfg(test)]
+mod proptests;
+
 use std::fmt;
 
 /// What was wrong with a kernel file's text. The reader adds the path.
@@ -58,12 +61,16 @@ pub(crate) fn num<T: std::str::FromStr>(
 }
 
 /// Undo the octal escapes the kernel uses in paths (`\040` for a space, `\012` for a
-/// newline, `\134` for a backslash) in mountinfo and similar files.
+/// newline, `\134` for a backslash) in mountinfo and similar files. The result is a host
+/// string (`crate::hoststr`): an escaped byte that is not UTF-8 (`\377`) is kept, not
+/// replaced by U+FFFD.
 pub fn unescape_octal(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }
-    let b = s.as_bytes();
+    // The bytes the text stands for, so raw bytes already encoded by the reader stay
+    // single bytes and are not encoded twice.
+    let b = crate::hoststr::to_bytes(s);
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -82,7 +89,7 @@ pub fn unescape_octal(s: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::hoststr::from_bytes(&out)
 }
 
 #[cfg(test)]
@@ -96,5 +103,7 @@ mod tests {
         assert_eq!(unescape_octal(r"/trailing\04"), r"/trailing\04");
         assert_eq!(unescape_octal(r"\"), r"\");
         assert_eq!(unescape_octal("plain"), "plain");
+        let s = unescape_octal(r"/mnt/\377x");
+        assert_eq!(crate::hoststr::to_bytes(&s), b"/mnt/\xffx");
     }
 }

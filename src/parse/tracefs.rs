@@ -85,7 +85,8 @@ pub fn parse(text: &str) -> Result<Format, ParseError> {
 
 /// Read an unsigned field from a raw record; `None` when out of bounds.
 pub fn read_u64(raw: &[u8], f: &Field) -> Option<u64> {
-    let b = raw.get(f.offset..f.offset + f.size)?;
+    // Offsets and sizes come from the format file's text: checked, not trusted.
+    let b = raw.get(f.offset..f.offset.checked_add(f.size)?)?;
     Some(match f.size {
         1 => b[0] as u64,
         2 => u16::from_ne_bytes([b[0], b[1]]) as u64,
@@ -113,7 +114,7 @@ pub fn read_str(raw: &[u8], f: &Field) -> Option<String> {
         let (off, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
         raw.get(off..off + len)?
     } else {
-        raw.get(f.offset..f.offset + f.size)?
+        raw.get(f.offset..f.offset.checked_add(f.size)?)?
     };
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
@@ -155,6 +156,18 @@ mod tests {
         );
         assert_eq!(read_i64(&raw, e.field("pid").unwrap()), Some(4242));
         assert_eq!(read_u64(&raw[..3], e.field("pid").unwrap()), None);
+    }
+
+    #[test]
+    fn a_field_past_the_end_of_memory_is_none_not_an_overflow() {
+        let f = Field {
+            offset: usize::MAX - 1,
+            size: 8,
+            signed: false,
+            data_loc: false,
+        };
+        assert_eq!(read_u64(&[0u8; 16], &f), None);
+        assert_eq!(read_str(&[0u8; 16], &f), None);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn text(d: &Diagnosis) -> String {
     let _ = writeln!(
         o,
         "iowhy containers — {}, {}, {:.1} s window\n",
-        iv.after.hostname,
+        crate::hoststr::for_terminal(&iv.after.hostname),
         units::rfc3339(iv.before.wall_unix_ms),
         iv.elapsed_s
     );
@@ -296,11 +296,7 @@ pub fn text(d: &Diagnosis) -> String {
                 s.pid.to_string(),
                 s.comm.clone(),
                 s.runtime_namespace.clone().unwrap_or_else(|| "-".into()),
-                if s.id.len() == 64 {
-                    s.id[..12].to_string()
-                } else {
-                    s.id.clone()
-                },
+                shim_id(&s.id),
                 s.containers.to_string(),
                 opt_rate(s.write_bytes_per_s),
                 opt_pct(s.io_wait_pct),
@@ -336,10 +332,10 @@ pub fn text(d: &Diagnosis) -> String {
                 "{} [{}] {}",
                 f.severity.as_str().to_uppercase(),
                 f.kind.as_str(),
-                f.summary
+                crate::hoststr::for_terminal(&f.summary)
             );
             for step in &f.remediation {
-                let _ = writeln!(o, "  $ {step}");
+                let _ = writeln!(o, "  $ {}", crate::hoststr::for_terminal_lines(step));
             }
         }
     }
@@ -347,8 +343,38 @@ pub fn text(d: &Diagnosis) -> String {
     if !bs.is_empty() {
         let _ = writeln!(o, "\nNot seen");
         for b in bs {
-            let _ = writeln!(o, "  {} ({})", b.what, b.how_to_see);
+            let _ = writeln!(
+                o,
+                "  {} ({})",
+                crate::hoststr::for_terminal(&b.what),
+                crate::hoststr::for_terminal(&b.how_to_see)
+            );
         }
     }
     o
+}
+
+/// A shim's task id as `docker ps` shortens one. The id is the shim's `-id` argument, which
+/// whoever starts a process chooses: cut on a char boundary, never inside one.
+fn shim_id(id: &str) -> String {
+    if id.len() == 64 {
+        crate::hoststr::prefix(id, 12).to_string()
+    } else {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shim_id_with_a_multibyte_char_at_byte_12_is_cut_before_it() {
+        let id = format!("aaaaaaaaaaa\u{e9}{}", "a".repeat(51));
+        assert_eq!(id.len(), 64);
+        assert_eq!(shim_id(&id), "aaaaaaaaaaa");
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(shim_id(&hex), "0123456789ab");
+        assert_eq!(shim_id("pod-sandbox"), "pod-sandbox");
+    }
 }

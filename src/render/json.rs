@@ -59,6 +59,10 @@ pub struct Capabilities {
     pub all_processes_visible: bool,
     /// Read from a captured fixture instead of the live machine.
     pub fixture: bool,
+    /// How host strings (paths, comm, cmdline, container names) that are not UTF-8 appear
+    /// in this JSON: [`crate::hoststr::PATH_ENCODING`]; decode with `hoststr::to_bytes`.
+    #[serde(default)]
+    pub path_encoding: String,
 }
 
 /// One device, one interval, with sysstat's keys and units (kB = 1024 bytes, ms, %).

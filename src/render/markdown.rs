@@ -1,8 +1,11 @@
-//! The Markdown report: an incident note a person can paste into a ticket.
+//! The Markdown report: an incident note a person can paste into a ticket. It is text for
+//! a terminal first (`iowhy diagnose -f markdown` prints it), so host strings are escaped
+//! as in the text report.
 
 use std::fmt::Write as _;
 
 use crate::findings::{Severity, Value};
+use crate::hoststr::{for_terminal as esc, for_terminal_lines as esc_lines};
 use crate::units;
 
 use super::report::Diagnosis;
@@ -12,14 +15,14 @@ use super::text::{later, num, subject_line};
 pub fn render(d: &Diagnosis) -> String {
     let iv = &d.interval;
     let mut o = String::new();
-    let _ = writeln!(o, "# I/O incident note: {}", iv.after.hostname);
+    let _ = writeln!(o, "# I/O incident note: {}", esc(&iv.after.hostname));
     o.push('\n');
     let _ = writeln!(
         o,
         "Observed by `iowhy diagnose` at {} over {:.1} s, Linux {}.",
         units::rfc3339(iv.before.wall_unix_ms),
         iv.elapsed_s,
-        iv.after.kernel
+        esc(&iv.after.kernel)
     );
     o.push('\n');
     let _ = writeln!(o, "## Summary");
@@ -36,7 +39,7 @@ pub fn render(d: &Diagnosis) -> String {
             "- **{}** `{}`: {}",
             f.severity.as_str(),
             f.kind.as_str(),
-            f.summary
+            esc(&f.summary)
         );
     }
     o.push('\n');
@@ -48,7 +51,7 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
         o.push('\n');
         if !f.explanation.is_empty() {
-            let _ = writeln!(o, "{}", f.explanation);
+            let _ = writeln!(o, "{}", esc_lines(&f.explanation));
             o.push('\n');
         }
         let mut t = Table::new(&["evidence", "value"]).text_columns(&[1]);
@@ -68,7 +71,7 @@ pub fn render(d: &Diagnosis) -> String {
             o.push('\n');
             let _ = writeln!(o, "```sh");
             for r in &f.remediation {
-                let _ = writeln!(o, "{r}");
+                let _ = writeln!(o, "{}", esc_lines(r));
             }
             let _ = writeln!(o, "```");
             o.push('\n');
@@ -137,7 +140,7 @@ pub fn render(d: &Diagnosis) -> String {
     let _ = writeln!(o, "## Follow-up");
     o.push('\n');
     for l in later(d) {
-        let _ = writeln!(o, "- [ ] {l}");
+        let _ = writeln!(o, "- [ ] {}", esc(&l));
     }
     o.push('\n');
     if !d.blind_spots.is_empty() {
@@ -145,9 +148,9 @@ pub fn render(d: &Diagnosis) -> String {
         o.push('\n');
         for b in &d.blind_spots {
             if b.how_to_see.is_empty() {
-                let _ = writeln!(o, "- {}", b.what);
+                let _ = writeln!(o, "- {}", esc(&b.what));
             } else {
-                let _ = writeln!(o, "- {} ({})", b.what, b.how_to_see);
+                let _ = writeln!(o, "- {} ({})", esc(&b.what), esc(&b.how_to_see));
             }
         }
     }

@@ -86,6 +86,7 @@ fn capabilities(iv: &Interval, tracing: &str) -> Capabilities {
         psi: s.psi_io.is_some(),
         all_processes_visible: !denied(GapKind::ProcessIo) && !denied(GapKind::ProcessFds),
         fixture: false,
+        path_encoding: crate::hoststr::PATH_ENCODING.into(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! A plain aligned table: the first column left-aligned, the rest right-aligned (numbers),
-//! unless a column is marked as text.
+//! unless a column is marked as text. Cells often hold host strings (paths, comm, container
+//! names), so every cell goes through [`crate::hoststr::for_terminal`] when it is added: a
+//! newline or an escape sequence in a file name cannot split a row or reach the terminal.
 
 pub struct Table {
     headers: Vec<String>,
@@ -31,7 +33,15 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| match crate::hoststr::for_terminal(&c) {
+                    std::borrow::Cow::Borrowed(_) => c,
+                    std::borrow::Cow::Owned(e) => e,
+                })
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -157,5 +167,16 @@ mod tests {
             "Device      r/s\nvda        8.05\nnvme0n1  120.00\n"
         );
         assert!(t.markdown().contains("| --- | ---: |"));
+    }
+
+    #[test]
+    fn a_hostile_cell_cannot_split_a_row_or_reach_the_terminal() {
+        let mut t = Table::new(&["PID", "FILE"]).text_columns(&[1]);
+        let name = crate::hoststr::from_bytes(b"/tmp/a\nb\xff\x1b[31mRED.log");
+        t.row(vec!["7".into(), name]);
+        let out = t.render();
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(!out.contains('\x1b'));
+        assert!(out.contains("/tmp/a\\nb\\xff\\e[31mRED.log"), "{out}");
     }
 }

@@ -1,9 +1,12 @@
 //! The text report: the seed's story in order — device → process → file → filesystem →
 //! what to do now and later — then the tables behind it and what could not be seen.
+//! Every host string (paths, comm, hostnames, the findings' text that quotes them) is
+//! printed through `hoststr::for_terminal`; table cells are escaped by `Table` itself.
 
 use std::fmt::Write as _;
 
 use crate::findings::{Finding, Kind, Severity};
+use crate::hoststr::for_terminal as esc;
 use crate::units;
 
 use super::report::{Diagnosis, interesting_files};
@@ -23,8 +26,8 @@ pub fn render(d: &Diagnosis) -> String {
     let _ = writeln!(
         o,
         "iowhy diagnose — {} (Linux {}), {}, {:.1} s window",
-        iv.after.hostname,
-        iv.after.kernel,
+        esc(&iv.after.hostname),
+        esc(&iv.after.kernel),
         units::rfc3339(iv.before.wall_unix_ms),
         iv.elapsed_s
     );
@@ -46,7 +49,9 @@ pub fn render(d: &Diagnosis) -> String {
             busiest
                 .map(|b| format!(
                     " Busiest disk: {} at {:.1}% util, await {:.1} ms.",
-                    b.name, b.util_pct, b.await_ms
+                    esc(&b.name),
+                    b.util_pct,
+                    b.await_ms
                 ))
                 .unwrap_or_default(),
             if d.findings.is_empty() {
@@ -72,7 +77,7 @@ pub fn render(d: &Diagnosis) -> String {
             "{} [{}] {}",
             sev_label(f.severity),
             f.kind.as_str(),
-            f.summary
+            esc(&f.summary)
         );
         if !f.explanation.is_empty() {
             for line in wrap(&f.explanation, 88) {
@@ -219,7 +224,7 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(o, "For {} ({}):", f.kind.as_str(), subject_line(f));
             for r in &f.remediation {
                 for (i, line) in r.lines().enumerate() {
-                    let _ = writeln!(o, "  {}{line}", if i == 0 { "$ " } else { "  " });
+                    let _ = writeln!(o, "  {}{}", if i == 0 { "$ " } else { "  " }, esc(line));
                 }
             }
         }
@@ -227,7 +232,7 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = writeln!(o, "Later");
         let _ = writeln!(o, "-----");
         for line in later(d) {
-            let _ = writeln!(o, "  - {line}");
+            let _ = writeln!(o, "  - {}", esc(&line));
         }
         o.push('\n');
     }
@@ -236,9 +241,9 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = writeln!(o, "Not visible in this run");
         for b in &d.blind_spots {
             if b.how_to_see.is_empty() {
-                let _ = writeln!(o, "  - {}", b.what);
+                let _ = writeln!(o, "  - {}", esc(&b.what));
             } else {
-                let _ = writeln!(o, "  - {} → {}", b.what, b.how_to_see);
+                let _ = writeln!(o, "  - {} → {}", esc(&b.what), esc(&b.how_to_see));
             }
         }
     }
@@ -281,18 +286,18 @@ pub fn subject_line(f: &Finding) -> String {
     let s = &f.subject;
     let mut parts = Vec::new();
     if let (Some(c), Some(p)) = (&s.comm, s.pid) {
-        parts.push(format!("{c} pid {p}"));
+        parts.push(format!("{} pid {p}", esc(c)));
     }
     if let Some(d) = &s.device {
-        parts.push(d.clone());
+        parts.push(esc(d).into_owned());
     }
     if let Some(p) = &s.path {
-        parts.push(p.clone());
+        parts.push(esc(p).into_owned());
     } else if let Some(m) = &s.mountpoint {
-        parts.push(m.clone());
+        parts.push(esc(m).into_owned());
     }
     if let Some(c) = &s.container_id {
-        parts.push(format!("container {}", &c[..c.len().min(12)]));
+        parts.push(format!("container {}", esc(crate::hoststr::prefix(c, 12))));
     }
     if parts.is_empty() {
         "the machine".into()
@@ -312,6 +317,8 @@ pub fn num(x: f64) -> String {
 }
 
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    // Escaped before it is cut: a newline inside a quoted path stays `\n` in one word.
+    let text = esc(text);
     let mut lines = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {
@@ -327,4 +334,33 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(cur);
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{Finding, Kind, Severity};
+
+    #[test]
+    fn subject_line_survives_a_non_ascii_container_id_and_escapes_names() {
+        // 64 bytes whose 12th byte is inside `é`: `&id[..12]` used to panic here.
+        let id = format!("aaaaaaaaaaa\u{e9}{}", "a".repeat(51));
+        assert_eq!(id.len(), 64);
+        let mut f = Finding::new(Kind::TopIoWriter, Severity::Warning, "x");
+        f.subject.container_id = Some(id);
+        f.subject.comm = Some("a) (b\nc".into());
+        f.subject.pid = Some(42);
+        f.subject.path = Some("/tmp/\u{1b}[31mRED\n.log".into());
+        let line = subject_line(&f);
+        assert_eq!(
+            line,
+            "a) (b\\nc pid 42, /tmp/\\e[31mRED\\n.log, container aaaaaaaaaaa"
+        );
+    }
+
+    #[test]
+    fn wrap_keeps_an_escaped_newline_inside_its_word() {
+        let lines = wrap("writes /tmp/a\nb\u{1b}c hard", 80);
+        assert_eq!(lines, vec!["writes /tmp/a\\nb\\ec hard".to_string()]);
+    }
 }

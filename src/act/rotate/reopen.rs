@@ -80,7 +80,9 @@ pub(super) fn rename_and_reopen(
         r.signalled = true;
     }
     // Verify by inode: each writer holds the new file and no longer the old one.
-    let deadline = Instant::now() + a.timeout;
+    let deadline = Instant::now()
+        .checked_add(a.timeout)
+        .unwrap_or_else(Instant::now);
     loop {
         let mut all = true;
         for (w, r) in ws.iter().zip(report.writers.iter_mut()) {

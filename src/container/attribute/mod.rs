@@ -67,7 +67,7 @@ impl ContainerRef {
     pub fn short(&self) -> String {
         match &self.name {
             Some(n) => n.clone(),
-            None if cgroup::is_hex_id(&self.id) => self.id[..12].to_string(),
+            None if cgroup::is_hex_id(&self.id) => crate::hoststr::prefix(&self.id, 12).to_string(),
             None => self.id.clone(),
         }
     }
