@@ -68,6 +68,20 @@ pub struct Global {
     /// machine: offline diagnosis of a capture, and the tests.
     #[arg(long, global = true, value_name = "DIR")]
     pub fixture: Option<PathBuf>,
+    /// How long one kernel read may take before it counts as stuck and is given up on
+    /// (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then
+    /// says what did not answer.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "300ms", value_parser = parse_read_timeout, env = "IOWHY_READ_TIMEOUT")]
+    pub read_timeout: Duration,
+}
+
+/// A read deadline: long enough for a loaded machine, short enough not to stall a report.
+fn parse_read_timeout(s: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
+        return Err(format!("{s:?}: a read timeout is between 10ms and 60s"));
+    }
+    Ok(d)
 }
 
 impl Global {
@@ -258,6 +272,7 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<()> {
     let g = cli.global;
+    crate::source::reader::guard::set_default_deadline(g.read_timeout);
     if g.fixture.is_some() && g.roots() != Roots::default() {
         return Err(usage(
             "--fixture reads its own roots; do not combine it with --proc-root/--sys-root/--root",

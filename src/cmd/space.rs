@@ -21,6 +21,7 @@ use crate::error::usage;
 use crate::interval::{FsRates, Interval};
 use crate::render::table::Table;
 use crate::source::SnapshotOptions;
+use crate::source::reader::guard;
 use crate::units;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -108,7 +109,16 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
             } else {
                 roots.host(&absolute(p)?)
             };
-            let md = std::fs::symlink_metadata(&under)
+            // The path may be on a hung mount: stat it with a deadline.
+            let u = under.clone();
+            let md = guard::call(guard::default_deadline(), move || std::fs::symlink_metadata(&u))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: stat did not answer within {} ms: its filesystem does not respond (see `iowhy diagnose`)",
+                        p.display(),
+                        guard::default_deadline().as_millis()
+                    )
+                })?
                 .map_err(|e| usage(format!("{}: {e}", p.display())))?;
             if !md.is_dir() {
                 return Err(usage(format!("{}: not a directory", p.display())));
@@ -142,19 +152,53 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
         blind_spots: crate::render::report::gap_spots(&iv.after.gaps, iv.after.euid == 0),
     };
     if let Some(root) = walk_root {
-        let mut w = walk(&root, a.top, a.depth, super::progress_wanted())?;
-        w.path = roots.host_path_of(&root).display().to_string();
-        w.mountpoint = mount_for(&iv, &w.path);
+        let host_path = roots.host_path_of(&root).display().to_string();
+        let mountpoint = mount_for(&iv, &host_path);
+        // Never walk into a filesystem that does not answer, nor stat a mountpoint below
+        // the root (du -x would stat it, and a hung mount's root blocks that stat).
+        let stuck = |mp: &str| {
+            iv.after
+                .stuck
+                .iter()
+                .any(|s| s.mountpoint.as_deref() == Some(mp))
+        };
+        if let Some(mp) = mountpoint.as_deref().filter(|mp| stuck(mp)) {
+            report.blind_spots.push(crate::render::json::BlindSpot {
+                what: format!("the walk of {host_path}: {mp} does not answer (statfs timed out), so it was not walked"),
+                how_to_see: "see `iowhy diagnose` for the stuck filesystem; walk it once it answers".into(),
+            });
+            return print_space(&report, a);
+        }
+        let below: HashSet<PathBuf> = iv
+            .after
+            .mounts
+            .iter()
+            .filter(|m| Some(&m.mountpoint) != mountpoint.as_ref())
+            .map(|m| roots.host(Path::new(&m.mountpoint)))
+            .filter(|p| p.starts_with(&root) && p != &root)
+            .collect();
+        let mut w = walk(&root, a.top, a.depth, super::progress_wanted(), below)?;
+        w.path = host_path;
+        w.mountpoint = mountpoint;
         for e in w.biggest_files.iter_mut().chain(w.biggest_dirs.iter_mut()) {
             e.path = roots.host_path_of(Path::new(&e.path)).display().to_string();
         }
         report.walk = Some(w);
     }
+    print_space(&report, a)
+}
+
+fn print_space(report: &SpaceReport, a: &SpaceArgs) -> Result<()> {
     let out = match a.format {
-        SpaceFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        SpaceFormat::Text => text(&report),
+        SpaceFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+        SpaceFormat::Text => text(report),
     };
     emit(&out)
+}
+
+/// A path's bytes, losing none (see `hoststr`).
+fn host_path_string(p: &Path) -> String {
+    crate::hoststr::from_bytes(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -248,7 +292,15 @@ struct Meta {
 
 /// Walk `root` on its own filesystem: allocated bytes per file (hard links once), totals
 /// for directories down to `depth`, the `top` biggest of each.
-pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Walk> {
+/// Walk `root` like `du -x`, without ever stat'ing the paths in `skip` (the mountpoints of
+/// other filesystems below it).
+pub fn walk(
+    root: &Path,
+    top: usize,
+    depth: usize,
+    progress: bool,
+    skip: HashSet<PathBuf>,
+) -> Result<Walk> {
     let root_dev = std::fs::symlink_metadata(root)
         .with_context(|| root.display().to_string())?
         .dev();
@@ -259,6 +311,9 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
         .follow_links(false)
         .parallelism(jwalk::Parallelism::RayonNewPool(2))
         .process_read_dir(move |_, _, _, children| {
+            if !skip.is_empty() {
+                children.retain(|c| c.as_ref().is_ok_and(|e| !skip.contains(&e.path())));
+            }
             for c in children.iter_mut() {
                 match c {
                     Ok(e) => match e.metadata() {
@@ -356,7 +411,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
         .into_iter()
         .map(|Reverse((b, p))| Entry {
             bytes: b,
-            path: p.display().to_string(),
+            path: host_path_string(&p),
         })
         .collect();
     fv.sort_by(|a, b| b.cmp(a));
@@ -364,7 +419,7 @@ pub fn walk(root: &Path, top: usize, depth: usize, progress: bool) -> Result<Wal
         .into_iter()
         .map(|(p, b)| Entry {
             bytes: b,
-            path: p.display().to_string(),
+            path: host_path_string(&p),
         })
         .collect();
     dv.sort_by(|a, b| b.cmp(a));
@@ -486,7 +541,7 @@ mod tests {
         std::fs::write(d.path().join("a/b/big"), vec![1u8; 256 * 1024]).unwrap();
         std::fs::write(d.path().join("a/small"), vec![1u8; 8192]).unwrap();
         std::fs::hard_link(d.path().join("a/b/big"), d.path().join("a/big-link")).unwrap();
-        let w = walk(d.path(), 5, 3, false).unwrap();
+        let w = walk(d.path(), 5, 3, false, HashSet::new()).unwrap();
         assert_eq!(w.files, 2, "the hard link is counted once: {w:?}");
         assert_eq!(
             w.biggest_files[0].path,

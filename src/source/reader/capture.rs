@@ -1,6 +1,7 @@
 //! The capture backend ("tee"): read live and copy each file, listing, link and syscall
 //! result into a fixture tree, so that a fixture holds exactly what the reader read.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -74,7 +75,9 @@ impl Backend for Capture {
                         let _ = std::fs::remove_file(parent.join(KEEP));
                     }
                     clear_placeholder(&dst);
-                    let _ = std::os::unix::fs::symlink(target, &dst);
+                    // The link's real bytes, not their encoding in a String.
+                    let raw = crate::hoststr::to_bytes(target);
+                    let _ = std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&raw), &dst);
                 }
             }
             Kept::FdStat { key, stat } => {

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,21 @@ use std::time::{Duration, Instant};
 /// and a statfs of a healthy local filesystem well under a millisecond; a loaded machine
 /// can stretch that to tens of milliseconds, never to hundreds.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(300);
+
+/// The deadline of readers made from now on (`--read-timeout`), in milliseconds.
+static DEADLINE_MS: AtomicU64 = AtomicU64::new(DEFAULT_DEADLINE.as_millis() as u64);
+
+pub fn set_default_deadline(d: Duration) {
+    DEADLINE_MS.store(
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// The deadline of one read, as set by `--read-timeout`.
+pub fn default_deadline() -> Duration {
+    Duration::from_millis(DEADLINE_MS.load(Ordering::Relaxed))
+}
 
 /// At most this many abandoned threads at once. Each stuck path costs one thread for as
 /// long as it stays stuck (the registry keeps later snapshots from adding more).
@@ -67,7 +82,7 @@ pub struct Guard {
 impl Default for Guard {
     fn default() -> Self {
         Guard {
-            deadline: Mutex::new(DEFAULT_DEADLINE),
+            deadline: Mutex::new(default_deadline()),
             stuck: Mutex::new(HashMap::new()),
             n_stuck: AtomicUsize::new(0),
             abandoned: AtomicUsize::new(0),
@@ -127,6 +142,34 @@ impl Guard {
 
     pub fn abandoned(&self) -> usize {
         self.abandoned.load(Ordering::Relaxed)
+    }
+}
+
+/// Run one call that may block (a stat outside the reader, e.g. of a path the user named)
+/// on its own thread, and wait for it at most `deadline`. `None`: it did not return in
+/// time (the thread is left to finish on its own), or the command was interrupted.
+pub fn call<T: Send + 'static>(
+    deadline: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("iowhy-call".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    let end = Instant::now().checked_add(deadline)?;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() || stopping() {
+            return None;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(v) => return Some(v),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
     }
 }
 

@@ -413,7 +413,7 @@ impl Reader {
                 Ok(r.take_buf())
             })?;
             self.buf = bytes;
-            return Ok(String::from_utf8_lossy(&self.buf));
+            return Ok(text(&self.buf));
         }
         self.begin(path, "")?;
         let res = rustix::fs::open(path, Self::open_flags(), Mode::empty())
@@ -430,7 +430,7 @@ impl Reader {
                 bytes: &self.buf,
             });
         }
-        Ok(String::from_utf8_lossy(&self.buf))
+        Ok(text(&self.buf))
     }
 
     fn take_buf(&mut self) -> Vec<u8> {
@@ -458,7 +458,7 @@ impl Reader {
     /// Read a file relative to an open directory. `name` is relative (`stat`, `fd/3`).
     pub fn read_at(&mut self, dir: &DirHandle, name: &str) -> Result<Cow<'_, str>, ReadError> {
         self.read_at_bytes(dir, name)?;
-        Ok(String::from_utf8_lossy(&self.buf))
+        Ok(text(&self.buf))
     }
 
     fn read_at_bytes(&mut self, dir: &DirHandle, name: &str) -> Result<(), ReadError> {
@@ -589,7 +589,7 @@ impl Reader {
         let target = rustix::fs::readlinkat(dir.fd(), name, Vec::new());
         self.end();
         let target = target.map_err(|e| errno(&path(), e))?;
-        let s = target.to_string_lossy().into_owned();
+        let s = crate::hoststr::from_bytes(target.as_bytes());
         if self.backend.keeps() {
             self.backend.keep(Kept::Link {
                 path: &path(),
@@ -606,7 +606,8 @@ impl Reader {
         let target = std::fs::read_link(path);
         self.end();
         let target = target.map_err(|e| ReadError::from_io(path, e))?;
-        let s = target.to_string_lossy().into_owned();
+        let s =
+            crate::hoststr::from_bytes(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()));
         if self.backend.keeps() {
             self.backend.keep(Kept::Link { path, target: &s });
         }
@@ -662,8 +663,19 @@ pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
     bytes
         .split(|b| *b == 0)
         .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .map(crate::hoststr::from_bytes)
         .collect()
+}
+
+/// The text of a read, losing no byte: valid UTF-8 as it is (borrowed, the common case),
+/// anything else through [`crate::hoststr::from_bytes`] (a file name or a `comm` may be any
+/// bytes; the reports escape them for terminals, JSON keeps them exactly).
+fn text(buf: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(buf) {
+        // 0xF4 starts every char at or past U+100000, where the encoded bytes live.
+        Ok(s) if !buf.contains(&0xF4) => Cow::Borrowed(s),
+        _ => Cow::Owned(crate::hoststr::from_bytes(buf)),
+    }
 }
 
 fn file_type_name(mode: u32) -> &'static str {

@@ -164,7 +164,7 @@ impl Reader {
             let off = meta.tail_offset.get(&key).copied().unwrap_or(0);
             let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
             self.read_path_capped(path, cap.max(1))?;
-            return Ok((off, String::from_utf8_lossy(&self.buf)));
+            return Ok((off, super::text(&self.buf)));
         }
         if !self.watched() {
             let p = path.to_path_buf();
@@ -173,7 +173,7 @@ impl Reader {
                 Ok((off, r.take_buf()))
             })?;
             self.buf = bytes;
-            return Ok((off, String::from_utf8_lossy(&self.buf)));
+            return Ok((off, super::text(&self.buf)));
         }
         self.begin(path, "")?;
         let res = self.tail_into_buf(path, max_bytes);
@@ -189,7 +189,7 @@ impl Reader {
             });
             self.backend.keep(Kept::TailOffset { key, offset: off });
         }
-        Ok((off, String::from_utf8_lossy(&self.buf)))
+        Ok((off, super::text(&self.buf)))
     }
 
     fn tail_into_buf(&mut self, path: &Path, max_bytes: u64) -> Result<u64, ReadError> {
