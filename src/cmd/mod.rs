@@ -17,11 +17,22 @@ use std::sync::atomic::AtomicBool;
 
 /// A flag set by SIGINT/SIGTERM, for commands that stop cleanly (finish the report, clean
 /// up a lab). Commands that do not ask keep the default behaviour (exit at once).
+///
+/// The flag is the reader's own stop flag (`reader::guard::STOP`): reads stuck in the
+/// kernel are given up on as soon as it is set, so a signal ends a command within the
+/// readers' polling interval even while a read hangs.
 pub fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
-    }
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    let flag = Arc::clone(&crate::source::reader::guard::STOP);
+    REGISTER.call_once(|| {
+        for sig in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
+            let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        }
+    });
     flag
 }
 
