@@ -73,13 +73,20 @@ fn ratio(num: u64, den: u64) -> f64 {
     }
 }
 
+/// A sum of counter deltas as sysstat's unsigned arithmetic computes it (wrapping).
+fn wsum(xs: &[u64]) -> u64 {
+    xs.iter().fold(0u64, |a, x| a.wrapping_add(*x))
+}
+
 /// Was the device removed and added back between the samples? (sysstat's test)
 fn was_reset(old: &DiskStats, new: &DiskStats) -> bool {
+    // sysstat sums in unsigned long long, which wraps; so do we (never a panic on a
+    // fixture's or a driver's huge counters).
     let ios = |d: &DiskStats| {
         d.rd_ios
-            + d.wr_ios
-            + d.discard.as_ref().map_or(0, |x| x.ios)
-            + d.flush.as_ref().map_or(0, |x| x.ios)
+            .wrapping_add(d.wr_ios)
+            .wrapping_add(d.discard.as_ref().map_or(0, |x| x.ios))
+            .wrapping_add(d.flush.as_ref().map_or(0, |x| x.ios))
     };
     let dc = |d: &DiskStats| d.discard.as_ref().map_or(0, |x| x.sectors);
     ios(new) < ios(old)
@@ -142,7 +149,7 @@ pub fn rates(
     let tot_ticks = t(|x| x.io_ticks_ms);
     let rq_ticks = t(|x| x.time_in_queue_ms);
     // sysstat counts origin (unmerged) flushes as writes: nr_ios = reads + writes + discards.
-    let nr_ios = rd_ios + wr_ios + dc_ios;
+    let nr_ios = wsum(&[rd_ios, wr_ios, dc_ios]);
     let util = s_value(0, tot_ticks, itv) / 10.0;
 
     DeviceRates {
@@ -159,9 +166,9 @@ pub fn rates(
         rrqm_s: s_value(0, rd_merges, itv),
         wrqm_s: s_value(0, wr_merges, itv),
         drqm_s: s_value(0, dc_merges, itv),
-        rrqm_pct: ratio(rd_merges, rd_merges + rd_ios) * 100.0,
-        wrqm_pct: ratio(wr_merges, wr_merges + wr_ios) * 100.0,
-        drqm_pct: ratio(dc_merges, dc_merges + dc_ios) * 100.0,
+        rrqm_pct: ratio(rd_merges, wsum(&[rd_merges, rd_ios])) * 100.0,
+        wrqm_pct: ratio(wr_merges, wsum(&[wr_merges, wr_ios])) * 100.0,
+        drqm_pct: ratio(dc_merges, wsum(&[dc_merges, dc_ios])) * 100.0,
         r_await_ms: ratio(rd_ticks, rd_ios),
         w_await_ms: ratio(wr_ticks, wr_ios),
         d_await_ms: ratio(dc_ticks, dc_ios),
@@ -171,10 +178,10 @@ pub fn rates(
         dareq_sz_kb: ratio(dc_sect, dc_ios) / 2.0,
         aqu_sz: s_value(0, rq_ticks, itv) / 1000.0,
         util_pct: util,
-        await_ms: ratio(rd_ticks + wr_ticks + dc_ticks, nr_ios),
+        await_ms: ratio(wsum(&[rd_ticks, wr_ticks, dc_ticks]), nr_ios),
         svctm_est_ms: (nr_ios + fl_ios > 0).then(|| tot_ticks as f64 / (nr_ios + fl_ios) as f64),
         in_flight: new.in_flight,
-        active: rd_ios + wr_ios + dc_ios + fl_ios > 0,
+        active: wsum(&[rd_ios, wr_ios, dc_ios, fl_ios]) > 0,
         is_partition: info.is_some_and(|b| b.parent.is_some()),
         rotational: info.and_then(|b| b.rotational),
         nr_requests: info.and_then(|b| b.nr_requests),
@@ -215,7 +222,9 @@ pub fn all(
     new.iter()
         .filter(|d| match listing {
             Listing::Default => shown_by_default(d, block),
-            Listing::Used => d.rd_ios + d.wr_ios > 0 || d.flush.as_ref().is_some_and(|f| f.ios > 0),
+            Listing::Used => {
+                d.rd_ios > 0 || d.wr_ios > 0 || d.flush.as_ref().is_some_and(|f| f.ios > 0)
+            }
             Listing::All => true,
         })
         .map(|n| {

@@ -14,6 +14,13 @@ use crate::snapshot::{GapKind, Gaps, OpenFile, Process, TaskWait};
 
 use super::reader::{DirHandle, Outcome, Reader};
 
+/// At most this many fds of one process are read (a connection-pooling server can hold
+/// hundreds of thousands); the rest are counted in a gap. Memory stays bounded: two
+/// snapshots of such a process cost a few MiB, not hundreds.
+pub const MAX_FDS_PER_PROCESS: usize = 20_000;
+/// At most this many threads of one process are looked at for D state and blkio delay.
+pub const MAX_THREADS_PER_PROCESS: usize = 10_000;
+
 /// Which fd tables to read: they cost a few syscalls per open file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum FdPolicy {
@@ -246,7 +253,7 @@ fn read_process(
         });
     }
     if opts.fds.wants(pid) && !kthread {
-        p.fds = match read_fds(r, &pd, pid) {
+        p.fds = match read_fds(r, &pd, pid, gaps) {
             Ok(f) => Some(f),
             Err(e) if e.is_not_found() => Some(Vec::new()),
             Err(e) => {
@@ -298,6 +305,7 @@ fn read_threads(r: &mut Reader, pd: &DirHandle, p: &mut Process) {
         }
     });
     tids.sort_unstable();
+    tids.truncate(MAX_THREADS_PER_PROCESS);
     let mut blkio_sum: Option<u64> = None;
     let mut rel = String::with_capacity(24);
     for tid in tids {
@@ -335,7 +343,12 @@ fn read_threads(r: &mut Reader, pd: &DirHandle, p: &mut Process) {
     }
 }
 
-fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, ReadError> {
+fn read_fds(
+    r: &mut Reader,
+    pd: &DirHandle,
+    pid: u32,
+    gaps: &mut Gaps,
+) -> Result<Vec<OpenFile>, ReadError> {
     let fd_dir = r.open_dir_at(pd, "fd")?;
     let mut fds: Vec<i32> = Vec::new();
     r.for_each_entry(&fd_dir, |n| {
@@ -347,6 +360,17 @@ fn read_fds(r: &mut Reader, pd: &DirHandle, pid: u32) -> Result<Vec<OpenFile>, R
         }
     })?;
     fds.sort_unstable();
+    if fds.len() > MAX_FDS_PER_PROCESS {
+        gaps.record(
+            GapKind::ProcessFds,
+            r.spell(&fd_dir.path),
+            format!(
+                "{} open fds: only the first {MAX_FDS_PER_PROCESS} were read",
+                fds.len()
+            ),
+        );
+        fds.truncate(MAX_FDS_PER_PROCESS);
+    }
     let fdinfo_dir = r.open_dir_at(pd, "fdinfo").ok();
     let mut out = Vec::with_capacity(fds.len());
     let mut name = String::with_capacity(12);

@@ -1,0 +1,249 @@
+//! Live (root): iowhy on a machine where reads block. Under `iowhy lab frozen-fs` (the
+//! lab's loop filesystem frozen, a writer in D, a process whose `mmap_lock` is held behind
+//! a stuck page fault, so that reading its `cmdline` blocks, as it does for `ps`), every
+//! read-only command finishes within its window plus 2 s, exits 0, names the stuck
+//! process by its comm, and reports the frozen filesystem; a signal ends a diagnose whose
+//! read is stuck within 1 s.
+//!
+//! Careful: while the lab runs, anything that reads every process's cmdline (ps, pgrep,
+//! top) hangs until the thaw. These tests never do.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Lab, bin, live_lock, live_ready};
+
+/// Runs `iowhy lab cleanup` when dropped: a failing test must not leave the lab's
+/// filesystem frozen.
+struct CleanupOnDrop;
+
+impl Drop for CleanupOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("timeout")
+            .args(["20", bin(), "lab", "cleanup"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// Run iowhy with a hard limit (SIGKILL past it, so a hang fails the test instead of
+/// hanging it), returning its output and how long it took.
+fn run_bounded(args: &[&str], limit: Duration) -> (Output, Duration) {
+    let t0 = Instant::now();
+    let out = Command::new("timeout")
+        .arg("-s")
+        .arg("KILL")
+        .arg(format!("{}", limit.as_secs() + 5))
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run iowhy");
+    (out, t0.elapsed())
+}
+
+fn check(args: &[&str], window: Duration) -> String {
+    let limit = window + Duration::from_secs(2);
+    let (out, took) = run_bounded(args, limit);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "iowhy {args:?} exited {:?} after {took:?}: {stderr}",
+        out.status
+    );
+    assert!(
+        took <= limit,
+        "iowhy {args:?} took {took:?}, more than its window + 2 s"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn every_read_only_command_finishes_under_a_frozen_filesystem_and_says_what_is_stuck() {
+    if !live_ready(&["losetup", "mkfs.ext4", "timeout"]) {
+        return;
+    }
+    let _l = live_lock();
+    let _cleanup = CleanupOnDrop;
+    let lab = Lab::start(&["frozen-fs", "--duration", "90s"]);
+    let writer = lab.event.writer_pid.expect("writer_pid");
+    let stuck = lab.event.mmap_stuck_pid.expect("mmap_stuck_pid");
+    let mnt = lab.event.mountpoint.clone().expect("mountpoint");
+    let stuck_comm = comm(stuck);
+    let (w, s) = (writer.to_string(), stuck.to_string());
+
+    // diagnose: the frozen filesystem is the finding, the blocked cmdline a blind spot,
+    // and the stuck process is still listed, by its comm.
+    let text = check(
+        &[
+            "diagnose",
+            "-d",
+            "1s",
+            "--tracing",
+            "off",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(1),
+    );
+    let d: serde_json::Value = serde_json::from_str(&text).expect("diagnose JSON");
+    let frozen = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "filesystem_frozen")
+        .unwrap_or_else(|| panic!("no filesystem_frozen finding: {:#}", d["findings"]));
+    assert_eq!(frozen["subject"]["mountpoint"], mnt.as_str(), "{frozen:#}");
+    assert_eq!(frozen["severity"], "critical");
+    assert!(
+        frozen["remediation"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("fsfreeze -u {mnt}"))),
+        "{frozen:#}"
+    );
+    let waiting = frozen["evidence"]["waiting"].as_str().unwrap();
+    assert!(waiting.contains(&format!(":{writer}")), "{waiting}");
+    let spots = d["blind_spots"].to_string();
+    assert!(
+        spots.contains(&format!("/proc/{stuck}/cmdline")) || spots.contains("did not answer"),
+        "the blocked cmdline is not a blind spot: {spots}"
+    );
+    let p = d["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == stuck);
+    if let Some(p) = p {
+        assert!(
+            p["cmdline"].as_str().unwrap_or("").contains(&stuck_comm),
+            "{p:#}"
+        );
+    }
+
+    // The text report names the thaw.
+    let text = check(
+        &["diagnose", "-d", "1s", "--tracing", "off"],
+        Duration::from_secs(1),
+    );
+    assert!(text.contains("filesystem_frozen"), "{text}");
+    assert!(text.contains(&format!("fsfreeze -u {mnt}")), "{text}");
+
+    // top -b lists the stuck process by comm.
+    let text = check(
+        &["top", "-b", "-n", "2", "-d", "0.5", "--all"],
+        Duration::from_secs(1),
+    );
+    assert!(
+        text.contains(&stuck_comm),
+        "top does not list {stuck_comm}:\n{text}"
+    );
+
+    // files of the stuck process and of the writer.
+    let text = check(&["files", &s, "--duration", "0s"], Duration::ZERO);
+    assert!(!text.is_empty());
+    let text = check(
+        &["files", &w, "--duration", "0s", "--format", "json"],
+        Duration::ZERO,
+    );
+    assert!(
+        text.contains(&mnt),
+        "the writer's file on {mnt} is not listed:\n{text}"
+    );
+
+    // containers and space (a walk of the frozen mount still reads: a freeze stops writes).
+    check(&["containers", "--duration", "1s"], Duration::from_secs(1));
+    let text = check(&["space", &mnt, "--format", "json"], Duration::ZERO);
+    serde_json::from_str::<serde_json::Value>(&text).expect("space JSON");
+
+    // pause and rotate, dry runs: they read every holder's fds and maps.
+    check(
+        &["pause", &w, "--for", "2s", "--dry-run"],
+        Duration::from_secs(2),
+    );
+    let log = lab
+        .event
+        .paths
+        .iter()
+        .find(|p| p.starts_with(&mnt))
+        .cloned()
+        .unwrap_or_else(|| format!("{mnt}/missing"));
+    let (out, took) = run_bounded(&["rotate", &log, "--dry-run"], Duration::from_secs(2));
+    assert!(
+        took <= Duration::from_secs(4),
+        "rotate --dry-run took {took:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(lab);
+}
+
+/// With a read deadline far longer than the test, diagnose really sits in a stuck read;
+/// SIGTERM (and SIGINT, SIGHUP) must end it within 1 s.
+#[test]
+fn a_signal_ends_a_diagnose_stuck_on_a_read_within_a_second() {
+    if !live_ready(&["losetup", "mkfs.ext4", "timeout"]) {
+        return;
+    }
+    let _l = live_lock();
+    let _cleanup = CleanupOnDrop;
+    let lab = Lab::start(&["frozen-fs", "--duration", "60s"]);
+    let stuck = lab.event.mmap_stuck_pid.expect("mmap_stuck_pid");
+    for sig in [
+        rustix::process::Signal::TERM,
+        rustix::process::Signal::INT,
+        rustix::process::Signal::HUP,
+    ] {
+        let mut child = Command::new(bin())
+            .args([
+                "--read-timeout",
+                "60s",
+                "files",
+                &stuck.to_string(),
+                "--duration",
+                "0s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start iowhy");
+        // Long enough to be inside the stuck cmdline read.
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it should be waiting on the read"
+        );
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        let t0 = Instant::now();
+        rustix::process::kill_process(pid, sig).unwrap();
+        let mut ended = None;
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Some(st) = child.try_wait().unwrap() {
+                ended = Some((st, t0.elapsed()));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some((_, took)) = ended else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{sig:?} did not end iowhy within 5 s");
+        };
+        eprintln!("{sig:?}: iowhy ended {took:?} after the signal");
+        assert!(took < Duration::from_secs(1), "{sig:?}: {took:?}");
+    }
+    drop(lab);
+}
