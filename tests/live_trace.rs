@@ -611,24 +611,30 @@ fn signals_release_everything() {
         true
     };
     let _remount = Remount(was_mounted && unmounted_by_test);
-    let cases = [
-        ("ebpf", rustix::process::Signal::INT),
-        ("perf", rustix::process::Signal::INT),
-        ("ebpf", rustix::process::Signal::TERM),
-        ("perf", rustix::process::Signal::TERM),
-    ];
-    for (i, (layer, sig)) in cases.into_iter().enumerate() {
+    use rustix::process::Signal;
+    // `iowhy trace` with each layer, and `iowhy diagnose` (tracing on: auto picks eBPF),
+    // stopped by each of the signals a terminal or a service manager sends.
+    let mut cases = Vec::new();
+    for sig in [Signal::INT, Signal::TERM, Signal::HUP] {
+        for cmd in ["trace ebpf", "trace perf", "diagnose"] {
+            cases.push((cmd, sig));
+        }
+    }
+    for (i, (cmd, sig)) in cases.into_iter().enumerate() {
         let check_mount = unmounted_by_test && i == 0;
+        let (args, layer): (Vec<&str>, &str) = match cmd {
+            "trace ebpf" => (
+                vec!["trace", "--tracing", "ebpf", "-d", "60s", "-f", "json"],
+                "ebpf",
+            ),
+            "trace perf" => (
+                vec!["trace", "--tracing", "perf", "-d", "60s", "-f", "json"],
+                "perf",
+            ),
+            _ => (vec!["diagnose", "-d", "60s", "-f", "json"], "ebpf"),
+        };
         let child = Command::new(bin())
-            .args([
-                "trace",
-                "--tracing",
-                layer,
-                "--duration",
-                "60s",
-                "-f",
-                "json",
-            ])
+            .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -648,21 +654,22 @@ fn signals_release_everything() {
             }
             assert!(
                 t.elapsed() < Duration::from_secs(20),
-                "{layer}: not attached after 20 s: {h:?}"
+                "{cmd}: not attached after 20 s: {h:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
         };
-        std::thread::sleep(Duration::from_secs(1));
+        // diagnose takes its first snapshot after attaching: let the window open.
+        std::thread::sleep(Duration::from_secs(if cmd == "diagnose" { 2 } else { 1 }));
         let (progs, links) = (loaded("prog"), loaded("link"));
         assert!(
             held.progs.iter().all(|p| progs.contains(p))
                 && held.links.iter().all(|l| links.contains(l)),
-            "{layer}: its programs and links are loaded: {held:?}"
+            "{cmd}: its programs and links are loaded: {held:?}"
         );
         if check_mount {
             assert!(
                 tracefs_mounted(),
-                "{layer}: iowhy mounted tracefs to read the tracepoint ids"
+                "{cmd}: iowhy mounted tracefs to read the tracepoint ids"
             );
         }
         let pid = rustix::process::Pid::from_raw(cpid as i32).unwrap();
@@ -670,22 +677,32 @@ fn signals_release_everything() {
         let t = Instant::now();
         let out = reap.0.take().unwrap().wait_with_output().unwrap();
         let took = t.elapsed();
+        // Not the 1 s wanted: closing a tracepoint's last perf event waits for two RCU
+        // grace periods under the kernel's event_mutex (perf_trace_event_unreg), so the
+        // 39 tracepoints cost ~1.4 s on 6.18 however many threads close them.
         assert!(
             took < Duration::from_secs(5),
-            "{layer} {sig:?}: {took:?} to stop"
+            "{cmd} {sig:?}: {took:?} from the signal to the exit"
         );
         // Stopped through its handler, not killed by the signal: the normal report.
         assert!(
             out.status.success(),
-            "{layer} {sig:?}: {} {}",
+            "{cmd} {sig:?}: {} {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("the report after the signal");
-        assert_eq!(v["layer"], layer);
-        assert!(v["duration_s"].as_f64().unwrap() < 30.0);
-        assert!(v["events"].as_u64().unwrap() > 0, "{layer}: it was tracing");
+        if cmd == "diagnose" {
+            let r: Report =
+                serde_json::from_slice(&out.stdout).expect("the report after the signal");
+            assert_eq!(r.capabilities.tracing, layer);
+            assert!(r.window_seconds < 30.0);
+        } else {
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("the report after the signal");
+            assert_eq!(v["layer"], layer);
+            assert!(v["duration_s"].as_f64().unwrap() < 30.0);
+            assert!(v["events"].as_u64().unwrap() > 0, "{cmd}: it was tracing");
+        }
         let (progs, links) = (loaded("prog"), loaded("link"));
         let left: Vec<&u64> = held
             .progs
@@ -695,12 +712,12 @@ fn signals_release_everything() {
             .collect();
         assert!(
             left.is_empty(),
-            "{layer} {sig:?}: programs or links {left:?} still loaded"
+            "{cmd} {sig:?}: programs or links {left:?} still loaded"
         );
         if check_mount {
-            assert!(!tracefs_mounted(), "{layer} {sig:?}: tracefs left mounted");
+            assert!(!tracefs_mounted(), "{cmd} {sig:?}: tracefs left mounted");
         }
-        eprintln!("{layer} {sig:?}: {held:?} released in {took:?}");
+        eprintln!("{cmd} {sig:?}: {held:?} released, exited {took:?} after the signal");
     }
 }
 

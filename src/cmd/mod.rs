@@ -15,11 +15,15 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// A flag set by SIGINT/SIGTERM, for commands that stop cleanly (finish the report, clean
+/// A flag set by SIGINT/SIGTERM/SIGHUP, for commands that stop cleanly (finish the report, clean
 /// up a lab). Commands that do not ask keep the default behaviour (exit at once).
 pub fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
     }
     flag

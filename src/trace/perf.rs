@@ -459,7 +459,10 @@ fn collect(
     let mut res = Resolver::new(roots.clone()).pruning_on_exit();
     let mut pairer = Pairer::default();
     let mut opens = FastOpens::default();
-    let mut st = DecodeStats::default();
+    let mut st = DecodeStats {
+        mem: super::usermem::MemReader::new(roots.clone(), super::usermem::READ_DEADLINE),
+        ..Default::default()
+    };
     let mut buf: Vec<Ev> = Vec::new();
     let cpu0 = super::thread_cpu_s();
     let start = Instant::now();
@@ -550,9 +553,38 @@ fn collect(
             "run as root",
         );
     }
+    for n in mem_notes(&st.mem) {
+        data.notes.push(n);
+    }
     data.dropped_keys += res.dropped_keys;
     data.procs = res.into_procs();
     Ok(data)
+}
+
+/// Blind spots of the memory reads: tasks not read because they were in D, and reads
+/// given up at the deadline (the paths of those opens are unresolved or from /proc).
+fn mem_notes(m: &super::usermem::MemReader) -> Vec<super::Note> {
+    let mut out = Vec::new();
+    for pid in &m.blocked {
+        out.push(super::Note::new(
+            format!(
+                "reading pid {pid}'s memory blocked (no answer within {} ms; its mmap_lock is likely held behind stuck I/O): the paths of its opens after that are unresolved",
+                super::usermem::READ_DEADLINE.as_millis()
+            ),
+            "iowhy diagnose shows what it waits on (wchan, D state)",
+        ));
+    }
+    if !m.skipped_in_d.is_empty() {
+        let pids: Vec<String> = m.skipped_in_d.iter().map(|p| p.to_string()).collect();
+        out.push(super::Note::new(
+            format!(
+                "the memory of tasks in uninterruptible sleep (D) was not read, as that can block the reader: the paths of their opens come from /proc or stay unresolved (tids {})",
+                pids.join(", ")
+            ),
+            "",
+        ));
+    }
+    out
 }
 
 /// Wait until a ring has data or `timeout` passes; true when a main ring is readable
