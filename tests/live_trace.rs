@@ -797,6 +797,94 @@ fn delay_accounting_is_restored_after_the_run() {
     );
 }
 
+/// `iowhy diagnose --enable-delayacct` for `secs`, tracing off, started now.
+fn delayacct_run(secs: &str) -> Reap {
+    Reap(Some(
+        Command::new(bin())
+            .args([
+                "diagnose",
+                "-d",
+                secs,
+                "--tracing",
+                "off",
+                "--enable-delayacct",
+                "-f",
+                "json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Puts kernel.task_delayacct back as the test found it, whatever happens.
+struct RestoreDelayacct(String);
+
+impl Drop for RestoreDelayacct {
+    fn drop(&mut self) {
+        set_delayacct(&self.0);
+    }
+}
+
+#[test]
+fn overlapping_and_killed_runs_leave_delay_accounting_as_found() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let _restore = RestoreDelayacct(delayacct());
+    set_delayacct("0");
+    // Two runs, the second started later and ending later: the first to finish must not
+    // turn it off under the second.
+    let mut long = delayacct_run("6");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut short = delayacct_run("2");
+    let short_out = short.0.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        short_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&short_out.stderr)
+    );
+    let after_short = delayacct();
+    let long_out = long.0.take().unwrap().wait_with_output().unwrap();
+    assert!(long_out.status.success());
+    let after_long = delayacct();
+    assert_eq!(after_short, "1", "still on: the longer run is going");
+    assert_eq!(after_long, "0", "off when the last run ended");
+    // A run killed outright (no Drop runs) leaves it on; the next run puts it back, with
+    // the flag or without it.
+    for next in [
+        &["diagnose", "-d", "1", "--tracing", "off", "-f", "json"][..],
+        &[
+            "diagnose",
+            "-d",
+            "1",
+            "--tracing",
+            "off",
+            "--enable-delayacct",
+            "-f",
+            "json",
+        ],
+    ] {
+        let mut k = delayacct_run("30");
+        let t = Instant::now();
+        while delayacct() != "1" && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut c = k.0.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        assert_eq!(delayacct(), "1", "SIGKILL left it on");
+        ok(next);
+        assert_eq!(
+            delayacct(),
+            "0",
+            "{next:?} put it back after the killed run"
+        );
+    }
+}
+
 #[test]
 fn short_lived_processes_and_fds_keep_their_path() {
     if !live_ready(&["dd"]) {
