@@ -1319,3 +1319,38 @@ fn perf_raises_the_fd_limit_and_says_when_it_cannot() {
         "{err}"
     );
 }
+
+#[test]
+fn sampling_what_it_may_not_read_is_a_blind_spot() {
+    if !live_ready(&["setpriv", "sleep"]) {
+        return;
+    }
+    // A root process, traced by `nobody`: its threads' syscall files are refused.
+    let target = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = target.id();
+    let _reap = Reap(Some(target));
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args(["trace", "--tracing", "sampling", "--pid", &pid.to_string()])
+        .args(["-d", "1", "-f", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains(&format!(
+            "syscall files of pids {pid} could not be read (permission denied)"
+        ))),
+        "{notes:?}"
+    );
+}

@@ -402,8 +402,7 @@ fn collect(
     read_maps(bpf, &mut res, &mut data)?;
     drop(ring);
     data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
-    data.dropped_keys += res.dropped_keys;
-    data.procs = res.into_procs();
+    res.finish_into(&mut data);
     Ok(data)
 }
 

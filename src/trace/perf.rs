@@ -361,14 +361,12 @@ pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
         return None;
     }
     let pids = req.target_pids(roots);
+    let mut r = crate::source::reader::Reader::live(roots.clone());
     let mut tids = Vec::new();
     for pid in pids {
-        match std::fs::read_dir(roots.pid_dir(pid).join("task")) {
-            Ok(rd) => tids.extend(
-                rd.flatten()
-                    .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok()),
-            ),
-            Err(_) => continue,
+        // A process gone has no threads to watch; task/ is readable by anyone.
+        if let Ok(t) = super::numbered_entries(&mut r, &roots.pid_dir(pid).join("task")) {
+            tids.extend(t);
         }
     }
     tids.sort_unstable();
@@ -556,8 +554,7 @@ fn collect(
     for n in mem_notes(&st.mem) {
         data.notes.push(n);
     }
-    data.dropped_keys += res.dropped_keys;
-    data.procs = res.into_procs();
+    res.finish_into(&mut data);
     Ok(data)
 }
 
