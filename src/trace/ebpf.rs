@@ -198,6 +198,9 @@ pub struct EbpfSession {
     bpf: Ebpf,
     data: TraceData,
     _tracefs: super::perf::Tracefs,
+    /// RLIMIT_MEMLOCK as it was (raised on kernels before 5.11), put back after the maps
+    /// are freed: fields drop in order, after `bpf`.
+    _memlock: super::rlimit::Raised,
 }
 
 /// Detaching a BPF program from a tracepoint waits for an RCU grace period: unload the
@@ -243,6 +246,11 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
     let filter = req.is_filtered();
     let filter_enabled: u32 = filter.into();
     let self_tgid: u32 = std::process::id();
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let memlock = super::rlimit::raise_memlock_for_bpf(&release)?;
     let mut bpf: Ebpf = EbpfLoader::new()
         .override_global("filter_enabled", &filter_enabled, true)
         .override_global("self_tgid", &self_tgid, true)
@@ -295,6 +303,7 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
         bpf,
         data,
         _tracefs: tracefs,
+        _memlock: memlock,
     })
 }
 

@@ -15,6 +15,7 @@ pub mod perf;
 pub mod perfev;
 pub mod resolve;
 pub mod ring;
+pub mod rlimit;
 pub mod sampling;
 pub mod syscalls;
 pub mod tracefs_mount;
