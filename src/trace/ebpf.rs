@@ -203,26 +203,39 @@ pub struct EbpfSession {
     _memlock: super::rlimit::Raised,
 }
 
-/// Detaching a BPF program from a tracepoint waits for an RCU grace period: unload the
-/// programs from several threads so the waits overlap (one after the other, 35 programs
-/// take two seconds here).
+/// Detaching a BPF program from a tracepoint waits for RCU grace periods: unload the
+/// programs from several threads so the waits overlap where the kernel lets them (one
+/// after the other, 35 programs took two seconds here). Bounded: at most
+/// `UNLOAD_THREADS` threads, each done when the kernel's waits are (on 6.18 the
+/// perf-event part of each detach is serialized under event_mutex, ~35 ms a tracepoint).
 impl Drop for EbpfSession {
     fn drop(&mut self) {
+        let progs: Vec<&mut Program> = self.bpf.programs_mut().map(|(_, p)| p).collect();
+        let per = progs.len().div_ceil(UNLOAD_THREADS).max(1);
+        let mut progs = progs;
         std::thread::scope(|s| {
-            for (_, p) in self.bpf.programs_mut() {
-                s.spawn(move || match p {
-                    Program::TracePoint(t) => {
-                        let _ = t.unload();
+            while !progs.is_empty() {
+                let chunk: Vec<&mut Program> = progs.drain(..per.min(progs.len())).collect();
+                s.spawn(move || {
+                    for p in chunk {
+                        match p {
+                            Program::TracePoint(t) => {
+                                let _ = t.unload();
+                            }
+                            Program::RawTracePoint(t) => {
+                                let _ = t.unload();
+                            }
+                            _ => {}
+                        }
                     }
-                    Program::RawTracePoint(t) => {
-                        let _ = t.unload();
-                    }
-                    _ => {}
                 });
             }
         });
     }
 }
+
+/// Threads unloading programs at the end of a session.
+const UNLOAD_THREADS: usize = 16;
 
 impl super::Session for EbpfSession {
     fn layer(&self) -> Layer {

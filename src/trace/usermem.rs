@@ -8,8 +8,10 @@
 //! of that lock waits behind a page fault that never ends (a frozen or dead filesystem),
 //! the caller sleeps in D with it and no signal wakes it. So [`MemReader`] never reads a
 //! task the kernel shows in D, and makes the calls on a worker thread it waits for only
-//! [`READ_DEADLINE`]: a worker that misses it is abandoned (it wakes, or dies with us),
-//! and while it is stuck no other read is tried.
+//! [`READ_DEADLINE`]: a worker that misses it is abandoned, and while it is stuck no
+//! other read is tried. The window and the report go on; what cannot be helped is that a
+//! thread in D holds up the end of the process (exit waits for every thread) until the
+//! stuck I/O ends.
 
 use std::sync::mpsc;
 use std::time::Duration;
