@@ -4,8 +4,8 @@
 //!
 //! Putting it back is shared work: runs can overlap, and a run can be killed (SIGKILL runs
 //! no Drop). So the original value and the runs that want the switch on are kept in a
-//! state file, `/run/iowhy/delayacct.json` (directory 0700, obeyed only when root owns
-//! both): every run first drops the entries of runs that are gone and, if none is left,
+//! state file, `/run/iowhy/delayacct.json` (directory made 0700, obeyed only when root
+//! owns both and no one else can write to the directory): every run first drops the entries of runs that are gone and, if none is left,
 //! puts the original back; the last live run to finish puts it back too. `/run` is a
 //! tmpfs, so a reboot forgets the state along with the sysctl.
 
@@ -147,7 +147,9 @@ impl Shared {
         }
     }
 
-    /// Create the directory (0700) or check that it is root's and closed to others.
+    /// Create the directory (0700) or check that it is root's and that no one else can
+    /// write to it (`iowhy throttle` keeps its state there too, and may have made it
+    /// 0755).
     fn trusted_dir(&self) -> Result<()> {
         match std::fs::symlink_metadata(&self.dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -161,9 +163,9 @@ impl Shared {
             }
             Err(e) => Err(e).with_context(|| self.dir.display().to_string()),
             Ok(m) => {
-                if !m.is_dir() || m.uid() != 0 || m.mode() & 0o077 != 0 {
+                if !m.is_dir() || m.uid() != 0 || m.mode() & 0o022 != 0 {
                     bail!(
-                        "{}: not a directory of root's closed to others (0700): its delay accounting state is not trusted",
+                        "{}: not a directory of root's that only root can write to: its delay accounting state is not trusted",
                         self.dir.display()
                     );
                 }
@@ -503,6 +505,18 @@ mod tests {
         g.finish_now().unwrap();
         assert_eq!(sysctl().trim(), "0");
         assert!(!state_path(tmp.path()).exists());
+        // A directory root made 0755 (as `iowhy throttle` does) is fine; one that others
+        // can write to is not obeyed.
+        std::fs::set_permissions(
+            tmp.path().join(STATE_DIR),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        DelayAcctGuard::enable(&roots)
+            .unwrap()
+            .finish_now()
+            .unwrap();
+        assert_eq!(sysctl().trim(), "0");
         // A directory others can write to is not obeyed.
         std::fs::set_permissions(
             tmp.path().join(STATE_DIR),
