@@ -84,6 +84,10 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
         }
         _ => None,
     };
+    // A run killed while it had delay accounting on could not put it back: do it now.
+    let recover_failed = (live && !a.enable_delayacct)
+        .then(|| trace::delayacct::recover(&roots).err())
+        .flatten();
     // Open tracing before the first snapshot: loading and attaching take a moment that
     // must not count as part of the window.
     let req = TraceRequest {
@@ -151,6 +155,12 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
             }
         }
         d.blind_spots.extend(trace_blind_spots(t));
+    }
+    if let Some(e) = recover_failed {
+        d.blind_spots.push(BlindSpot {
+            what: format!("kernel.task_delayacct may have been left on by a killed run: {e:#}"),
+            how_to_see: "sysctl kernel.task_delayacct=0 if you did not turn it on".into(),
+        });
     }
     if let Some(g) = &delayacct {
         if g.enabled_at_uptime_s.is_some() {

@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// A flag set by SIGINT/SIGTERM, for commands that stop cleanly (finish the report, clean
+/// A flag set by SIGINT/SIGTERM/SIGHUP, for commands that stop cleanly (finish the report, clean
 /// up a lab). Commands that do not ask keep the default behaviour (exit at once).
 ///
 /// The flag is the reader's own stop flag (`reader::guard::STOP`): reads stuck in the

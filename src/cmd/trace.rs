@@ -195,14 +195,19 @@ pub fn syscalls_json(
         .collect()
 }
 
-/// Device names for block statistics, from diskstats.
-fn dev_names(g: &Global) -> std::collections::HashMap<(u32, u32), String> {
-    let text = std::fs::read_to_string(g.roots().proc("diskstats")).unwrap_or_default();
-    crate::parse::diskstats::parse(&text)
-        .unwrap_or_default()
+/// Device names for block statistics, from diskstats; the error when they cannot be
+/// read (the devices are then shown as major:minor).
+fn dev_names(g: &Global) -> Result<std::collections::HashMap<(u32, u32), String>> {
+    let roots = g.roots();
+    let path = roots.proc("diskstats");
+    let mut r = crate::source::reader::Reader::live(roots.clone());
+    let text = r.read_path(&path)?;
+    let devs = crate::parse::diskstats::parse(&text)
+        .map_err(|e| crate::error::ReadError::parse(&path, e))?;
+    Ok(devs
         .into_iter()
         .map(|d| ((d.major, d.minor), d.name))
-        .collect()
+        .collect())
 }
 
 pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
@@ -442,8 +447,19 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
         ..Default::default()
     };
     let stop = super::stop_flag();
-    let data = trace::run(&req, &g.roots(), &stop, a.tracing)?;
-    let j = to_json(&data, &dev_names(g));
+    let mut data = trace::run(&req, &g.roots(), &stop, a.tracing)?;
+    let names = if data.block.is_empty() {
+        Default::default()
+    } else {
+        dev_names(g).unwrap_or_else(|e| {
+            data.note(
+                format!("device names could not be read ({e}): devices are shown as major:minor"),
+                "",
+            );
+            Default::default()
+        })
+    };
+    let j = to_json(&data, &names);
     emit(&match a.format {
         TraceFormat::Json => serde_json::to_string_pretty(&j)? + "\n",
         TraceFormat::Text => text(&j),

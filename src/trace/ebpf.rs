@@ -198,28 +198,44 @@ pub struct EbpfSession {
     bpf: Ebpf,
     data: TraceData,
     _tracefs: super::perf::Tracefs,
+    /// RLIMIT_MEMLOCK as it was (raised on kernels before 5.11), put back after the maps
+    /// are freed: fields drop in order, after `bpf`.
+    _memlock: super::rlimit::Raised,
 }
 
-/// Detaching a BPF program from a tracepoint waits for an RCU grace period: unload the
-/// programs from several threads so the waits overlap (one after the other, 35 programs
-/// take two seconds here).
+/// Detaching a BPF program from a tracepoint waits for RCU grace periods: unload the
+/// programs from several threads so the waits overlap where the kernel lets them (one
+/// after the other, 35 programs took two seconds here). Bounded: at most
+/// `UNLOAD_THREADS` threads, each done when the kernel's waits are (on 6.18 the
+/// perf-event part of each detach is serialized under event_mutex, ~35 ms a tracepoint).
 impl Drop for EbpfSession {
     fn drop(&mut self) {
+        let progs: Vec<&mut Program> = self.bpf.programs_mut().map(|(_, p)| p).collect();
+        let per = progs.len().div_ceil(UNLOAD_THREADS).max(1);
+        let mut progs = progs;
         std::thread::scope(|s| {
-            for (_, p) in self.bpf.programs_mut() {
-                s.spawn(move || match p {
-                    Program::TracePoint(t) => {
-                        let _ = t.unload();
+            while !progs.is_empty() {
+                let chunk: Vec<&mut Program> = progs.drain(..per.min(progs.len())).collect();
+                s.spawn(move || {
+                    for p in chunk {
+                        match p {
+                            Program::TracePoint(t) => {
+                                let _ = t.unload();
+                            }
+                            Program::RawTracePoint(t) => {
+                                let _ = t.unload();
+                            }
+                            _ => {}
+                        }
                     }
-                    Program::RawTracePoint(t) => {
-                        let _ = t.unload();
-                    }
-                    _ => {}
                 });
             }
         });
     }
 }
+
+/// Threads unloading programs at the end of a session.
+const UNLOAD_THREADS: usize = 16;
 
 impl super::Session for EbpfSession {
     fn layer(&self) -> Layer {
@@ -243,6 +259,11 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
     let filter = req.is_filtered();
     let filter_enabled: u32 = filter.into();
     let self_tgid: u32 = std::process::id();
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let memlock = super::rlimit::raise_memlock_for_bpf(&release)?;
     let mut bpf: Ebpf = EbpfLoader::new()
         .override_global("filter_enabled", &filter_enabled, true)
         .override_global("self_tgid", &self_tgid, true)
@@ -295,6 +316,7 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
         bpf,
         data,
         _tracefs: tracefs,
+        _memlock: memlock,
     })
 }
 
@@ -402,8 +424,7 @@ fn collect(
     read_maps(bpf, &mut res, &mut data)?;
     drop(ring);
     data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
-    data.dropped_keys += res.dropped_keys;
-    data.procs = res.into_procs();
+    res.finish_into(&mut data);
     Ok(data)
 }
 

@@ -15,6 +15,7 @@ pub mod perf;
 pub mod perfev;
 pub mod resolve;
 pub mod ring;
+pub mod rlimit;
 pub mod sampling;
 pub mod syscalls;
 pub mod tracefs_mount;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::roots::Roots;
+use crate::source::reader::Reader;
 pub use model::{Layer, Note, TraceData};
 pub use resolve::{AT_FDCWD, NO_FD, Name, Resolver, UNRESOLVED};
 
@@ -65,20 +67,37 @@ impl TraceRequest {
         if self.comms.is_empty() {
             return t;
         }
-        let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+        let mut r = Reader::live(roots.clone());
+        // /proc itself unreadable: only the pids given (the layer's other reads say why).
+        let Ok(all) = numbered_entries(&mut r, &roots.proc) else {
             return t;
         };
-        for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+        for pid in all {
+            // Gone since the listing, or refused: not a match.
+            let Ok(comm) = r.read_path(&roots.pid_dir(pid).join("comm")) else {
                 continue;
             };
-            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
             if self.comms.iter().any(|c| c == comm.trim()) {
                 t.insert(pid);
             }
         }
         t
     }
+}
+
+/// The numeric entries of a directory (pids in `/proc`, tids in `/proc/PID/task`).
+pub fn numbered_entries(
+    r: &mut Reader,
+    dir: &std::path::Path,
+) -> Result<Vec<u32>, crate::error::ReadError> {
+    let d = r.open_dir(dir)?;
+    let mut out = Vec::new();
+    r.for_each_entry(&d, |name| {
+        if let Some(n) = name.to_str().ok().and_then(|s| s.parse::<u32>().ok()) {
+            out.push(n);
+        }
+    })?;
+    Ok(out)
 }
 
 /// Which layer to use: forced, or the best available.

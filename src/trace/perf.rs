@@ -83,22 +83,6 @@ fn open_tracepoint(id: u32, cpu: i32, wakes: bool) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// One perf event per CPU and tracepoint: raise the soft fd limit to the hard one first
-/// (1024 by default: 64 CPUs × 40 tracepoints do not fit).
-fn raise_nofile(needed: usize) -> (u64, u64) {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let r = getrlimit(Resource::Nofile);
-    let (soft, hard) = (r.current.unwrap_or(u64::MAX), r.maximum.unwrap_or(u64::MAX));
-    if (soft as usize) < needed + 64 && soft < hard {
-        let mut n = r;
-        n.current = r.maximum;
-        if setrlimit(Resource::Nofile, n).is_ok() {
-            return (hard, hard);
-        }
-    }
-    (soft, hard)
-}
-
 /// Keep these threads: `common_pid` tests, with runs of consecutive tids as ranges (the
 /// threads of a JVM or mysqld are mostly consecutive, so hundreds fit in a page).
 pub fn pid_expr(tids: &[u32]) -> String {
@@ -155,6 +139,8 @@ pub struct PerfSession {
     tps: HashMap<u16, TpInfo>,
     filter: Filter,
     notes: Vec<super::Note>,
+    /// The fd limit as it was, put back once the events are closed (in `drop`).
+    nofile: Option<super::rlimit::Raised>,
 }
 
 impl PerfSession {
@@ -181,7 +167,9 @@ impl PerfSession {
         // Opens are few (writable ones only, filtered in the kernel) and read at once.
         let fast_pages = (pages / 8).max(2);
         let cpus = online_cpus(roots);
-        let (soft, hard) = raise_nofile(cpus.len() * ids.len());
+        // One perf event per CPU and tracepoint: 1024 fds by default, and 64 CPUs × 40
+        // tracepoints do not fit.
+        let (soft, hard, nofile) = super::rlimit::raise_nofile(cpus.len() * ids.len());
         let mut rings = Vec::new();
         let mut fast = Vec::new();
         let mut followers = Vec::new();
@@ -238,6 +226,7 @@ impl PerfSession {
             tps,
             filter: Filter::None,
             notes: Vec::new(),
+            nofile: Some(nofile),
         })
     }
 
@@ -337,6 +326,7 @@ impl Drop for PerfSession {
         close_in_parallel(std::mem::take(&mut self.rings));
         close_in_parallel(std::mem::take(&mut self.fast));
         close_in_parallel(std::mem::take(&mut self.followers));
+        drop(self.nofile.take());
     }
 }
 
@@ -361,14 +351,12 @@ pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
         return None;
     }
     let pids = req.target_pids(roots);
+    let mut r = crate::source::reader::Reader::live(roots.clone());
     let mut tids = Vec::new();
     for pid in pids {
-        match std::fs::read_dir(roots.pid_dir(pid).join("task")) {
-            Ok(rd) => tids.extend(
-                rd.flatten()
-                    .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok()),
-            ),
-            Err(_) => continue,
+        // A process gone has no threads to watch; task/ is readable by anyone.
+        if let Ok(t) = super::numbered_entries(&mut r, &roots.pid_dir(pid).join("task")) {
+            tids.extend(t);
         }
     }
     tids.sort_unstable();
@@ -459,7 +447,10 @@ fn collect(
     let mut res = Resolver::new(roots.clone()).pruning_on_exit();
     let mut pairer = Pairer::default();
     let mut opens = FastOpens::default();
-    let mut st = DecodeStats::default();
+    let mut st = DecodeStats {
+        mem: super::usermem::MemReader::new(roots.clone(), super::usermem::READ_DEADLINE),
+        ..Default::default()
+    };
     let mut buf: Vec<Ev> = Vec::new();
     let cpu0 = super::thread_cpu_s();
     let start = Instant::now();
@@ -550,9 +541,37 @@ fn collect(
             "run as root",
         );
     }
-    data.dropped_keys += res.dropped_keys;
-    data.procs = res.into_procs();
+    for n in mem_notes(&st.mem) {
+        data.notes.push(n);
+    }
+    res.finish_into(&mut data);
     Ok(data)
+}
+
+/// Blind spots of the memory reads: tasks not read because they were in D, and reads
+/// given up at the deadline (the paths of those opens are unresolved or from /proc).
+fn mem_notes(m: &super::usermem::MemReader) -> Vec<super::Note> {
+    let mut out = Vec::new();
+    for pid in &m.blocked {
+        out.push(super::Note::new(
+            format!(
+                "reading pid {pid}'s memory blocked (no answer within {} ms; its mmap_lock is likely held behind stuck I/O): the paths of its opens after that are unresolved",
+                super::usermem::READ_DEADLINE.as_millis()
+            ),
+            "iowhy diagnose shows what it waits on (wchan, D state)",
+        ));
+    }
+    if !m.skipped_in_d.is_empty() {
+        let pids: Vec<String> = m.skipped_in_d.iter().map(|p| p.to_string()).collect();
+        out.push(super::Note::new(
+            format!(
+                "the memory of tasks in uninterruptible sleep (D) was not read, as that can block the reader: the paths of their opens come from /proc or stay unresolved (tids {})",
+                pids.join(", ")
+            ),
+            "",
+        ));
+    }
+    out
 }
 
 /// Wait until a ring has data or `timeout` passes; true when a main ring is readable
@@ -576,6 +595,49 @@ fn wait_readable(rings: &[Ring], fast: &[Ring], timeout: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One test for all that touches the process's fd limit (tests share the process).
+    #[test]
+    fn the_fd_limit_raised_for_a_session_is_put_back() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let orig = getrlimit(Resource::Nofile);
+        // Start from a soft limit below the hard one, so there is something to raise.
+        let Some(hard) = orig.maximum else { return };
+        let low = Rlimit {
+            current: Some(hard.min(128) - 1),
+            maximum: orig.maximum,
+        };
+        setrlimit(Resource::Nofile, low).unwrap();
+        {
+            let (soft, h, g) = super::super::rlimit::raise_nofile(hard as usize);
+            assert_eq!((soft, h), (hard, hard));
+            assert!(g.changed());
+            assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
+        }
+        assert_eq!(
+            getrlimit(Resource::Nofile),
+            low,
+            "the guard restores at drop"
+        );
+        let (_, _, g) = super::super::rlimit::raise_nofile(10);
+        assert!(!g.changed(), "enough already: nothing to restore");
+        drop(g);
+        // A whole session, where perf is allowed: raised while open, back after.
+        if rustix::process::geteuid().is_root() {
+            let cpus = online_cpus(&Roots::default()).len();
+            match PerfSession::open(&Roots::default(), 1 << 16) {
+                Ok(s) => {
+                    if cpus * 40 + 64 > low.current.unwrap_or(0) as usize {
+                        assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
+                    }
+                    drop(s);
+                    assert_eq!(getrlimit(Resource::Nofile), low, "restored when it ends");
+                }
+                Err(e) => eprintln!("NOT CHECKED: a perf session ({e:#})"),
+            }
+        }
+        setrlimit(Resource::Nofile, orig).unwrap();
+    }
 
     #[test]
     fn pid_filters_use_ranges_and_fit_a_page() {

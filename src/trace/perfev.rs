@@ -169,11 +169,13 @@ pub struct Ev {
     pub open: Option<Box<OpenRes>>,
 }
 
-/// What decoding counts besides events: losses, and reads of process memory refused.
+/// What decoding counts besides events: losses, and reads of process memory refused;
+/// and the reader of process memory it uses.
 #[derive(Default)]
 pub struct DecodeStats {
     pub mem_denied: bool,
     pub open_paths_unread: u64,
+    pub mem: usermem::MemReader,
 }
 
 /// Decode one record; `None` for what is not a sample of ours (losses are counted).
@@ -234,8 +236,13 @@ pub fn decode(
             let dfd = int(&info.dfd).map(|v| v as i32).unwrap_or(AT_FDCWD);
             let flags = match k {
                 OpenKind::Creat => Some(O_CREAT | O_WRONLY | O_TRUNC),
-                OpenKind::Openat2 => int(&info.how)
-                    .and_then(|a| remember(st, usermem::read_u64(tid, a as u64)).map(|f| f as u32)),
+                OpenKind::Openat2 => int(&info.how).and_then(|a| {
+                    {
+                        let r = st.mem.read_u64(tid, a as u64);
+                        remember(st, r)
+                    }
+                    .map(|f| f as u32)
+                }),
                 _ => int(&info.flags).map(|v| v as u32),
             };
             // Read-only opens (openat2 is not filtered in the kernel): the exit alone says
@@ -246,7 +253,10 @@ pub fn decode(
             ev.arg = dfd as i64;
             ev.flags = flags;
             let path = int(&info.name)
-                .and_then(|a| remember(st, usermem::read_cstr(tid, a as u64)))
+                .and_then(|a| {
+                    let r = st.mem.read_cstr(tid, a as u64);
+                    remember(st, r)
+                })
                 // Empty: the buffer was already reused (a stack buffer, as Rust's std uses).
                 .filter(|p| !p.is_empty())
                 .and_then(|p| res.absolute(pid, tid, dfd, &p));
@@ -287,7 +297,9 @@ fn remember<T>(st: &mut DecodeStats, r: Result<T, ReadErr>) -> Option<T> {
             st.mem_denied = true;
             None
         }
-        Err(ReadErr::Gone) => None,
+        // Gone, or not read because it could block us: the path stays unresolved (the
+        // reader keeps the pids for the report).
+        Err(ReadErr::Gone | ReadErr::Uninterruptible | ReadErr::Blocked { .. }) => None,
     }
 }
 

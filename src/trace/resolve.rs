@@ -1,9 +1,12 @@
 //! Naming what events refer to ((pid, fd) → path and flags) and aggregating per process
 //! and file, in bounded tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::error::ReadError;
 use crate::roots::Roots;
+use crate::source::reader::Reader;
 
 use super::model::{FileTrace, ProcTrace, SyncKind, WriteKind};
 
@@ -34,6 +37,8 @@ struct ProcInfo {
 ///   short-lived files and processes are gone by then.
 pub struct Resolver {
     roots: Roots,
+    /// /proc reads (a `RefCell`: naming happens behind shared references while decoding).
+    proc_reads: RefCell<ProcReads>,
     current: HashMap<u32, HashMap<i32, Name>>,
     current_len: usize,
     learnt: HashMap<(u32, i32, u32), Name>,
@@ -45,6 +50,16 @@ pub struct Resolver {
     prune_on_exit: bool,
     pub dropped_keys: u64,
 }
+
+/// The reader of /proc, and the processes whose entries it was refused (a gap to
+/// report, not a file that does not exist).
+struct ProcReads {
+    reader: Reader,
+    denied: BTreeSet<u32>,
+}
+
+/// Bound on the pids kept for the report of refused reads.
+const MAX_DENIED: usize = 16;
 
 /// Bound on (process, file) entries: beyond it, new files are counted as dropped.
 pub const MAX_KEYS: usize = 20_000;
@@ -79,6 +94,10 @@ pub fn join_clean(base: &std::path::Path, rel: &str) -> String {
 impl Resolver {
     pub fn new(roots: Roots) -> Self {
         Resolver {
+            proc_reads: RefCell::new(ProcReads {
+                reader: Reader::live(roots.clone()),
+                denied: BTreeSet::new(),
+            }),
             roots,
             current: HashMap::new(),
             current_len: 0,
@@ -97,17 +116,41 @@ impl Resolver {
         self
     }
 
+    /// Read something of `pid` under /proc: `None` when it is gone or refused; a refusal
+    /// is kept for the report (see [`Resolver::finish_into`]).
+    fn proc_read<T>(
+        &self,
+        pid: u32,
+        f: impl FnOnce(&mut Reader, &Roots) -> Result<T, ReadError>,
+    ) -> Option<T> {
+        let mut p = self.proc_reads.borrow_mut();
+        match f(&mut p.reader, &self.roots) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if e.is_permission() && p.denied.len() < MAX_DENIED {
+                    p.denied.insert(pid);
+                }
+                None
+            }
+        }
+    }
+
+    /// The processes whose /proc entries could not be read (permission denied).
+    pub fn denied(&self) -> Vec<u32> {
+        self.proc_reads.borrow().denied.iter().copied().collect()
+    }
+
     /// What `/proc/PID/fd/FD` points at now, with the flags from fdinfo.
     pub fn from_proc(&self, pid: u32, fd: i32) -> Option<Name> {
-        let path = std::fs::read_link(self.roots.fd_link(pid, fd)).ok()?;
-        let flags = std::fs::read_to_string(self.roots.pid_dir(pid).join(format!("fdinfo/{fd}")))
-            .ok()
-            .and_then(|t| crate::parse::fdinfo::parse(&t).ok())
+        let path = self.proc_read(pid, |r, roots| r.readlink(&roots.fd_link(pid, fd)))?;
+        let flags = self
+            .proc_read(pid, |r, roots| {
+                let p = roots.pid_dir(pid).join(format!("fdinfo/{fd}"));
+                let text = r.read_path(&p)?;
+                crate::parse::fdinfo::parse(&text).map_err(|e| ReadError::parse(&p, e))
+            })
             .map(|i| i.flags);
-        Some(Name {
-            path: path.to_string_lossy().into_owned(),
-            flags,
-        })
+        Some(Name { path, flags })
     }
 
     /// Make the path of an open absolute while the process is alive: relative to its
@@ -119,13 +162,14 @@ impl Resolver {
             return Some(join_clean(std::path::Path::new("/"), path));
         }
         let base = if dfd == AT_FDCWD {
-            std::fs::read_link(self.roots.pid_dir(tid).join("cwd")).ok()?
+            self.proc_read(pid, |r, roots| r.readlink(&roots.pid_dir(tid).join("cwd")))?
         } else {
             match self.current.get(&pid).and_then(|m| m.get(&dfd)) {
-                Some(n) => std::path::PathBuf::from(&n.path),
-                None => std::fs::read_link(self.roots.fd_link(pid, dfd)).ok()?,
+                Some(n) => n.path.clone(),
+                None => self.proc_read(pid, |r, roots| r.readlink(&roots.fd_link(pid, dfd)))?,
             }
         };
+        let base = std::path::PathBuf::from(base);
         if !base.is_absolute() {
             return None;
         }
@@ -203,9 +247,11 @@ impl Resolver {
             }
             let info = self.info.remove(&pid).unwrap_or_default();
             let comm = info.comm.clone().unwrap_or_else(|| {
-                std::fs::read_to_string(self.roots.pid_dir(pid).join("comm"))
-                    .map(|c| c.trim().to_string())
-                    .unwrap_or_else(|_| "?".into())
+                self.proc_read(pid, |r, roots| {
+                    r.read_path(&roots.pid_dir(pid).join("comm"))
+                        .map(|c| c.trim().to_string())
+                })
+                .unwrap_or_else(|| "?".into())
             });
             self.procs.insert(
                 pid,
@@ -382,6 +428,24 @@ impl Resolver {
         self.procs
     }
 
+    /// End of a window: hand the tables to `data`, with what could not be seen (full
+    /// tables, /proc entries refused) for the report.
+    pub fn finish_into(self, data: &mut super::TraceData) {
+        let denied = self.denied();
+        if !denied.is_empty() {
+            let pids: Vec<String> = denied.iter().map(|p| p.to_string()).collect();
+            data.note(
+                format!(
+                    "the /proc entries (fd links, fdinfo, cwd, comm) of pids {} could not be read (permission denied): their files are unresolved and their names may be '?'",
+                    pids.join(", ")
+                ),
+                "run as root (or with CAP_SYS_PTRACE)",
+            );
+        }
+        data.dropped_keys += self.dropped_keys;
+        data.procs = self.into_procs();
+    }
+
     pub fn procs_mut(&mut self) -> &mut BTreeMap<u32, ProcTrace> {
         &mut self.procs
     }
@@ -423,6 +487,46 @@ mod tests {
             res.absolute(me, me, 987_654, "/abs/x.log").as_deref(),
             Some("/abs/x.log")
         );
+    }
+
+    #[test]
+    fn a_refused_proc_read_is_a_gap_in_the_report_not_a_missing_file() {
+        let res = Resolver::new(Roots::default());
+        let refused = |_: &mut Reader, _: &Roots| -> Result<String, ReadError> {
+            Err(ReadError::PermissionDenied {
+                path: "/proc/42/fd/3".into(),
+            })
+        };
+        let gone = |_: &mut Reader, _: &Roots| -> Result<String, ReadError> {
+            Err(ReadError::NotFound {
+                path: "/proc/43/fd/3".into(),
+            })
+        };
+        assert_eq!(res.proc_read(42, refused), None);
+        assert_eq!(res.proc_read(43, gone), None);
+        assert_eq!(res.denied(), vec![42], "a process gone is no gap");
+        let mut d = crate::trace::TraceData::new(crate::trace::Layer::Perf);
+        res.finish_into(&mut d);
+        assert_eq!(d.notes.len(), 1);
+        assert!(
+            d.notes[0]
+                .what
+                .contains("pids 42 could not be read (permission denied)"),
+            "{:?}",
+            d.notes
+        );
+        // Our own fds, read through the reader: named as before.
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let res = Resolver::new(Roots::default());
+        let n = res
+            .from_proc(std::process::id(), f.as_file().as_raw_fd())
+            .unwrap();
+        assert_eq!(
+            std::path::Path::new(&n.path),
+            std::fs::canonicalize(f.path()).unwrap()
+        );
+        assert!(n.flags.is_some());
+        assert!(res.denied().is_empty());
     }
 
     #[test]

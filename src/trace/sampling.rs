@@ -4,7 +4,7 @@
 //! true for a fsync-per-line writer) but gives no call counts or latencies: it is
 //! reported as an estimate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use crate::error::ReadError;
 use crate::roots::Roots;
+use crate::source::reader::Reader;
 
 use super::model::{Layer, TraceData};
 use super::syscalls::{Call, State, classify, parse_syscall_file};
@@ -21,24 +23,24 @@ use super::{Resolver, TraceRequest};
 /// Without targets, sample this many of the processes making the most write calls.
 const AUTO_TARGETS: usize = 8;
 
-/// Processes to sample: the requested ones, or the busiest writers right now.
-fn targets(roots: &Roots, req: &TraceRequest) -> Vec<u32> {
+/// Processes to sample: the requested ones, or the busiest writers right now; and how
+/// many processes could not be looked at (their `io` refused).
+fn targets(roots: &Roots, req: &TraceRequest) -> (Vec<u32>, usize) {
     if req.is_filtered() {
-        return req.target_pids(roots).into_iter().collect();
+        return (req.target_pids(roots).into_iter().collect(), 0);
     }
     let me = std::process::id();
-    let all: Vec<u32> = std::fs::read_dir(&roots.proc)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let syscw = |p: u32| {
-        std::fs::read_to_string(roots.pid_dir(p).join("io"))
-            .ok()
-            .and_then(|t| crate::parse::kv::parse_io(&t).ok())
-            .map(|io| io.syscw)
+    let mut r = Reader::live(roots.clone());
+    let all = super::numbered_entries(&mut r, &roots.proc).unwrap_or_default();
+    let mut denied = BTreeSet::new();
+    let mut syscw = |p: u32| match r.read_path(&roots.pid_dir(p).join("io")) {
+        Ok(t) => crate::parse::kv::parse_io(&t).ok().map(|io| io.syscw),
+        Err(e) => {
+            if e.is_permission() {
+                denied.insert(p);
+            }
+            None
+        }
     };
     let before: HashMap<u32, u64> = all
         .iter()
@@ -52,10 +54,12 @@ fn targets(roots: &Roots, req: &TraceRequest) -> Vec<u32> {
         .filter(|(d, _)| *d > 0)
         .collect();
     busy.sort_unstable_by(|a, b| b.cmp(a));
-    busy.into_iter()
+    let picked = busy
+        .into_iter()
         .take(AUTO_TARGETS)
         .map(|(_, p)| p)
-        .collect()
+        .collect();
+    (picked, denied.len())
 }
 
 struct Thread {
@@ -63,15 +67,31 @@ struct Thread {
     file: File,
 }
 
-fn open_threads(roots: &Roots, pids: &[u32]) -> Vec<Thread> {
+/// Open the `syscall` file of every thread of `pids` (kept open: each read at offset 0
+/// is a new sample). Processes whose files were refused go into `denied`.
+fn open_threads(roots: &Roots, pids: &[u32], denied: &mut BTreeSet<u32>) -> Vec<Thread> {
+    let mut r = Reader::live(roots.clone());
     let mut v = Vec::new();
     for &pid in pids {
-        let Ok(rd) = std::fs::read_dir(roots.pid_dir(pid).join("task")) else {
-            continue;
+        let task = roots.pid_dir(pid).join("task");
+        let tids = match super::numbered_entries(&mut r, &task) {
+            Ok(t) => t,
+            Err(e) => {
+                if e.is_permission() {
+                    denied.insert(pid);
+                }
+                continue;
+            }
         };
-        for e in rd.flatten() {
-            if let Ok(f) = File::open(e.path().join("syscall")) {
-                v.push(Thread { pid, file: f });
+        for tid in tids {
+            let p = task.join(format!("{tid}/syscall"));
+            match File::open(&p) {
+                Ok(f) => v.push(Thread { pid, file: f }),
+                Err(e) => {
+                    if ReadError::from_io(&p, e).is_permission() {
+                        denied.insert(pid);
+                    }
+                }
             }
         }
     }
@@ -81,13 +101,17 @@ fn open_threads(roots: &Roots, pids: &[u32]) -> Vec<Thread> {
 pub struct SamplingSession {
     roots: Roots,
     pids: Vec<u32>,
+    /// Processes left out of the choice of targets because their `io` was refused.
+    io_denied: usize,
 }
 
 /// Pick the processes to sample (a short look at who writes when none are named).
 pub fn open(req: &TraceRequest, roots: &Roots) -> Result<SamplingSession> {
+    let (pids, io_denied) = targets(roots, req);
     Ok(SamplingSession {
         roots: roots.clone(),
-        pids: targets(roots, req),
+        pids,
+        io_denied,
     })
 }
 
@@ -102,7 +126,17 @@ impl super::Session for SamplingSession {
         stop: &AtomicBool,
         tick: &mut dyn FnMut(Duration),
     ) -> Result<TraceData> {
-        collect(&self.roots, &self.pids, req, stop, tick)
+        let mut d = collect(&self.roots, &self.pids, req, stop, tick)?;
+        if self.io_denied > 0 {
+            d.note(
+                format!(
+                    "{} processes' /proc/PID/io could not be read (permission denied): they were not considered when picking the busiest writers",
+                    self.io_denied
+                ),
+                "run as root, or name the process: iowhy trace --pid PID",
+            );
+        }
+        Ok(d)
     }
 }
 
@@ -131,7 +165,8 @@ fn collect(
     }
     let cpu0 = super::thread_cpu_s();
     let mut res = Resolver::new(roots.clone());
-    let mut threads = open_threads(roots, &pids);
+    let mut denied = BTreeSet::new();
+    let mut threads = open_threads(roots, &pids, &mut denied);
     let period = Duration::from_secs_f64(1.0 / req.sample_hz.max(1) as f64);
     // Per pid: samples; per (pid, fd): samples in a sync call on it.
     let mut samples: HashMap<u32, u64> = HashMap::new();
@@ -162,7 +197,7 @@ fn collect(
             data.events += 1;
         }
         if last_refresh.elapsed() >= Duration::from_millis(500) {
-            threads = open_threads(roots, &pids);
+            threads = open_threads(roots, &pids, &mut denied);
             last_refresh = Instant::now();
         }
         n_tick += 1;
@@ -195,8 +230,18 @@ fn collect(
             f.sampled_sync_share = (n > 0).then(|| c as f64 / n as f64);
         }
     }
+    if !denied.is_empty() {
+        let list: Vec<String> = denied.iter().map(|p| p.to_string()).collect();
+        data.note(
+            format!(
+                "the threads' syscall files of pids {} could not be read (permission denied): not sampled",
+                list.join(", ")
+            ),
+            "run as the processes' owner or as root",
+        );
+    }
     data.duration_s = start.elapsed().as_secs_f64();
     data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
-    data.procs = res.into_procs();
+    res.finish_into(&mut data);
     Ok(data)
 }

@@ -51,6 +51,11 @@ impl Tracefs {
     }
 }
 
+/// Unmounted with the session: normal ends and SIGINT/SIGTERM/SIGHUP alike, as those
+/// only set the stop flag and the session is dropped on the way out. After SIGKILL (no
+/// Drop runs) it stays mounted, and that is harmless: it is the standard mount point the
+/// kernel documents, where any tracing tool would mount it, and the next iowhy finds it
+/// there instead of mounting again.
 impl Drop for Tracefs {
     fn drop(&mut self) {
         if self.mounted_by_us {

@@ -3,9 +3,29 @@
 //! process still runs, the string is there (the kernel has just read it from the same
 //! place). Needs the right to ptrace the process (root, CAP_SYS_PTRACE); without it the
 //! caller falls back to /proc. Hand-written on libc: no maintained crate wraps this call.
+//!
+//! The call takes the target's `mmap_lock` for reading, and not killably: when a writer
+//! of that lock waits behind a page fault that never ends (a frozen or dead filesystem),
+//! the caller sleeps in D with it and no signal wakes it. So [`MemReader`] never reads a
+//! task the kernel shows in D, and makes the calls on a worker thread it waits for only
+//! [`READ_DEADLINE`]: a worker that misses it is abandoned, and while it is stuck no
+//! other read is tried. The window and the report go on; what cannot be helped is that a
+//! thread in D holds up the end of the process (exit waits for every thread) until the
+//! stuck I/O ends.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::roots::Roots;
+use crate::source::reader::Reader;
 
 /// PATH_MAX from the kernel's limits.h: no path an open accepts is longer.
 pub const PATH_MAX: usize = 4096;
+
+/// How long a read of another process's memory may take before it is given up. A read
+/// that is not blocked takes a few µs; an open's exit comes within tens of µs, so a path
+/// not read by then is of little use anyway.
+pub const READ_DEADLINE: Duration = Duration::from_millis(300);
 
 /// Why a read failed, as far as the caller cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,9 +34,15 @@ pub enum ReadErr {
     Denied,
     /// The process is gone, or the address is not mapped.
     Gone,
+    /// The task was in uninterruptible sleep (D): reading its memory could block us.
+    Uninterruptible,
+    /// The read of this pid's memory did not finish within [`READ_DEADLINE`] (or an
+    /// earlier one has not yet): not tried.
+    Blocked { pid: u32 },
 }
 
 /// Read up to `buf.len()` bytes at `addr` of process (or thread) `pid`: how many were read.
+/// Can block without end (see the module doc): [`MemReader`] calls it.
 pub fn read(pid: u32, addr: u64, buf: &mut [u8]) -> Result<usize, ReadErr> {
     if addr == 0 || buf.is_empty() {
         return Err(ReadErr::Gone);
@@ -72,6 +98,173 @@ pub fn read_u64(pid: u32, addr: u64) -> Result<u64, ReadErr> {
     }
 }
 
+/// One read for the worker: a string or a u64 at an address of a task.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Str,
+    U64,
+}
+
+#[derive(Debug, PartialEq)]
+enum Got {
+    Str(String),
+    U64(u64),
+}
+
+type Job = Box<dyn FnOnce() -> Result<Got, ReadErr> + Send>;
+
+/// The worker thread and the read it was given last.
+struct Worker {
+    jobs: mpsc::Sender<(u64, Job)>,
+    done: mpsc::Receiver<(u64, Result<Got, ReadErr>)>,
+    /// The pid of the read that missed its deadline and has not come back yet.
+    stuck: Option<u32>,
+}
+
+impl Worker {
+    fn spawn() -> Option<Worker> {
+        let (jobs, rx) = mpsc::channel::<(u64, Job)>();
+        let (tx, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("iowhy-usermem".into())
+            .spawn(move || {
+                for (seq, job) in rx {
+                    if tx.send((seq, job())).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Worker {
+            jobs,
+            done,
+            stuck: None,
+        })
+    }
+}
+
+/// Reads other processes' memory without ever blocking the caller for longer than
+/// `deadline` (see the module doc). One worker thread, started at the first read.
+pub struct MemReader {
+    reader: Reader,
+    deadline: Duration,
+    worker: Option<Worker>,
+    seq: u64,
+    /// Tasks seen in D, whose memory was not read (a few, for the report).
+    pub skipped_in_d: std::collections::BTreeSet<u32>,
+    /// Pids whose memory read missed the deadline (a few, for the report).
+    pub blocked: std::collections::BTreeSet<u32>,
+}
+
+/// Bound on the pids kept for the report.
+const MAX_REPORTED: usize = 8;
+
+impl Default for MemReader {
+    fn default() -> Self {
+        MemReader::new(Roots::default(), READ_DEADLINE)
+    }
+}
+
+impl MemReader {
+    /// `roots` is where the tasks' states are read (`/proc/TID/stat`).
+    pub fn new(roots: Roots, deadline: Duration) -> Self {
+        MemReader {
+            reader: Reader::live(roots),
+            deadline,
+            worker: None,
+            seq: 0,
+            skipped_in_d: Default::default(),
+            blocked: Default::default(),
+        }
+    }
+
+    pub fn read_cstr(&mut self, pid: u32, addr: u64) -> Result<String, ReadErr> {
+        match self.run(pid, addr, Want::Str)? {
+            Got::Str(s) => Ok(s),
+            Got::U64(_) => Err(ReadErr::Gone),
+        }
+    }
+
+    pub fn read_u64(&mut self, pid: u32, addr: u64) -> Result<u64, ReadErr> {
+        match self.run(pid, addr, Want::U64)? {
+            Got::U64(v) => Ok(v),
+            Got::Str(_) => Err(ReadErr::Gone),
+        }
+    }
+
+    /// The task's state letter from `/proc/TID/stat`; `None` when it cannot be read (gone,
+    /// or not ours to see: the read itself then says which).
+    fn state(&mut self, tid: u32) -> Option<char> {
+        let path = self.reader.roots.pid_dir(tid).join("stat");
+        let text = self.reader.read_path(&path).ok()?;
+        crate::parse::pid_stat::parse(&text).ok().map(|s| s.state)
+    }
+
+    fn run(&mut self, pid: u32, addr: u64, want: Want) -> Result<Got, ReadErr> {
+        if addr == 0 {
+            return Err(ReadErr::Gone);
+        }
+        if let Some(w) = &mut self.worker {
+            if let Some(stuck) = w.stuck {
+                // The abandoned read came back (its answer is stale): the worker is free.
+                match w.done.try_recv() {
+                    Ok(_) => w.stuck = None,
+                    Err(mpsc::TryRecvError::Empty) => return Err(ReadErr::Blocked { pid: stuck }),
+                    Err(mpsc::TryRecvError::Disconnected) => self.worker = None,
+                }
+            }
+        }
+        if self.state(pid) == Some('D') {
+            if self.skipped_in_d.len() < MAX_REPORTED {
+                self.skipped_in_d.insert(pid);
+            }
+            return Err(ReadErr::Uninterruptible);
+        }
+        let job: Job = match want {
+            Want::Str => Box::new(move || read_cstr(pid, addr).map(Got::Str)),
+            Want::U64 => Box::new(move || read_u64(pid, addr).map(Got::U64)),
+        };
+        self.submit(pid, job)
+    }
+
+    /// Hand `job` to the worker and wait for it until the deadline.
+    fn submit(&mut self, pid: u32, job: Job) -> Result<Got, ReadErr> {
+        if self.worker.is_none() {
+            // No thread to be had: the path stays unresolved rather than risk blocking.
+            self.worker = Some(Worker::spawn().ok_or(ReadErr::Gone)?);
+        }
+        let Some(w) = &mut self.worker else {
+            return Err(ReadErr::Gone);
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        if w.jobs.send((seq, job)).is_err() {
+            self.worker = None;
+            return Err(ReadErr::Gone);
+        }
+        let until = std::time::Instant::now() + self.deadline;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match w.done.recv_timeout(left) {
+                Ok((s, r)) if s == seq => return r,
+                // An answer to an earlier read: skip it.
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    w.stuck = Some(pid);
+                    if self.blocked.len() < MAX_REPORTED {
+                        self.blocked.insert(pid);
+                    }
+                    return Err(ReadErr::Blocked { pid });
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.worker = None;
+                    return Err(ReadErr::Gone);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +295,87 @@ mod tests {
         let v: u64 = 0o2101;
         assert_eq!(read_u64(me, &v as *const u64 as u64), Ok(0o2101));
         assert_eq!(read_cstr(me, 0), Err(ReadErr::Gone));
+    }
+
+    #[test]
+    fn the_worker_reads_what_the_call_reads() {
+        let me = std::process::id();
+        let mut m = MemReader::default();
+        let s = std::ffi::CString::new("/srv/app/out.log").unwrap();
+        assert_eq!(
+            m.read_cstr(me, s.as_ptr() as u64).as_deref(),
+            Ok("/srv/app/out.log")
+        );
+        let v: u64 = 0o101;
+        assert_eq!(m.read_u64(me, &v as *const u64 as u64), Ok(0o101));
+        assert_eq!(m.read_cstr(me, 0), Err(ReadErr::Gone));
+        // A pid that does not exist: gone, not blocked.
+        assert_eq!(
+            m.read_cstr(u32::MAX - 1, s.as_ptr() as u64),
+            Err(ReadErr::Gone)
+        );
+        assert!(m.blocked.is_empty() && m.skipped_in_d.is_empty());
+    }
+
+    #[test]
+    fn a_read_past_its_deadline_is_abandoned_and_blocks_the_next_until_it_returns() {
+        let mut m = MemReader::new(Roots::default(), Duration::from_millis(50));
+        let (release, wait) = mpsc::channel::<()>();
+        // A read that hangs like one behind a stuck mmap_lock, until released.
+        let stuck: Job = Box::new(move || {
+            let _ = wait.recv();
+            Ok(Got::U64(1))
+        });
+        let t = std::time::Instant::now();
+        assert_eq!(m.submit(4242, stuck), Err(ReadErr::Blocked { pid: 4242 }));
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the caller was let go"
+        );
+        assert!(m.blocked.contains(&4242));
+        // While it is stuck, no other read is tried: no second worker piles up.
+        let me = std::process::id();
+        let v: u64 = 7;
+        assert_eq!(
+            m.read_u64(me, &v as *const u64 as u64),
+            Err(ReadErr::Blocked { pid: 4242 })
+        );
+        // Once it returns, reads work again, and its late answer is not taken for theirs.
+        release.send(()).unwrap();
+        let t = std::time::Instant::now();
+        let got = loop {
+            match m.read_u64(me, &v as *const u64 as u64) {
+                Err(ReadErr::Blocked { .. }) if t.elapsed() < Duration::from_secs(5) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                r => break r,
+            }
+        };
+        assert_eq!(got, Ok(7));
+    }
+
+    #[test]
+    fn a_task_in_d_is_not_read() {
+        // A fake /proc where pid 77 is in uninterruptible sleep.
+        let dir = tempfile::tempdir().unwrap();
+        let proc_ = dir.path().join("proc");
+        std::fs::create_dir_all(proc_.join("77")).unwrap();
+        std::fs::write(
+            proc_.join("77/stat"),
+            "77 (app) D 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n",
+        )
+        .unwrap();
+        let roots = Roots {
+            proc: proc_,
+            ..Roots::default()
+        };
+        let mut m = MemReader::new(roots, READ_DEADLINE);
+        let s = std::ffi::CString::new("/x").unwrap();
+        assert_eq!(
+            m.read_cstr(77, s.as_ptr() as u64),
+            Err(ReadErr::Uninterruptible)
+        );
+        assert!(m.skipped_in_d.contains(&77));
+        assert!(m.worker.is_none(), "no read was even handed to the worker");
     }
 }
