@@ -13,6 +13,7 @@ pub mod proc_handle;
 pub mod reclaim;
 pub mod rotate;
 pub mod rotated;
+pub mod safe_open;
 pub mod throttle;
 
 use std::io::{IsTerminal, Write};
@@ -65,6 +66,25 @@ pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
         sig_caught: status.sig_caught.unwrap_or(0),
         sig_ignored: status.sig_ignored.unwrap_or(0),
     })
+}
+
+/// Tests only, in debug builds: at a named point between a check and the action it
+/// guards, create `$IOWHY_TEST_SYNC_DIR/<point>.reached` and wait (at most 20 s) for
+/// `<point>.go`, so that a live test can change the world exactly there (swap a log for a
+/// symlink, dup2 another file onto an fd) and show that the action notices.
+pub fn test_sync(point: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(dir) = std::env::var_os("IOWHY_TEST_SYNC_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        let _ = std::fs::write(dir.join(format!("{point}.reached")), b"");
+        let go = dir.join(format!("{point}.go"));
+        let t0 = std::time::Instant::now();
+        while !go.exists() && t0.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
 }
 
 /// Our own pid and our ancestors': stopping or throttling them would stop us.
