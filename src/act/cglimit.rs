@@ -35,12 +35,29 @@ pub trait CgroupFs {
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()>;
     fn mkdir(&self, dir: &Path) -> std::io::Result<()>;
     fn rmdir(&self, dir: &Path) -> std::io::Result<()>;
+    /// Is `pid` still the process that started at `start_ticks`? Asked right before its
+    /// pid *number* is written to `cgroup.procs`: the measurement and the prompt before
+    /// it take seconds, and a reused pid would be throttled in its place.
+    fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String>;
 }
 
-/// The real cgroupfs.
-pub struct Kernel;
+/// The real cgroupfs, and the real processes under `proc_root`.
+pub struct Kernel {
+    pub proc_root: PathBuf,
+}
+
+impl Default for Kernel {
+    fn default() -> Kernel {
+        Kernel {
+            proc_root: PathBuf::from(crate::roots::DEFAULT_PROC),
+        }
+    }
+}
 
 impl CgroupFs for Kernel {
+    fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String> {
+        super::proc_handle::ProcHandle::open_in(&self.proc_root, pid, start_ticks).map(drop)
+    }
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()> {
         std::fs::write(file, value)
     }
@@ -208,6 +225,8 @@ pub fn apply(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
                         }
                     }
                 }
+                fs.still_target(st.pid, st.start_ticks)
+                    .map_err(|why| usage(format!("{why}: not throttled")))?;
                 // Writing a pid to cgroup.procs moves all of its threads.
                 wr(fs, &child.join("cgroup.procs"), &st.pid.to_string())
             }

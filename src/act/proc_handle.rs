@@ -31,6 +31,11 @@ impl ProcHandle {
     /// Hold `pid` if it is still the process that started at `start_ticks`; the error
     /// says why not (gone, or another process now).
     pub fn open(roots: &Roots, pid: u32, start_ticks: u64) -> Result<ProcHandle, String> {
+        Self::open_in(&roots.proc, pid, start_ticks)
+    }
+
+    /// `open` with only the proc root (the guardian and the cgroup writer have no `Roots`).
+    pub fn open_in(proc_root: &Path, pid: u32, start_ticks: u64) -> Result<ProcHandle, String> {
         let raw = Pid::from_raw(pid as i32).ok_or_else(|| format!("{pid} is not a pid"))?;
         let fd = match rustix::process::pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => Some(fd),
@@ -39,11 +44,11 @@ impl ProcHandle {
             Err(e) => return Err(format!("pid {pid}: pidfd_open: {e}")),
         };
         // Checked after pidfd_open: if the pid was reused before it, the start time differs.
-        match start_ticks_of(&roots.proc, pid) {
+        match start_ticks_of(proc_root, pid) {
             Some(s) if s == start_ticks => Ok(ProcHandle {
                 pid,
                 start_ticks,
-                proc_root: roots.proc.clone(),
+                proc_root: proc_root.to_path_buf(),
                 fd,
             }),
             Some(_) => Err(format!(

@@ -182,7 +182,7 @@ pub fn undo_state_file(path: &Path) -> Result<ThrottleState> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let st: ThrottleState =
         serde_json::from_str(&text).with_context(|| path.display().to_string())?;
-    cglimit::undo(&Kernel, &st)?;
+    cglimit::undo(&Kernel::default(), &st)?;
     let _ = std::fs::remove_file(path);
     Ok(st)
 }
@@ -319,7 +319,12 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         },
         None => None,
     };
-    if let Err(e) = cglimit::apply(&Kernel, &st) {
+    if let Err(e) = cglimit::apply(
+        &Kernel {
+            proc_root: roots.proc.clone(),
+        },
+        &st,
+    ) {
         // apply restored what it had changed.
         let _ = std::fs::remove_file(&sp);
         if let Some(g) = guardian {
