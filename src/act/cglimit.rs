@@ -116,7 +116,7 @@ pub fn prepare(
 ) -> Result<ThrottleState> {
     let (h, mount) = cgroup::detect(roots)?;
     let group = cgroup::group_of(roots, t.pid, h)?;
-    let dir = cgroup::join(&mount, &group);
+    let dir = cgroup::join(&mount, &group)?;
     let mut st = ThrottleState {
         pid: t.pid,
         start_ticks: t.start_ticks,
@@ -231,7 +231,7 @@ pub fn apply(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
                 wr(fs, &child.join("cgroup.procs"), &st.pid.to_string())
             }
             (None, _) => {
-                let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
+                let io_max = cgroup::join(&st.mount, &st.original_group)?.join("io.max");
                 for &(ma, mi) in &st.devices {
                     let key = format!("{ma}:{mi}");
                     let prev = st
@@ -266,8 +266,20 @@ pub fn undo(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
         }
     };
     match &st.created_group {
+        Some(child)
+            if !child.starts_with(&st.mount)
+                || !child
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(CHILD_PREFIX)) =>
+        {
+            return Err(usage(format!(
+                "{} is not a group iowhy makes ({CHILD_PREFIX}PID under {}): not touched",
+                child.display(),
+                st.mount.display()
+            )));
+        }
         Some(child) => {
-            let orig = cgroup::join(&st.mount, &st.original_group);
+            let orig = cgroup::join(&st.mount, &st.original_group)?;
             // The process, and anything it forked since, goes back where it was.
             for p in cgroup::procs(child) {
                 keep(wr(fs, &orig.join("cgroup.procs"), &p.to_string()));
@@ -280,7 +292,7 @@ pub fn undo(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
             }
         }
         None => {
-            let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
+            let io_max = cgroup::join(&st.mount, &st.original_group)?.join("io.max");
             for &(ma, mi) in &st.devices {
                 let key = format!("{ma}:{mi}");
                 let line = match st.previous_io_max.iter().find(|(d, _)| *d == key) {

@@ -151,7 +151,7 @@ fn tree(
     std::fs::write(mount.join("cgroup.subtree_control"), root_subtree).unwrap();
     std::fs::write(mount.join("cgroup.procs"), "1\n").unwrap();
     for (g, procs, io_max) in groups {
-        let dir = cgroup::join(&mount, g);
+        let dir = cgroup::join(&mount, g).unwrap();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
         if *g != "/" {

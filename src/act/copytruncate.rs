@@ -195,7 +195,7 @@ fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<
             w.target.start_ticks,
             GUARD_DEADLINE,
             None,
-            &roots.proc,
+            roots,
         ) {
             Ok(g) => guarded.push((h, g)),
             Err(e) => {

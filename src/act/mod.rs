@@ -13,6 +13,7 @@ pub mod proc_handle;
 pub mod reclaim;
 pub mod rotate;
 pub mod rotated;
+pub mod rundir;
 pub mod safe_open;
 pub mod throttle;
 
@@ -85,6 +86,14 @@ pub fn test_sync(point: &str) {
     }
     #[cfg(not(debug_assertions))]
     let _ = point;
+}
+
+/// Resume what an earlier iowhy left stopped when it died along with its guardian, and
+/// say so (see `guardian::resume_stale`).
+pub fn resume_stale_pauses(roots: &Roots) {
+    for s in guardian::resume_stale(roots) {
+        eprintln!("iowhy: {s}");
+    }
 }
 
 /// Our own pid and our ancestors': stopping or throttling them would stop us.

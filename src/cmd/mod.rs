@@ -15,11 +15,17 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// A flag set by SIGINT/SIGTERM, for commands that stop cleanly (finish the report, clean
-/// up a lab). Commands that do not ask keep the default behaviour (exit at once).
+/// A flag set by SIGINT, SIGTERM or SIGHUP, for commands that stop cleanly (finish the
+/// report, undo an action, clean up a lab). SIGHUP is what an ssh session that drops
+/// sends: without it, iowhy would die mid-action instead of undoing. Commands that do not
+/// ask keep the default behaviour (exit at once).
 pub fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
     }
     flag

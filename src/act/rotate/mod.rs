@@ -87,6 +87,9 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         ));
     }
     let roots = g.roots();
+    if !a.dry_run {
+        super::resume_stale_pauses(&roots);
+    }
     let host = if a.path.is_absolute() {
         a.path.clone()
     } else {
