@@ -41,22 +41,15 @@ pub trait CgroupFs {
     fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String>;
 }
 
-/// The real cgroupfs, and the real processes under `proc_root`.
+/// The real cgroupfs, and the real processes under `roots`.
+#[derive(Default)]
 pub struct Kernel {
-    pub proc_root: PathBuf,
-}
-
-impl Default for Kernel {
-    fn default() -> Kernel {
-        Kernel {
-            proc_root: PathBuf::from(crate::roots::DEFAULT_PROC),
-        }
-    }
+    pub roots: Roots,
 }
 
 impl CgroupFs for Kernel {
     fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String> {
-        super::proc_handle::ProcHandle::open_in(&self.proc_root, pid, start_ticks).map(drop)
+        super::proc_handle::ProcHandle::open(&self.roots, pid, start_ticks).map(drop)
     }
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()> {
         std::fs::write(file, value)

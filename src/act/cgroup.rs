@@ -39,7 +39,7 @@ pub fn detect(roots: &Roots) -> Result<(Hierarchy, PathBuf)> {
 /// The process's group in that hierarchy (`/`, `/system.slice/x.service`, ...).
 pub fn group_of(roots: &Roots, pid: u32, h: Hierarchy) -> Result<String> {
     let p = roots.pid_dir(pid).join("cgroup");
-    let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;
+    let text = super::read_pid_file(roots, pid, "cgroup")?;
     let entries = cgroup::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
     let g = match h {
         Hierarchy::V2 => cgroup::unified_path(&entries),

@@ -33,6 +33,7 @@ use clap::{Args, ValueEnum};
 use super::proc_handle::{ProcHandle, start_ticks_of};
 use super::rundir;
 use crate::roots::Roots;
+use crate::source::reader::Reader;
 
 fn paused_dir(roots: &Roots) -> PathBuf {
     rundir::dir(roots).join("paused")
@@ -192,15 +193,12 @@ fn move_to_own_group(hierarchy: &Path) -> std::io::Result<()> {
 }
 
 /// Leave iowhy's cgroups (see the module doc); the problems, if any, for a warning.
-fn leave_iowhy_cgroups(proc_root: &Path, sys_root: &Path) -> Vec<String> {
-    let roots = Roots::new(
-        proc_root.to_path_buf(),
-        sys_root.to_path_buf(),
-        Path::new("/"),
-    );
+fn leave_iowhy_cgroups(roots: &Roots) -> Vec<String> {
     let mut problems = Vec::new();
-    let own = proc_root.join("self/cgroup");
-    let entries = match std::fs::read_to_string(&own)
+    let own = roots.proc("self/cgroup");
+    let entries = match Reader::live(roots.clone())
+        .read_path(&own)
+        .map(|t| t.into_owned())
         .map_err(|e| e.to_string())
         .and_then(|t| crate::parse::cgroup::parse(&t).map_err(|e| e.to_string()))
     {
@@ -236,13 +234,13 @@ fn leave_iowhy_cgroups(proc_root: &Path, sys_root: &Path) -> Vec<String> {
 }
 
 /// Write the record of the process this guardian keeps stopped; its path.
-fn write_record(dir: &Path, pid: u32, start_ticks: u64, proc_root: &Path) -> Result<PathBuf> {
+fn write_record(dir: &Path, pid: u32, start_ticks: u64, roots: &Roots) -> Result<PathBuf> {
     let me = std::process::id();
     let rec = PauseRecord {
         pid,
         start_ticks,
         guardian_pid: me,
-        guardian_start_ticks: start_ticks_of(proc_root, me).context("our own start time")?,
+        guardian_start_ticks: start_ticks_of(roots, me).context("our own start time")?,
     };
     let p = dir.join(format!("{pid}-{start_ticks}-{me}.json"));
     let mut f = std::fs::OpenOptions::new()
@@ -260,23 +258,24 @@ fn write_record(dir: &Path, pid: u32, start_ticks: u64, proc_root: &Path) -> Res
 /// The guardian process itself (`iowhy guardian`, hidden).
 pub fn run(a: &GuardianArgs) -> Result<()> {
     ignore_signals();
-    for p in leave_iowhy_cgroups(&a.proc_root, &a.sys_root) {
+    let roots = Roots::new(&a.proc_root, &a.sys_root, crate::roots::DEFAULT_ROOT);
+    for p in leave_iowhy_cgroups(&roots) {
         eprintln!(
             "iowhy guardian: could not leave iowhy's cgroup ({p}): a kill of iowhy's whole group would take the guardian too"
         );
     }
     // The OOM killer takes anything else first: the guardian is a few hundred kB.
-    let _ = std::fs::write(a.proc_root.join("self/oom_score_adj"), "-1000");
+    let _ = std::fs::write(roots.proc("self/oom_score_adj"), "-1000");
     let pid = rustix::process::Pid::from_raw(a.pid as i32).context("pid")?;
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .context("pidfd_open")?;
     // The pidfd now pins this process: check it is the one iowhy meant.
-    if start_ticks_of(&a.proc_root, a.pid) != Some(a.start_ticks) {
+    if start_ticks_of(&roots, a.pid).ok() != Some(a.start_ticks) {
         println!("target changed");
         bail!("pid {} is not the process iowhy meant", a.pid);
     }
     let record = match (&a.record_dir, a.undo) {
-        (Some(d), Undo::Cont) => match write_record(d, a.pid, a.start_ticks, &a.proc_root) {
+        (Some(d), Undo::Cont) => match write_record(d, a.pid, a.start_ticks, &roots) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("iowhy guardian: no record of the pause ({e:#})");
@@ -376,8 +375,12 @@ pub fn resume_stale(roots: &Roots) -> Vec<String> {
                 continue;
             }
         };
-        if start_ticks_of(&roots.proc, rec.guardian_pid) == Some(rec.guardian_start_ticks) {
-            continue; // Its guardian is alive and on it.
+        // Its guardian is alive and on it (a zombie, killed and not yet reaped, is not).
+        let guardian = super::read_pid_stat(roots, rec.guardian_pid);
+        if guardian.is_ok_and(|g| {
+            g.start_ticks == rec.guardian_start_ticks && !matches!(g.state, 'Z' | 'X')
+        }) {
+            continue;
         }
         if let Ok(h) = ProcHandle::open(roots, rec.pid, rec.start_ticks) {
             if super::running_thread(roots, rec.pid).is_none()

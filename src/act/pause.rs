@@ -92,8 +92,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(600);
 const GUARD_MARGIN: Duration = Duration::from_secs(3);
 
 fn state_of(roots: &Roots, pid: u32) -> Option<char> {
-    let t = std::fs::read_to_string(roots.pid_dir(pid).join("stat")).ok()?;
-    crate::parse::pid_stat::parse(&t).ok().map(|s| s.state)
+    super::read_pid_stat(roots, pid).ok().map(|s| s.state)
 }
 
 /// Wait until every thread is stopped (`want_stopped`) or the main thread runs again.

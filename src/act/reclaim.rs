@@ -63,7 +63,7 @@ fn reopen_checked(
     )
     .map(std::fs::File::from)
     .map_err(|e| refused(format!("opening {}: {e}", link.display())))?;
-    if super::proc_handle::start_ticks_of(&roots.proc, t.pid) != Some(t.start_ticks) {
+    if super::proc_handle::start_ticks_of(roots, t.pid).ok() != Some(t.start_ticks) {
         return Err(refused(format!(
             "pid {} exited or is another process now (its start time changed)",
             t.pid
@@ -113,15 +113,20 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
     let link = roots.fd_link(a.pid, a.fd);
-    let name = std::fs::read_link(&link)
-        .map_err(|_| {
-            usage(format!(
-                "pid {} has no fd {} (or it is not readable: run as root)",
-                a.pid, a.fd
-            ))
-        })?
-        .to_string_lossy()
-        .into_owned();
+    let name = crate::source::reader::Reader::live(roots.clone())
+        .readlink(&link)
+        .map_err(|e| {
+            if e.is_not_found() {
+                usage(format!("pid {} has no fd {}", a.pid, a.fd))
+            } else if e.is_permission() {
+                usage(format!(
+                    "the fds of pid {} may not be read by iowhy ({e}): run as root",
+                    a.pid
+                ))
+            } else {
+                anyhow::Error::new(e)
+            }
+        })?;
     let md = std::fs::metadata(&link).with_context(|| link.display().to_string())?;
     if !md.is_file() {
         return Err(usage(format!(

@@ -159,7 +159,7 @@ fn disks_of(roots: &Roots, pid: u32, names: &[String]) -> Result<Vec<((u32, u32)
 }
 
 fn io_bytes(roots: &Roots, pid: u32) -> Option<(u64, u64)> {
-    let t = std::fs::read_to_string(roots.pid_dir(pid).join("io")).ok()?;
+    let t = super::read_pid_file(roots, pid, "io").ok()?;
     let io = crate::parse::kv::parse_io(&t).ok()?;
     Some((io.read_bytes, io.write_bytes))
 }
@@ -366,7 +366,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     };
     if let Err(e) = cglimit::apply(
         &Kernel {
-            proc_root: roots.proc.clone(),
+            roots: roots.clone(),
         },
         &st,
     ) {

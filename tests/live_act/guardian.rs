@@ -99,8 +99,23 @@ fn killing_iowhys_whole_cgroup_leaves_the_guardian_to_resume_the_target() {
         cg.contains("0::/iowhy-guardian\n"),
         "the guardian left iowhy's group: {cg}"
     );
+    // Lowering it needs CAP_SYS_RESOURCE, which a sandbox may withhold even from root.
+    let can_lower = Command::new("sh")
+        .args(["-c", "echo -1000 > /proc/self/oom_score_adj"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
     let adj = std::fs::read_to_string(format!("/proc/{guardian}/oom_score_adj")).unwrap();
-    assert_eq!(adj.trim(), "-1000");
+    if can_lower {
+        assert_eq!(
+            adj.trim(),
+            "-1000",
+            "the OOM killer takes anything else first"
+        );
+    } else {
+        eprintln!("note: oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): not checked");
+    }
     // What an OOM group kill or `systemctl kill -s KILL` does to iowhy's group.
     std::fs::write(g.0.join("cgroup.kill"), "1").unwrap();
     let killed = Instant::now();

@@ -222,3 +222,57 @@ fn reclaim_refuses_a_live_file_dup2ed_onto_the_fd_after_the_check() {
         "PID 1 is refused"
     );
 }
+
+#[test]
+fn a_permission_error_is_said_as_such_not_as_a_missing_process() {
+    if !live_ready(&["setpriv", "sleep"]) {
+        return;
+    }
+    let _l = live_lock();
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A proc root where pid 42 exists but is closed to others (hidepid does this).
+    let d = tempfile::tempdir_in("/var/tmp").unwrap();
+    let perm = |p: &Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    perm(d.path(), 0o755);
+    let pid_dir = d.path().join("proc/42");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    perm(&d.path().join("proc"), 0o755);
+    std::fs::write(
+        pid_dir.join("stat"),
+        "42 (app) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n",
+    )
+    .unwrap();
+    perm(&pid_dir, 0o700);
+    let proc_root = d.path().join("proc");
+    let (code, err) = as_nobody(&[
+        "pause",
+        "42",
+        "--for",
+        "1s",
+        "--proc-root",
+        proc_root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("may not read"), "a permission error: {err}");
+    assert!(!err.contains("no process"), "not a missing process: {err}");
+    // Another user's fds: reclaim says it may not read them, not that there is no fd.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let (code, err) = as_nobody(&["reclaim", &sleeper.id().to_string(), "0", "--dry-run"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("may not be read"), "{err}");
+}
