@@ -4,6 +4,10 @@
 //! reclaim frees a deleted file's space; unsafe targets are refused.
 
 mod common;
+#[path = "live_act/guardian.rs"]
+mod guardian;
+#[path = "live_act/hostile.rs"]
+mod hostile;
 #[path = "live_act/pause.rs"]
 mod pause;
 #[path = "live_act/rotate.rs"]

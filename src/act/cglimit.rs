@@ -35,12 +35,22 @@ pub trait CgroupFs {
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()>;
     fn mkdir(&self, dir: &Path) -> std::io::Result<()>;
     fn rmdir(&self, dir: &Path) -> std::io::Result<()>;
+    /// Is `pid` still the process that started at `start_ticks`? Asked right before its
+    /// pid *number* is written to `cgroup.procs`: the measurement and the prompt before
+    /// it take seconds, and a reused pid would be throttled in its place.
+    fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String>;
 }
 
-/// The real cgroupfs.
-pub struct Kernel;
+/// The real cgroupfs, and the real processes under `roots`.
+#[derive(Default)]
+pub struct Kernel {
+    pub roots: Roots,
+}
 
 impl CgroupFs for Kernel {
+    fn still_target(&self, pid: u32, start_ticks: u64) -> Result<(), String> {
+        super::proc_handle::ProcHandle::open(&self.roots, pid, start_ticks).map(drop)
+    }
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()> {
         std::fs::write(file, value)
     }
@@ -99,7 +109,7 @@ pub fn prepare(
 ) -> Result<ThrottleState> {
     let (h, mount) = cgroup::detect(roots)?;
     let group = cgroup::group_of(roots, t.pid, h)?;
-    let dir = cgroup::join(&mount, &group);
+    let dir = cgroup::join(&mount, &group)?;
     let mut st = ThrottleState {
         pid: t.pid,
         start_ticks: t.start_ticks,
@@ -208,11 +218,13 @@ pub fn apply(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
                         }
                     }
                 }
+                fs.still_target(st.pid, st.start_ticks)
+                    .map_err(|why| usage(format!("{why}: not throttled")))?;
                 // Writing a pid to cgroup.procs moves all of its threads.
                 wr(fs, &child.join("cgroup.procs"), &st.pid.to_string())
             }
             (None, _) => {
-                let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
+                let io_max = cgroup::join(&st.mount, &st.original_group)?.join("io.max");
                 for &(ma, mi) in &st.devices {
                     let key = format!("{ma}:{mi}");
                     let prev = st
@@ -247,8 +259,20 @@ pub fn undo(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
         }
     };
     match &st.created_group {
+        Some(child)
+            if !child.starts_with(&st.mount)
+                || !child
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(CHILD_PREFIX)) =>
+        {
+            return Err(usage(format!(
+                "{} is not a group iowhy makes ({CHILD_PREFIX}PID under {}): not touched",
+                child.display(),
+                st.mount.display()
+            )));
+        }
         Some(child) => {
-            let orig = cgroup::join(&st.mount, &st.original_group);
+            let orig = cgroup::join(&st.mount, &st.original_group)?;
             // The process, and anything it forked since, goes back where it was.
             for p in cgroup::procs(child) {
                 keep(wr(fs, &orig.join("cgroup.procs"), &p.to_string()));
@@ -261,7 +285,7 @@ pub fn undo(fs: &dyn CgroupFs, st: &ThrottleState) -> Result<()> {
             }
         }
         None => {
-            let io_max = cgroup::join(&st.mount, &st.original_group).join("io.max");
+            let io_max = cgroup::join(&st.mount, &st.original_group)?.join("io.max");
             for &(ma, mi) in &st.devices {
                 let key = format!("{ma}:{mi}");
                 let line = match st.previous_io_max.iter().find(|(d, _)| *d == key) {

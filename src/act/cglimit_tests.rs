@@ -15,6 +15,8 @@ struct Fake {
     /// Fail the Nth (1-based) write to the file of this name.
     fail: Option<(&'static str, usize)>,
     counts: RefCell<BTreeMap<String, usize>>,
+    /// The start time /proc shows for pid 42 now (`target()` started at 4242).
+    start_ticks_now: u64,
 }
 
 impl Fake {
@@ -23,6 +25,7 @@ impl Fake {
             mount: mount.to_path_buf(),
             fail,
             counts: RefCell::new(BTreeMap::new()),
+            start_ticks_now: 4242,
         }
     }
 
@@ -40,6 +43,14 @@ impl Fake {
 }
 
 impl CgroupFs for Fake {
+    fn still_target(&self, _pid: u32, start_ticks: u64) -> Result<(), String> {
+        if start_ticks == self.start_ticks_now {
+            Ok(())
+        } else {
+            Err("pid 42 is now another process (its start time changed)".into())
+        }
+    }
+
     fn write(&self, file: &Path, value: &str) -> std::io::Result<()> {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let n = {
@@ -140,7 +151,7 @@ fn tree(
     std::fs::write(mount.join("cgroup.subtree_control"), root_subtree).unwrap();
     std::fs::write(mount.join("cgroup.procs"), "1\n").unwrap();
     for (g, procs, io_max) in groups {
-        let dir = cgroup::join(&mount, g);
+        let dir = cgroup::join(&mount, g).unwrap();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cgroup.procs"), procs).unwrap();
         if *g != "/" {
@@ -340,4 +351,24 @@ fn v1_a_failed_move_removes_the_group() {
     undo(&fs, &st).unwrap();
     assert!(!child.exists());
     assert_eq!(cgroup::procs(&blkio.join("user.slice")), vec![42]);
+}
+
+#[test]
+fn a_pid_reused_before_the_move_is_not_throttled() {
+    // The writer exited during the measurement or the prompt, and another process got
+    // pid 42: its start time differs, so nothing is moved and the group made goes again.
+    let (d, roots) = tree("/", "io memory", &[]);
+    let mount = d.path().join("sys/fs/cgroup/unified");
+    std::fs::write(mount.join("cgroup.procs"), "1\n42\n").unwrap();
+    let st = prepare(&roots, &target(), &[(8, 0)], wbps(10 << 20)).unwrap();
+    let mut fs = Fake::new(&mount, None);
+    fs.start_ticks_now = 9999;
+    let e = apply(&fs, &st).unwrap_err();
+    assert!(format!("{e:#}").contains("another process"), "{e:#}");
+    assert!(!mount.join("iowhy-throttle-42").exists());
+    assert_eq!(
+        cgroup::procs(&mount),
+        vec![1, 42],
+        "the new pid 42 stays put"
+    );
 }

@@ -39,7 +39,7 @@ pub fn detect(roots: &Roots) -> Result<(Hierarchy, PathBuf)> {
 /// The process's group in that hierarchy (`/`, `/system.slice/x.service`, ...).
 pub fn group_of(roots: &Roots, pid: u32, h: Hierarchy) -> Result<String> {
     let p = roots.pid_dir(pid).join("cgroup");
-    let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;
+    let text = super::read_pid_file(roots, pid, "cgroup")?;
     let entries = cgroup::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
     let g = match h {
         Hierarchy::V2 => cgroup::unified_path(&entries),
@@ -132,12 +132,22 @@ pub fn procs(dir: &std::path::Path) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-pub fn join(mount: &std::path::Path, group: &str) -> PathBuf {
+/// The directory of `group` (as `/proc/PID/cgroup` names it) under `mount`. A group that
+/// climbs out (`/../..`: how a process outside a private cgroup namespace looks from
+/// inside it, a DaemonSet's view of the host) is refused: joined as is, the writes would
+/// land outside cgroupfs.
+pub fn join(mount: &std::path::Path, group: &str) -> Result<PathBuf> {
     let mut p = mount.to_path_buf();
-    for c in group.split('/').filter(|c| !c.is_empty()) {
+    for c in group.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if c == ".." {
+            bail!(
+                "cgroup {group:?} lies outside the hierarchy iowhy sees (a process outside iowhy's cgroup namespace?): \
+                 not acting on it; run iowhy in the host's cgroup namespace"
+            );
+        }
         p.push(c);
     }
-    p
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -179,10 +189,24 @@ mod tests {
             None
         );
         assert_eq!(
-            join(std::path::Path::new("/cg/blkio"), "/a/b"),
+            join(std::path::Path::new("/cg/blkio"), "/a/b").unwrap(),
             PathBuf::from("/cg/blkio/a/b")
         );
-        assert_eq!(join(std::path::Path::new("/x"), "/"), PathBuf::from("/x"));
+        assert_eq!(
+            join(std::path::Path::new("/x"), "/").unwrap(),
+            PathBuf::from("/x")
+        );
+    }
+
+    #[test]
+    fn a_group_outside_the_namespace_is_refused() {
+        // A private cgroup namespace shows the host's groups as `0::/../..`.
+        let m = std::path::Path::new("/sys/fs/cgroup");
+        for g in ["/../..", "/a/../../etc", ".."] {
+            let e = join(m, g).unwrap_err().to_string();
+            assert!(e.contains("outside the hierarchy"), "{g}: {e}");
+        }
+        assert_eq!(join(m, "/./a").unwrap(), m.join("a"));
     }
 
     #[test]

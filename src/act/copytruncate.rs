@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,7 @@ use super::guardian::{Guardian, Undo};
 use super::holders::Holder;
 use super::proc_handle::ProcHandle;
 use super::rotated::{same_owner_and_mode, sync_dir};
+use super::safe_open::{Identity, open_checked};
 
 /// How long a writer gets to stop. A writer that is not stopped by then is inside a
 /// system call that does not take signals (uninterruptible I/O, D state): waiting longer
@@ -194,7 +195,7 @@ fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<
             w.target.start_ticks,
             GUARD_DEADLINE,
             None,
-            &roots.proc,
+            roots,
         ) {
             Ok(g) => guarded.push((h, g)),
             Err(e) => {
@@ -256,17 +257,20 @@ fn refuse(path: &Path, why: &str) -> anyhow::Error {
 }
 
 /// Copy `path` to `rotated` and truncate it, with the writers frozen for the tail.
-pub fn run(roots: &Roots, writers: &[Holder], path: &Path, rotated: &Path) -> Result<Outcome> {
+/// `checked` is the log iowhy examined (its holders, its mappers): the file opened must
+/// be that one, never what a symlink swapped in by the directory's owner points to.
+pub fn run(
+    roots: &Roots,
+    writers: &[Holder],
+    path: &Path,
+    rotated: &Path,
+    checked: Identity,
+) -> Result<Outcome> {
     let dir = path.parent().context("the log has no directory")?;
-    let src = File::open(path).with_context(|| path.display().to_string())?;
-    let live = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| path.display().to_string())?;
+    let open = |write| open_checked(path, write, checked).map_err(|e| refuse(path, &e.to_string()));
+    let src = open(false)?;
+    let live = open(true)?;
     let md = src.metadata()?;
-    if live.metadata()?.ino() != md.ino() {
-        return Err(refuse(path, "the log was replaced while it was opened"));
-    }
     let copy = Copy::create(dir)?;
     same_owner_and_mode(copy.file(), &md)?;
     let size0 = md.len();

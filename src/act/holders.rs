@@ -83,6 +83,16 @@ impl Holders {
     }
 }
 
+/// The process that held the file at scan time, read again for acting on it — or `None`
+/// when it is gone, or when its pid now has another start time: a pid reused during the
+/// machine-wide scan is another process, which must not get the SIGHUP or the SIGSTOP.
+/// (From here on, `ProcHandle` pins it by pidfd against this same start time.)
+fn same_process(roots: &Roots, pid: u32, scanned_start_ticks: u64) -> Option<Target> {
+    target(roots, pid)
+        .ok()
+        .filter(|t| t.start_ticks == scanned_start_ticks)
+}
+
 /// Every process holding (dev, ino) open, and those that might. `path` is the file's name
 /// as processes spell it: an fd that names it but cannot be stat'ed is unknown.
 pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Holders> {
@@ -135,8 +145,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
                         });
                         continue;
                     };
-                    // Gone meanwhile: not a holder any more.
-                    let Ok(t) = target(roots, p.pid) else {
+                    let Some(t) = same_process(roots, p.pid, p.start_ticks) else {
                         continue;
                     };
                     h.open.push(Holder {
@@ -226,6 +235,32 @@ mod tests {
         let h = scan(&roots, dev, m.ino(), path.to_str().unwrap()).unwrap();
         assert!(h.open.iter().all(|o| o.pid != child.id()));
         assert!(free(&roots, &d.path().join("absent"), "absent").is_ok());
+    }
+
+    /// A stat line as the kernel writes it, with the start time (field 22) given.
+    fn stat_line(pid: u32, start_ticks: u64) -> String {
+        let mut f: Vec<String> = vec![pid.to_string(), "(app (x))".into(), "S".into()];
+        f.extend((4..=52).map(|i| {
+            if i == 22 {
+                start_ticks.to_string()
+            } else {
+                "0".into()
+            }
+        }));
+        f.join(" ") + "\n"
+    }
+
+    #[test]
+    fn a_pid_reused_since_the_scan_is_not_a_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let roots = Roots::new(d.path().join("proc"), d.path().join("sys"), d.path());
+        std::fs::create_dir_all(d.path().join("proc/42")).unwrap();
+        std::fs::write(d.path().join("proc/42/stat"), stat_line(42, 5000)).unwrap();
+        let t = same_process(&roots, 42, 5000).expect("the process the scan saw");
+        assert_eq!((t.pid, t.comm.as_str()), (42, "app (x)"));
+        // The scan saw pid 42 start at 4000; /proc now shows 5000: another process.
+        assert!(same_process(&roots, 42, 4000).is_none());
+        assert!(same_process(&roots, 43, 5000).is_none(), "gone");
     }
 
     #[test]

@@ -13,15 +13,18 @@ pub mod proc_handle;
 pub mod reclaim;
 pub mod rotate;
 pub mod rotated;
+pub mod rundir;
+pub mod safe_open;
 pub mod throttle;
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 
-use crate::error::usage;
+use crate::error::{ReadError, usage};
 use crate::parse::{kv, pid_stat};
 use crate::roots::Roots;
+use crate::source::reader::Reader;
 
 /// What an action needs to know about its target process.
 #[derive(Clone, Debug)]
@@ -36,25 +39,60 @@ pub struct Target {
     pub sig_ignored: u64,
 }
 
+/// A file of `/proc/PID`, through the reader: its errors stay typed (`ReadError`), so a
+/// process that is gone and one iowhy may not read are told apart.
+pub fn read_pid_file(roots: &Roots, pid: u32, name: &str) -> Result<String, ReadError> {
+    let mut r = Reader::live(roots.clone());
+    let dir = r.open_dir(&roots.pid_dir(pid))?;
+    Ok(r.read_at(&dir, name)?.into_owned())
+}
+
+/// `/proc/PID/stat`, parsed.
+pub fn read_pid_stat(roots: &Roots, pid: u32) -> Result<pid_stat::PidStat, ReadError> {
+    let text = read_pid_file(roots, pid, "stat")?;
+    pid_stat::parse(&text).map_err(|e| ReadError::parse(&roots.pid_dir(pid).join("stat"), e))
+}
+
+/// A failed read of the target's files, said as what it is.
+fn unreadable(pid: u32, e: ReadError) -> anyhow::Error {
+    if e.is_not_found() {
+        usage(format!("no process with pid {pid}"))
+    } else if e.is_permission() {
+        usage(format!(
+            "pid {pid} exists but iowhy may not read it ({e}): run as root"
+        ))
+    } else {
+        anyhow::Error::new(e).context(format!("reading pid {pid}"))
+    }
+}
+
 pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
-    let dir = roots.pid_dir(pid);
-    let stat = std::fs::read_to_string(dir.join("stat"))
-        .map_err(|_| usage(format!("no process with pid {pid}")))?;
-    let st = pid_stat::parse(&stat)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("stat").display()))?;
-    let status = std::fs::read_to_string(dir.join("status"))
+    let mut r = Reader::live(roots.clone());
+    let dir = r
+        .open_dir(&roots.pid_dir(pid))
+        .map_err(|e| unreadable(pid, e))?;
+    let st = {
+        let text = r.read_at(&dir, "stat").map_err(|e| unreadable(pid, e))?;
+        pid_stat::parse(&text)
+            .map_err(|e| anyhow::Error::new(ReadError::parse(&dir.path.join("stat"), e)))?
+    };
+    // status and cmdline only refine the picture (signal masks, the command line): a
+    // process without them (exiting meanwhile) is still the one whose stat was read.
+    let status = r
+        .read_at(&dir, "status")
         .ok()
         .and_then(|t| kv::parse_status(&t).ok())
         .unwrap_or_default();
-    let cmdline = std::fs::read(dir.join("cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
+    let cmdline = match r.read_at(&dir, "cmdline") {
+        Ok(_) => r
+            .last_bytes()
+            .split(|c| *c == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(_) => String::new(),
+    };
     Ok(Target {
         pid,
         comm: st.comm.clone(),
@@ -67,15 +105,41 @@ pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
     })
 }
 
+/// Tests only, in debug builds: at a named point between a check and the action it
+/// guards, create `$IOWHY_TEST_SYNC_DIR/<point>.reached` and wait (at most 20 s) for
+/// `<point>.go`, so that a live test can change the world exactly there (swap a log for a
+/// symlink, dup2 another file onto an fd) and show that the action notices.
+pub fn test_sync(point: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(dir) = std::env::var_os("IOWHY_TEST_SYNC_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        let _ = std::fs::write(dir.join(format!("{point}.reached")), b"");
+        let go = dir.join(format!("{point}.go"));
+        let t0 = std::time::Instant::now();
+        while !go.exists() && t0.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+/// Resume what an earlier iowhy left stopped when it died along with its guardian, and
+/// say so (see `guardian::resume_stale`).
+pub fn resume_stale_pauses(roots: &Roots) {
+    for s in guardian::resume_stale(roots) {
+        eprintln!("iowhy: {s}");
+    }
+}
+
 /// Our own pid and our ancestors': stopping or throttling them would stop us.
 fn ours(roots: &Roots) -> Vec<u32> {
     let mut v = vec![std::process::id()];
     let mut p = std::process::id();
     for _ in 0..64 {
-        let Ok(t) = std::fs::read_to_string(roots.pid_dir(p).join("stat")) else {
+        let Ok(st) = read_pid_stat(roots, p) else {
             break;
         };
-        let Ok(st) = pid_stat::parse(&t) else { break };
         if st.ppid <= 1 {
             break;
         }
@@ -122,26 +186,26 @@ pub struct Mappers {
 
 pub fn mappers(roots: &Roots, dev: (u32, u32), ino: u64) -> Mappers {
     let mut m = Mappers::default();
-    let Ok(rd) = std::fs::read_dir(&roots.proc) else {
+    let mut r = Reader::live(roots.clone());
+    let Ok(proc_dir) = r.open_dir(&roots.proc) else {
         return m;
     };
-    for pid in rd
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-    {
-        match std::fs::read_to_string(roots.pid_dir(pid).join("maps")) {
+    let mut pids = Vec::new();
+    let _ = r.for_each_entry(&proc_dir, |n| {
+        if let Some(pid) = n.to_str().ok().and_then(|s| s.parse::<u32>().ok()) {
+            pids.push(pid);
+        }
+    });
+    for pid in pids {
+        match r.read_at(&proc_dir, &format!("{pid}/maps")) {
             Ok(t) => {
                 if crate::parse::maps::mapped_files(&t).contains(&(dev.0, dev.1, ino)) {
                     m.pids.push(pid);
                 }
             }
             // Gone meanwhile: it maps nothing.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(_) => {
-                if roots.pid_dir(pid).exists() {
-                    m.unreadable.push(pid);
-                }
-            }
+            Err(e) if e.is_not_found() => {}
+            Err(_) => m.unreadable.push(pid),
         }
     }
     m
@@ -320,23 +384,28 @@ pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, Str
     })
 }
 
-/// The state of each thread of a process (`/proc/PID/task/*/stat`); `None` when the
-/// process is gone. A thread that exits meanwhile is left out.
-pub fn thread_states(roots: &Roots, pid: u32) -> Option<Vec<(u32, char)>> {
-    let rd = std::fs::read_dir(roots.pid_dir(pid).join("task")).ok()?;
+/// The state of each thread of a process (`/proc/PID/task/*/stat`); an error when the
+/// process is gone (or cannot be read). A thread that exits meanwhile is left out.
+pub fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadError> {
+    let mut r = Reader::live(roots.clone());
+    let task = r.open_dir(&roots.pid_dir(pid).join("task"))?;
+    let mut tids = Vec::new();
+    r.for_each_entry(&task, |n| {
+        if let Some(tid) = n.to_str().ok().and_then(|s| s.parse::<u32>().ok()) {
+            tids.push(tid);
+        }
+    })?;
     let mut v = Vec::new();
-    for e in rd.flatten() {
-        let Ok(tid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Some(st) = std::fs::read_to_string(e.path().join("stat"))
+    for tid in tids {
+        if let Some(st) = r
+            .read_at(&task, &format!("{tid}/stat"))
             .ok()
             .and_then(|t| pid_stat::parse(&t).ok())
         {
             v.push((tid, st.state));
         }
     }
-    Some(v)
+    Ok(v)
 }
 
 /// A thread that cannot run: stopped by a signal (T), by a tracer (t), or dead (Z, X).
@@ -347,7 +416,8 @@ pub fn cannot_run(state: char) -> bool {
 /// The first thread of `pid` that can still run, or `None` when none can (or the
 /// process is gone).
 pub fn running_thread(roots: &Roots, pid: u32) -> Option<(u32, char)> {
-    thread_states(roots, pid)?
+    thread_states(roots, pid)
+        .ok()?
         .into_iter()
         .find(|(_, s)| !cannot_run(*s))
 }

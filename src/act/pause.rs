@@ -1,8 +1,9 @@
 //! `iowhy pause PID --for DURATION`: the seed's `kill -STOP` experiment, measured and
 //! safe. Device util, await, w/s and PSI are measured before, during and after the pause,
 //! and the verdict printed ("util 99% → 8% while paused: this process is the cause").
-//! The process is always resumed: at the end, on Ctrl-C or SIGTERM, and — through the
-//! guardian — even if iowhy itself is killed with SIGKILL.
+//! The process is always resumed: at the end, on Ctrl-C, SIGTERM or SIGHUP, and — through the
+//! guardian — even if iowhy itself is killed with SIGKILL. A signal during the measurement
+//! *before* the pause aborts it: nothing is stopped.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,8 +92,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(600);
 const GUARD_MARGIN: Duration = Duration::from_secs(3);
 
 fn state_of(roots: &Roots, pid: u32) -> Option<char> {
-    let t = std::fs::read_to_string(roots.pid_dir(pid).join("stat")).ok()?;
-    crate::parse::pid_stat::parse(&t).ok().map(|s| s.state)
+    super::read_pid_stat(roots, pid).ok().map(|s| s.state)
 }
 
 /// Wait until every thread is stopped (`want_stopped`) or the main thread runs again.
@@ -195,6 +195,9 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         )));
     }
     let roots = g.roots();
+    if !a.dry_run {
+        super::resume_stale_pauses(&roots);
+    }
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
     if super::running_thread(&roots, t.pid).is_none() {
@@ -248,6 +251,12 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
     let stop = crate::cmd::stop_flag();
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
     let (before, psi_b, sb) = measure(&mut c, a.measure, &stop)?;
+    if stop.load(Ordering::Relaxed) {
+        bail!(
+            "interrupted during the measurement before the pause: pid {} was not stopped",
+            t.pid
+        );
+    }
     if names.is_empty() {
         // Nothing written to a disk we know of: watch the busiest one.
         if let Some(d) = before.iter().max_by(|x, y| {
@@ -264,7 +273,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         t.start_ticks,
         a.for_ + a.measure + GUARD_MARGIN,
         None,
-        &roots.proc,
+        &roots,
     )?;
     // Signals go through a pidfd of the process iowhy checked, never to a reused pid.
     let handle = match ProcHandle::open(&roots, t.pid, t.start_ticks) {
@@ -276,6 +285,13 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
     };
     let resumed;
     let stopped;
+    if stop.load(Ordering::Relaxed) {
+        guardian.done();
+        bail!(
+            "interrupted before the pause: pid {} was not stopped",
+            t.pid
+        );
+    }
     let during_res = {
         if let Err(e) = handle.signal(rustix::process::Signal::STOP) {
             guardian.done();

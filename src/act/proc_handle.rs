@@ -4,27 +4,24 @@
 //! the pidfd then refers to that very process for as long as iowhy holds it.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
+use crate::error::ReadError;
 use crate::roots::Roots;
 
 pub struct ProcHandle {
     pub pid: u32,
     start_ticks: u64,
-    proc_root: PathBuf,
+    roots: Roots,
     /// `None` on kernels without pidfd_open (before 5.3): the start time is then checked
     /// before each signal, which leaves only the instant between check and kill.
     fd: Option<OwnedFd>,
 }
 
-/// The start time (stat field 22) of `pid`, `None` when it is gone.
-pub fn start_ticks_of(proc_root: &Path, pid: u32) -> Option<u64> {
-    let t = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    crate::parse::pid_stat::parse(&t)
-        .ok()
-        .map(|s| s.start_ticks)
+/// The start time (stat field 22) of `pid`; `is_not_found()` when it is gone.
+pub fn start_ticks_of(roots: &Roots, pid: u32) -> Result<u64, ReadError> {
+    super::read_pid_stat(roots, pid).map(|s| s.start_ticks)
 }
 
 impl ProcHandle {
@@ -39,17 +36,18 @@ impl ProcHandle {
             Err(e) => return Err(format!("pid {pid}: pidfd_open: {e}")),
         };
         // Checked after pidfd_open: if the pid was reused before it, the start time differs.
-        match start_ticks_of(&roots.proc, pid) {
-            Some(s) if s == start_ticks => Ok(ProcHandle {
+        match start_ticks_of(roots, pid) {
+            Ok(s) if s == start_ticks => Ok(ProcHandle {
                 pid,
                 start_ticks,
-                proc_root: roots.proc.clone(),
+                roots: roots.clone(),
                 fd,
             }),
-            Some(_) => Err(format!(
+            Ok(_) => Err(format!(
                 "pid {pid} is now another process (its start time changed)"
             )),
-            None => Err(format!("pid {pid} has exited")),
+            Err(e) if e.is_not_found() => Err(format!("pid {pid} has exited")),
+            Err(e) => Err(format!("pid {pid}: its start time cannot be read: {e}")),
         }
     }
 
@@ -57,7 +55,7 @@ impl ProcHandle {
         let r = match &self.fd {
             Some(fd) => rustix::process::pidfd_send_signal(fd.as_fd(), sig),
             None => {
-                if start_ticks_of(&self.proc_root, self.pid) != Some(self.start_ticks) {
+                if start_ticks_of(&self.roots, self.pid).ok() != Some(self.start_ticks) {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 let pid = Pid::from_raw(self.pid as i32).expect("checked in open");
@@ -80,7 +78,7 @@ mod tests {
             .spawn()
             .expect("sleep");
         let pid = child.id();
-        let ticks = start_ticks_of(&roots.proc, pid).expect("running");
+        let ticks = start_ticks_of(&roots, pid).expect("running");
         let wrong = ProcHandle::open(&roots, pid, ticks + 1);
         assert!(wrong.is_err_and(|e| e.contains("another process")));
         let h = ProcHandle::open(&roots, pid, ticks).expect("same process");

@@ -32,6 +32,60 @@ pub struct ReclaimArgs {
     pub format: ActFormat,
 }
 
+/// Open the fd's file for the truncate — after the prompt, which may have taken minutes:
+/// the process must still be the one shown (same start time, checked around the open so
+/// a reused pid is caught) and the fd must still hold the very deleted file shown (same
+/// dev and inode, no name): a process that dup2()ed a live file onto the fd meanwhile
+/// would otherwise have it truncated by root.
+fn reopen_checked(
+    roots: &crate::roots::Roots,
+    t: &super::Target,
+    fd: i32,
+    shown: &std::fs::Metadata,
+) -> Result<std::fs::File> {
+    let refused = |why: String| {
+        usage(format!(
+            "not truncated: {why}. Nothing was changed; run iowhy reclaim again to see what the fd holds now"
+        ))
+    };
+    super::proc_handle::ProcHandle::open(roots, t.pid, t.start_ticks).map_err(refused)?;
+    let link = roots.fd_link(t.pid, fd);
+    // Opening the magic link opens the file itself, deleted or not; the holder keeps
+    // its own fd and offset (an O_APPEND writer continues at the new end). O_NONBLOCK:
+    // if the fd is a FIFO by now, the open must not wait for a reader.
+    let f = rustix::fs::open(
+        &link,
+        rustix::fs::OFlags::WRONLY
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOCTTY
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map(std::fs::File::from)
+    .map_err(|e| refused(format!("opening {}: {e}", link.display())))?;
+    if super::proc_handle::start_ticks_of(roots, t.pid).ok() != Some(t.start_ticks) {
+        return Err(refused(format!(
+            "pid {} exited or is another process now (its start time changed)",
+            t.pid
+        )));
+    }
+    let now = f.metadata()?;
+    if !now.is_file() || (now.dev(), now.ino()) != (shown.dev(), shown.ino()) {
+        return Err(refused(format!(
+            "fd {fd} of pid {} holds another file than the one shown (it was replaced meanwhile, by dup2 or close and open)",
+            t.pid
+        )));
+    }
+    if now.nlink() > 0 {
+        return Err(refused(format!(
+            "the file on fd {fd} of pid {} has a name again ({} link(s)): rotate it by name",
+            t.pid,
+            now.nlink()
+        )));
+    }
+    Ok(f)
+}
+
 #[derive(Serialize, Debug)]
 pub struct ReclaimReport {
     pub pid: u32,
@@ -59,15 +113,20 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
     let link = roots.fd_link(a.pid, a.fd);
-    let name = std::fs::read_link(&link)
-        .map_err(|_| {
-            usage(format!(
-                "pid {} has no fd {} (or it is not readable: run as root)",
-                a.pid, a.fd
-            ))
-        })?
-        .to_string_lossy()
-        .into_owned();
+    let name = crate::source::reader::Reader::live(roots.clone())
+        .readlink(&link)
+        .map_err(|e| {
+            if e.is_not_found() {
+                usage(format!("pid {} has no fd {}", a.pid, a.fd))
+            } else if e.is_permission() {
+                usage(format!(
+                    "the fds of pid {} may not be read by iowhy ({e}): run as root",
+                    a.pid
+                ))
+            } else {
+                anyhow::Error::new(e)
+            }
+        })?;
     let md = std::fs::metadata(&link).with_context(|| link.display().to_string())?;
     if !md.is_file() {
         return Err(usage(format!(
@@ -132,12 +191,8 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             ),
             a.yes,
         )?;
-        // Opening the magic link opens the file itself, deleted or not; the holder keeps
-        // its own fd and offset (an O_APPEND writer continues at the new end).
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&link)
-            .with_context(|| format!("opening {}", link.display()))?;
+        super::test_sync("reclaim-confirmed");
+        let f = reopen_checked(&roots, &t, a.fd, &md)?;
         f.set_len(0).context("truncating")?;
         let after = f.metadata()?;
         r.allocated_after_bytes = after.blocks() * 512;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::safe_open::{Identity, open_checked};
+
 /// One rotated file: `base.N` or `base.N.gz`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rotated {
@@ -130,12 +132,20 @@ pub enum Gzipped {
 /// (removed if anything fails), synced, put in place with RENAME_NOREPLACE (an existing
 /// `to` is never replaced), and only then is `from` removed. Skipped if `from` changed
 /// while it was compressed (a late writer): removing it would lose what it added.
-pub fn gzip(from: &Path, to: &Path) -> Result<Gzipped> {
+///
+/// `from` must still be the regular file `checked` (the one whose holders were
+/// examined): a symlink is not followed, a FIFO or device is not opened for its data (an
+/// endless /dev/zero, a FIFO that never ends), and the owner and mode are taken from the
+/// opened fd, so a link to a file behind a private directory yields no readable copy.
+pub fn gzip(from: &Path, to: &Path, checked: Identity) -> Result<Gzipped> {
     let dir = from.parent().context("no directory")?;
     if to.exists() {
         return Ok(Gzipped::Skipped(format!("{} already exists", to.display())));
     }
-    let mut input = File::open(from).with_context(|| from.display().to_string())?;
+    let mut input = match open_checked(from, false, checked) {
+        Ok(f) => f,
+        Err(e) => return Ok(Gzipped::Skipped(e.to_string())),
+    };
     let md = input.metadata()?;
     let name = to
         .file_name()
@@ -231,7 +241,11 @@ mod tests {
         let to = d.path().join("a.log.1.gz");
         // A stale temporary file from an earlier run does not get in the way.
         std::fs::write(d.path().join("a.log.1.gz.tmp"), "stale").unwrap();
-        assert_eq!(gzip(&from, &to).unwrap(), Gzipped::Done(to.clone()));
+        let id = |p: &Path| Identity::of(&std::fs::symlink_metadata(p).unwrap());
+        assert_eq!(
+            gzip(&from, &to, id(&from)).unwrap(),
+            Gzipped::Done(to.clone())
+        );
         assert!(!from.exists());
         let md = std::fs::metadata(&to).unwrap();
         assert_eq!(md.mode() & 0o7777, 0o604);
@@ -245,7 +259,10 @@ mod tests {
         assert_eq!(text, "line 1\nline 2\n");
         // An existing .gz is never replaced; the plain file stays.
         std::fs::write(&from, "newer\n").unwrap();
-        assert!(matches!(gzip(&from, &to).unwrap(), Gzipped::Skipped(_)));
+        assert!(matches!(
+            gzip(&from, &to, id(&from)).unwrap(),
+            Gzipped::Skipped(_)
+        ));
         assert_eq!(std::fs::read_to_string(&from).unwrap(), "newer\n");
         let left: Vec<String> = std::fs::read_dir(d.path())
             .unwrap()
@@ -254,5 +271,26 @@ mod tests {
             .filter(|n| n.starts_with(".a.log"))
             .collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn gzip_follows_no_symlink_and_compresses_only_the_file_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let private = d.path().join("private");
+        std::fs::write(&private, "secret\n").unwrap();
+        let from = d.path().join("a.log.1");
+        std::os::unix::fs::symlink(&private, &from).unwrap();
+        let to = d.path().join("a.log.1.gz");
+        // Whether judged by the link or by its target, a symlink is not compressed.
+        for checked in [&from, &private] {
+            let id = Identity::of(&std::fs::symlink_metadata(checked).unwrap());
+            let r = gzip(&from, &to, id).unwrap();
+            assert!(
+                matches!(&r, Gzipped::Skipped(why) if why.contains("symlink")),
+                "{r:?}"
+            );
+        }
+        assert!(!to.exists());
+        assert!(from.exists() && private.exists(), "nothing removed");
     }
 }

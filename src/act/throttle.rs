@@ -10,7 +10,8 @@
 //!
 //! What will change is saved in `/run/iowhy/throttle-PID.json` *before* the change, so
 //! that iowhy dying at any instant leaves a limit that `--undo` (from any shell) or the
-//! guardian (with `--for`) lifts. Expiry, Ctrl-C and SIGTERM restore the previous state.
+//! guardian (with `--for`) lifts. Expiry, Ctrl-C, SIGTERM and SIGHUP restore the previous
+//! state; one during the measurement before the limit aborts it, with nothing changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,9 +29,10 @@ use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions
 use crate::units;
 
 use super::cglimit::{self, Kernel, ThrottleState};
-use super::cgroup::{Hierarchy, Limits};
+use super::cgroup::{self, Hierarchy, Limits};
 use super::guardian::{Guardian, Undo};
 use super::pause::ActFormat;
+use super::rundir;
 use super::{confirm, depended_on, refuse_unsafe, target};
 
 #[derive(Args, Debug, Clone)]
@@ -93,7 +95,7 @@ pub struct ThrottleReport {
 }
 
 fn state_dir(roots: &Roots) -> PathBuf {
-    roots.host(Path::new("/run/iowhy"))
+    rundir::dir(roots)
 }
 
 fn state_path(roots: &Roots, pid: u32) -> PathBuf {
@@ -157,7 +159,7 @@ fn disks_of(roots: &Roots, pid: u32, names: &[String]) -> Result<Vec<((u32, u32)
 }
 
 fn io_bytes(roots: &Roots, pid: u32) -> Option<(u64, u64)> {
-    let t = std::fs::read_to_string(roots.pid_dir(pid).join("io")).ok()?;
+    let t = super::read_pid_file(roots, pid, "io").ok()?;
     let io = crate::parse::kv::parse_io(&t).ok()?;
     Some((io.read_bytes, io.write_bytes))
 }
@@ -178,13 +180,33 @@ fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<Rate
 }
 
 /// Undo from a saved state file (the guardian and `--undo` use this), then remove it.
-pub fn undo_state_file(path: &Path) -> Result<ThrottleState> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+/// The file is obeyed only if root wrote it where only root can (see `rundir`). An undo
+/// that fails because the group it restores is gone (removed with its processes, or
+/// with the container) has nothing left to restore: the stale file is removed all the
+/// same, and the returned note says so — else `--undo` would fail, and the pid be
+/// refused a throttle, forever.
+pub fn undo_state_file(path: &Path) -> Result<(ThrottleState, Option<String>)> {
+    let text = rundir::read_trusted(path)?
+        .ok_or_else(|| anyhow::anyhow!("{}: no such state file", path.display()))?;
     let st: ThrottleState =
         serde_json::from_str(&text).with_context(|| path.display().to_string())?;
-    cglimit::undo(&Kernel, &st)?;
+    let note = match cglimit::undo(&Kernel::default(), &st) {
+        Ok(()) => None,
+        Err(e) => {
+            let group = cgroup::join(&st.mount, &st.original_group)?;
+            if group.exists() {
+                return Err(e);
+            }
+            Some(format!(
+                "{} no longer exists (removed with its processes?), so there was no limit left to lift ({e:#}); removed the \
+                 stale state file {}",
+                group.display(),
+                path.display()
+            ))
+        }
+    };
     let _ = std::fs::remove_file(path);
-    Ok(st)
+    Ok((st, note))
 }
 
 /// Save the intent before changing anything: if iowhy dies at any point after, the state
@@ -208,6 +230,9 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         ));
     }
     let roots = g.roots();
+    if !a.dry_run {
+        super::resume_stale_pauses(&roots);
+    }
     if a.undo {
         return undo_cmd(&roots, a);
     }
@@ -229,11 +254,25 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     }
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
-    if state_path(&roots, t.pid).exists() {
+    let mut earlier_notes = Vec::new();
+    let sp = state_path(&roots, t.pid);
+    if let Some(old) = rundir::read_trusted(&sp)?
+        .and_then(|text| serde_json::from_str::<ThrottleState>(&text).ok())
+        .filter(|old| old.start_ticks != t.start_ticks)
+    {
+        // The throttled process exited and its pid was reused: its throttle is stale.
+        let (_, note) = undo_state_file(&sp)?;
+        earlier_notes.push(format!(
+            "lifted the throttle iowhy had set on an earlier process with pid {} (started at tick {})",
+            t.pid, old.start_ticks
+        ));
+        earlier_notes.extend(note);
+    }
+    if sp.exists() {
         return Err(usage(format!(
             "pid {} has a throttle set by iowhy ({}): iowhy throttle --undo {} first",
             t.pid,
-            state_path(&roots, t.pid).display(),
+            sp.display(),
             t.pid
         )));
     }
@@ -263,6 +302,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             .map(|(d, n)| format!("{n} ({}:{})", d.0, d.1))
             .collect(),
         limits: Some(limits),
+        notes: earlier_notes,
         ..Default::default()
     };
     match (&st.created_group, st.hierarchy) {
@@ -296,8 +336,13 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     }
     let stop = crate::cmd::stop_flag();
     r.before = rates(&roots, t.pid, a.measure, &stop);
-    std::fs::create_dir_all(state_dir(&roots))?;
-    let sp = state_path(&roots, t.pid);
+    if stop.load(Ordering::Relaxed) {
+        anyhow::bail!(
+            "interrupted during the measurement before the limit: pid {} was not throttled",
+            t.pid
+        );
+    }
+    rundir::ensure(&state_dir(&roots))?;
     save_intent(&sp, &st)?;
     // The guardian first, then the change: from here on, iowhy dying at any instant
     // leaves nothing behind (the guardian restores from the intent, which is harmless if
@@ -309,7 +354,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             t.start_ticks,
             d + GUARD_MARGIN,
             Some(&sp),
-            &roots.proc,
+            &roots,
         ) {
             Ok(g) => Some(g),
             Err(e) => {
@@ -319,7 +364,12 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         },
         None => None,
     };
-    if let Err(e) = cglimit::apply(&Kernel, &st) {
+    if let Err(e) = cglimit::apply(
+        &Kernel {
+            roots: roots.clone(),
+        },
+        &st,
+    ) {
         // apply restored what it had changed.
         let _ = std::fs::remove_file(&sp);
         if let Some(g) = guardian {
@@ -338,13 +388,13 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         if let Some(g) = guardian {
             g.done();
         }
-        lifted?;
+        r.notes.extend(lifted?.1);
         r.lifted = true;
         let quiet = AtomicBool::new(false);
         r.after = rates(&roots, t.pid, a.measure, &quiet);
     } else if stop.load(Ordering::Relaxed) {
         // Interrupted while measuring: do not leave a limit behind unasked.
-        undo_state_file(&sp)?;
+        r.notes.extend(undo_state_file(&sp)?.1);
         r.lifted = true;
     } else {
         r.notes.push(format!(
@@ -371,7 +421,7 @@ fn undo_cmd(roots: &Roots, a: &ThrottleArgs) -> Result<()> {
             p.display()
         )));
     }
-    let st = undo_state_file(&p)?;
+    let (st, stale) = undo_state_file(&p)?;
     let now = target(roots, a.pid).ok();
     let mut r = ThrottleReport {
         pid: a.pid,
@@ -386,6 +436,7 @@ fn undo_cmd(roots: &Roots, a: &ThrottleArgs) -> Result<()> {
         lifted: true,
         ..Default::default()
     };
+    r.notes.extend(stale);
     match now {
         Some(t) if t.start_ticks == st.start_ticks => {}
         Some(_) => r.notes.push(format!(
@@ -462,5 +513,80 @@ fn print(a: &ThrottleArgs, r: &ThrottleReport) -> Result<()> {
             }
             emit(&o)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn state_in(mount: &Path, group: &str) -> ThrottleState {
+        ThrottleState {
+            pid: 42,
+            start_ticks: 4242,
+            hierarchy: Hierarchy::V2,
+            mount: mount.to_path_buf(),
+            original_group: group.into(),
+            created_group: None,
+            devices: vec![(8, 0)],
+            limits: Limits {
+                write_bps: Some(1 << 20),
+                ..Default::default()
+            },
+            previous_io_max: Vec::new(),
+        }
+    }
+
+    fn save(p: &Path, st: &ThrottleState, mode: u32) {
+        std::fs::write(p, serde_json::to_vec(st).unwrap()).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_state_whose_group_is_gone_is_removed_and_said() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("iowhy");
+        rundir::ensure(&run).unwrap();
+        let mount = d.path().join("cgroup");
+        std::fs::create_dir(&mount).unwrap();
+        let p = run.join("throttle-42.json");
+        // The service's group was removed with its processes: io.max cannot be restored.
+        save(&p, &state_in(&mount, "/system.slice/gone.service"), 0o600);
+        let (_, note) = undo_state_file(&p).unwrap();
+        let note = note.expect("says what happened");
+        assert!(note.contains("no longer exists"), "{note}");
+        assert!(!p.exists(), "the stale file is gone: --undo is not stuck");
+        // A group that exists but cannot be written: an error, and the file stays.
+        let g = mount.join("kept");
+        std::fs::create_dir_all(g.join("io.max")).unwrap();
+        save(&p, &state_in(&mount, "/kept"), 0o600);
+        assert!(undo_state_file(&p).is_err());
+        assert!(p.exists());
+    }
+
+    #[test]
+    fn a_state_file_others_could_write_is_not_obeyed() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("iowhy");
+        rundir::ensure(&run).unwrap();
+        let mount = d.path().join("cgroup");
+        std::fs::create_dir_all(mount.join("victim")).unwrap();
+        std::fs::write(mount.join("victim/io.max"), "").unwrap();
+        let p = run.join("throttle-42.json");
+        save(&p, &state_in(&mount, "/victim"), 0o666);
+        let e = undo_state_file(&p).unwrap_err().to_string();
+        assert!(e.contains("writable by group or others"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(mount.join("victim/io.max")).unwrap(),
+            "",
+            "nothing written"
+        );
     }
 }

@@ -15,8 +15,10 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// A flag set by SIGINT/SIGTERM/SIGHUP, for commands that stop cleanly (finish the report, clean
-/// up a lab). Commands that do not ask keep the default behaviour (exit at once).
+/// A flag set by SIGINT, SIGTERM or SIGHUP, for commands that stop cleanly (finish the
+/// report, undo an action, clean up a lab). SIGHUP is what an ssh session that drops
+/// sends: without it, iowhy would die mid-action instead of undoing. Commands that do not
+/// ask keep the default behaviour (exit at once).
 ///
 /// The flag is the reader's own stop flag (`reader::guard::STOP`): reads stuck in the
 /// kernel are given up on as soon as it is set, so a signal ends a command within the

@@ -1,4 +1,5 @@
-//! Pause interrupted by Ctrl-C or SIGTERM still resumes; a process others depend on is
+//! Pause interrupted by Ctrl-C or SIGTERM still resumes; interrupted (INT, TERM, HUP)
+//! before the pause, it stops nothing; a process others depend on is
 //! not paused without --yes.
 
 use std::process::{Command, Stdio};
@@ -57,6 +58,63 @@ fn a_pause_interrupted_by_sigint_or_sigterm_resumes_the_target() {
         let _ = p.wait();
         std::thread::sleep(Duration::from_millis(100));
         assert_ne!(state(w.pid()), 'T', "{sig:?}: running after iowhy ended");
+    }
+}
+
+#[test]
+fn a_signal_during_the_measurement_before_the_pause_stops_nothing() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let log = dir.path().join("p.log");
+    let w = Worker::start(&[
+        "numbered-logger",
+        "--path",
+        log.to_str().unwrap(),
+        "--rate",
+        "2000",
+        "--name",
+        "unpaused-logger",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    for sig in [
+        rustix::process::Signal::INT,
+        rustix::process::Signal::TERM,
+        rustix::process::Signal::HUP,
+    ] {
+        let mut p = Command::new(bin())
+            .args([
+                "pause",
+                &w.pid().to_string(),
+                "--for",
+                "5s",
+                "--measure",
+                "30s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Well inside the 30 s "before" measurement (iowhy has set up its handlers).
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_ne!(state(w.pid()), 'T', "{sig:?}: not stopped yet");
+        let sent = Instant::now();
+        rustix::process::kill_process(rustix::process::Pid::from_raw(p.id() as i32).unwrap(), sig)
+            .unwrap();
+        let mut ever_stopped = false;
+        let ended = wait_for(Duration::from_secs(5), || {
+            ever_stopped |= state(w.pid()) == 'T';
+            p.try_wait().unwrap().is_some()
+        });
+        assert!(ended, "{sig:?}: iowhy ends at once");
+        assert!(sent.elapsed() < Duration::from_secs(5));
+        let out = p.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sig:?}: an abort, not a report");
+        assert!(err.contains("was not stopped"), "{sig:?}: says so: {err}");
+        assert!(!ever_stopped, "{sig:?}: the target was never stopped");
     }
 }
 

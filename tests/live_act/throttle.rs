@@ -285,3 +285,52 @@ fn undo_after_the_process_exited_restores_the_cgroup_state() {
     );
     assert!(!dd.iowhy_group().exists(), "iowhy's group removed");
 }
+
+#[test]
+fn a_signal_during_the_measurement_before_the_limit_limits_nothing() {
+    if !live_ready(&["dd", "timeout", "sh"]) {
+        return;
+    }
+    let _l = live_lock();
+    let dd = Dd::start();
+    let pid = dd.pid.to_string();
+    for sig in [
+        rustix::process::Signal::INT,
+        rustix::process::Signal::TERM,
+        rustix::process::Signal::HUP,
+    ] {
+        let mut p = Command::new(bin())
+            .args([
+                "throttle",
+                &pid,
+                "--write-bps",
+                "20M",
+                "--for",
+                "10s",
+                "--measure",
+                "30s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        rustix::process::kill_process(rustix::process::Pid::from_raw(p.id() as i32).unwrap(), sig)
+            .unwrap();
+        let mut ever_limited = false;
+        let ended = wait_for(Duration::from_secs(5), || {
+            ever_limited |= dd.in_iowhy_group() || dd.iowhy_group().exists();
+            p.try_wait().unwrap().is_some()
+        });
+        assert!(ended, "{sig:?}: iowhy ends at once");
+        let out = p.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sig:?}: an abort");
+        assert!(err.contains("was not throttled"), "{sig:?}: says so: {err}");
+        assert!(!ever_limited, "{sig:?}: never moved into a throttle group");
+        assert!(
+            !Path::new(&format!("/run/iowhy/throttle-{pid}.json")).exists(),
+            "{sig:?}: no state file left"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{RotateArgs, RotateReport};
 use crate::act::holders;
 use crate::act::rotated::{self, Gzipped, Rotated, existing};
+use crate::act::safe_open::{Identity, kind_of};
 use crate::roots::Roots;
 
 pub(super) enum Kept {
@@ -68,6 +69,25 @@ pub(super) fn old_files(
     };
     for r in existing(base, &names).into_iter().filter(|r| !r.gz) {
         let p = dir.join(r.name(base));
+        // Judged by the name itself: a symlink, FIFO or device put there by the
+        // directory's owner is left alone (its holders say nothing of its target).
+        let checked = match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => Identity::of(&m),
+            Ok(m) => {
+                report.notes.push(format!(
+                    "not compressed {}: it is {}, not a regular file",
+                    host(&p),
+                    kind_of(m.file_type())
+                ));
+                continue;
+            }
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("not compressed {}: {e}", host(&p)));
+                continue;
+            }
+        };
         match keep_reason(roots, &p) {
             Some(Kept::Open(_)) => {
                 report.kept_open.push(host(&p));
@@ -80,7 +100,7 @@ pub(super) fn old_files(
             None => {}
         }
         let gz = dir.join(Rotated { n: r.n, gz: true }.name(base));
-        match rotated::gzip(&p, &gz) {
+        match rotated::gzip(&p, &gz, checked) {
             Ok(Gzipped::Done(to)) => report.compressed.push(host(&to)),
             Ok(Gzipped::Skipped(why)) => report
                 .notes

@@ -38,6 +38,7 @@ use crate::error::usage;
 use super::holders;
 use super::pause::ActFormat;
 use super::rotated::{existing, plan, rename_noreplace};
+use super::safe_open::Identity;
 use super::{parse_signal, refuse_unsafe, signal_fate};
 use checks::{is_mount_root, refuse_signal, refuse_truncate, unreadable_maps_note};
 use keep::old_files;
@@ -86,6 +87,9 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         ));
     }
     let roots = g.roots();
+    if !a.dry_run {
+        super::resume_stale_pauses(&roots);
+    }
     let host = if a.path.is_absolute() {
         a.path.clone()
     } else {
@@ -115,6 +119,7 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         .into_owned();
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
     let held = holders::scan(&roots, dev, md.ino(), &host.display().to_string())?;
+    super::test_sync("rotate-scanned");
     let ws = held.writers();
     for w in &ws {
         refuse_unsafe(&roots, &w.target)?;
@@ -187,14 +192,14 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         ));
     }
     if copytruncate {
-        copy_truncate(&roots, &ws, &path, &rotated, &mut report)?;
+        copy_truncate(&roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
     } else {
         rename_and_reopen(&roots, a, &path, &rotated, &md, &ws, &mut report)?;
         if !report.all_reopened
             && a.fallback_copytruncate
             && report.writers.iter().all(|w| !w.reopened)
         {
-            fallback(&roots, &ws, &path, &rotated, &mut report)?;
+            fallback(&roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
         }
     }
     old_files(&roots, a, &dir, &base, &plan.removals, &mut report);

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use super::RotateReport;
 use crate::act::holders::{self, Holder};
+use crate::act::safe_open::Identity;
 use crate::error::usage;
 use crate::roots::Roots;
 
@@ -20,6 +21,7 @@ pub(super) fn fallback(
     ws: &[Holder],
     path: &Path,
     rotated: &Path,
+    checked: Identity,
     report: &mut RotateReport,
 ) -> Result<()> {
     if let Some(w) = ws.iter().find(|w| !w.append) {
@@ -70,7 +72,7 @@ pub(super) fn fallback(
     for w in &mut report.writers {
         w.note.clear();
     }
-    copy_truncate(roots, ws, path, rotated, report)
+    copy_truncate(roots, ws, path, rotated, checked, report)
 }
 
 pub(super) fn copy_truncate(
@@ -78,6 +80,7 @@ pub(super) fn copy_truncate(
     ws: &[Holder],
     path: &Path,
     rotated: &Path,
+    checked: Identity,
     report: &mut RotateReport,
 ) -> Result<()> {
     let renamed = if report.renamed.is_empty() {
@@ -93,7 +96,7 @@ pub(super) fn copy_truncate(
                 .join(", ")
         )
     };
-    let out = crate::act::copytruncate::run(roots, ws, path, rotated).map_err(|e| {
+    let out = crate::act::copytruncate::run(roots, ws, path, rotated, checked).map_err(|e| {
         match e.downcast::<crate::error::UsageError>() {
             Ok(u) => usage(format!("{}{renamed}", u.0)),
             Err(e) if renamed.is_empty() => e,
