@@ -113,20 +113,24 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
     let t = target(&roots, a.pid)?;
     refuse_unsafe(&roots, &t)?;
     let link = roots.fd_link(a.pid, a.fd);
-    let name = crate::source::reader::Reader::live(roots.clone())
-        .readlink(&link)
-        .map_err(|e| {
-            if e.is_not_found() {
-                usage(format!("pid {} has no fd {}", a.pid, a.fd))
-            } else if e.is_permission() {
-                usage(format!(
-                    "the fds of pid {} may not be read by iowhy ({e}): run as root",
-                    a.pid
-                ))
-            } else {
-                anyhow::Error::new(e)
-            }
-        })?;
+    let name = {
+        let mut r = crate::source::reader::Reader::live(roots.clone());
+        let fd_name = std::ffi::CString::new(a.fd.to_string()).context("fd number")?;
+        r.open_dir(&roots.pid_dir(a.pid).join("fd"))
+            .and_then(|dir| r.readlink_at(&dir, &fd_name))
+    }
+    .map_err(|e| {
+        if e.is_not_found() {
+            usage(format!("pid {} has no fd {}", a.pid, a.fd))
+        } else if e.is_permission() {
+            usage(format!(
+                "the fds of pid {} may not be read by iowhy ({e}): run as root",
+                a.pid
+            ))
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
     let md = std::fs::metadata(&link).with_context(|| link.display().to_string())?;
     if !md.is_file() {
         return Err(usage(format!(
