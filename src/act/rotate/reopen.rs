@@ -17,16 +17,19 @@ use crate::act::rotated::rename_noreplace;
 use crate::act::{SignalFate, signal_fate};
 use crate::roots::Roots;
 
+/// The fd on which `pid` holds the file (dev, ino), through the reader: stat through
+/// each fd link from cached attributes, so a holder with a file on a hung mount cannot
+/// block the verification loop.
 pub(super) fn fd_of(roots: &Roots, pid: u32, dev: u64, ino: u64) -> Option<i32> {
-    let rd = std::fs::read_dir(roots.pid_dir(pid).join("fd")).ok()?;
-    for f in rd.flatten() {
-        if let Ok(m) = std::fs::metadata(f.path()) {
-            if m.dev() == dev && m.ino() == ino {
-                return f.file_name().to_string_lossy().parse().ok();
-            }
-        }
-    }
-    None
+    let mut r = crate::source::reader::Reader::live(roots.clone());
+    let fd_dir = r.open_dir(&roots.pid_dir(pid).join("fd")).ok()?;
+    let mut fds = Vec::new();
+    r.for_each_entry(&fd_dir, |n| fds.push(n.to_owned())).ok()?;
+    fds.into_iter().find_map(|n| {
+        let st = r.stat_fd(pid, &fd_dir, &n).ok()?;
+        let same = rustix::fs::makedev(st.dev_major, st.dev_minor) == dev && st.ino == ino;
+        same.then(|| n.to_str().ok()?.parse().ok()).flatten()
+    })
 }
 
 pub(super) fn rename_and_reopen(
