@@ -105,9 +105,14 @@ impl Guard {
         *lock(&self.deadline) = d.max(Duration::from_millis(1));
     }
 
+    /// Whether any path is stuck now (one atomic load: the common answer is no).
+    pub fn any_stuck(&self) -> bool {
+        self.n_stuck.load(Ordering::Relaxed) != 0
+    }
+
     /// Since when `path` has been stuck, if it is.
     pub fn stuck_since(&self, path: &Path) -> Option<Instant> {
-        if self.n_stuck.load(Ordering::Relaxed) == 0 {
+        if !self.any_stuck() {
             return None;
         }
         lock(&self.stuck).get(path).copied()
@@ -207,14 +212,17 @@ impl Heartbeat {
     /// A read of `path` starts now. False once the watcher gave up on this worker: the
     /// caller then fails the read at once, so the worker winds down as soon as its stuck
     /// read returns. The path buffer is reused (no allocation per read once grown).
-    pub fn start(&self, path: &Path) -> bool {
+    pub fn start(&self, dir: &Path, name: &str) -> bool {
         if self.is_abandoned() {
             return false;
         }
         let mut b = lock(&self.inner);
         b.started = Some(Instant::now());
         b.path.clear();
-        b.path.push(path);
+        b.path.push(dir);
+        if !name.is_empty() {
+            b.path.push(name);
+        }
         true
     }
 
@@ -450,7 +458,7 @@ mod tests {
         if guard.stuck_since(&path).is_some() {
             return Err("skipped: stuck");
         }
-        if !hb.start(&path) {
+        if !hb.start(&path, "") {
             return Err("abandoned");
         }
         std::thread::sleep(Duration::from_millis(*ms));

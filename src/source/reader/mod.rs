@@ -294,19 +294,16 @@ impl Reader {
                 dir.join(name)
             }
         };
-        if let Some(since) = self.guard.stuck_since(&joined()) {
-            return Err(ReadError::TimedOut {
-                path: joined(),
-                waited: since.elapsed(),
-            });
+        if self.guard.any_stuck() {
+            if let Some(since) = self.guard.stuck_since(&joined()) {
+                return Err(ReadError::TimedOut {
+                    path: joined(),
+                    waited: since.elapsed(),
+                });
+            }
         }
         if let Some(hb) = &self.beat {
-            let ok = if name.is_empty() {
-                hb.start(dir)
-            } else {
-                hb.start(&dir.join(name))
-            };
-            if !ok {
+            if !hb.start(dir, name) {
                 return Err(ReadError::TimedOut {
                     path: joined(),
                     waited: self.guard.deadline(),
