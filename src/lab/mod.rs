@@ -5,6 +5,7 @@
 //! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
 
 pub mod container;
+pub mod frozen;
 pub mod pipe;
 pub mod stage;
 pub mod worker;
@@ -43,6 +44,10 @@ pub enum Scenario {
     /// A disk that answers slowly: a loop device whose own writes to its backing disk are
     /// limited (for the lab's processes only), with writers queueing on it (root).
     SlowDisk,
+    /// The lab's filesystem frozen (fsfreeze): a writer stuck in D, and a process whose
+    /// mmap_lock is held behind a page fault, so that reading its /proc/PID/cmdline (ps)
+    /// blocks; thawed at the end (root).
+    FrozenFs,
     /// Remove what labs killed with SIGKILL left behind.
     Cleanup,
 }
@@ -53,6 +58,8 @@ impl Scenario {
         match self {
             Scenario::DiskFill => 256 << 20,
             Scenario::ContainerLogFlood => 512 << 20,
+            // Nothing is written to it once frozen.
+            Scenario::FrozenFs => 64 << 20,
             _ => 1 << 30,
         }
     }
@@ -66,6 +73,7 @@ impl Scenario {
             Scenario::ContainerLogFlood => "container-log-flood",
             Scenario::PipeBlock => "pipe-block",
             Scenario::SlowDisk => "slow-disk",
+            Scenario::FrozenFs => "frozen-fs",
             Scenario::Cleanup => "cleanup",
         }
     }
@@ -133,6 +141,12 @@ struct Event {
     runtime_namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shim_pid: Option<u32>,
+    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writer_pid: Option<u32>,
+    /// frozen-fs: the process whose mmap_lock is held (its /proc/PID/cmdline blocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mmap_stuck_pid: Option<u32>,
 }
 
 struct Worker {
@@ -198,6 +212,10 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         _ => None,
     };
     let stop = crate::cmd::stop_flag();
+    // A dropped ssh session (SIGHUP) must clean up too. stop_flag may register it as well
+    // in time; a second registration on the same flag is harmless.
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(&stop))
+        .context("handling SIGHUP")?;
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
         bail!("--size must be at least 32M (ext4 needs room for its journal)");
@@ -205,6 +223,9 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     let mut st = match (&a.dir, a.scenario) {
         (Some(_), Scenario::DiskFill) => bail!(
             "disk-fill only fills a loop-device filesystem of its own, never an existing one: drop --dir"
+        ),
+        (Some(_), Scenario::FrozenFs) => bail!(
+            "frozen-fs only freezes a loop-device filesystem of its own, never an existing one: drop --dir"
         ),
         (Some(d), _) => Stage::in_dir(d)?,
         (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
@@ -215,6 +236,9 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         }
         (_, Scenario::SlowDisk) => {
             bail!("slow-disk needs root: it makes a loop device and a cgroup of its own")
+        }
+        (_, Scenario::FrozenFs) if !stage::is_root() => {
+            bail!("frozen-fs needs root: it makes a loop device and freezes its filesystem")
         }
         (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
@@ -286,6 +310,10 @@ fn run_in(
     let dir = st.dir.join("app");
     std::fs::create_dir_all(&dir)?;
     let mut workers = Vec::new();
+    // Declared after `workers`, so dropped before them: a frozen filesystem is thawed
+    // before any worker is stopped, on every way out of this function.
+    let mut thaw: Option<frozen::Thaw> = None;
+    let (mut writer_pid, mut mmap_stuck_pid) = (None, None);
     let mut note = None;
     let sync = SyncMode::to_possible_value(&a.sync)
         .expect("named")
@@ -422,6 +450,14 @@ fn run_in(
             ));
             workers.extend(ws);
         }
+        Scenario::FrozenFs => {
+            let s = frozen::start(st, &dir)?;
+            thaw = Some(s.thaw);
+            workers.extend(s.workers);
+            writer_pid = Some(s.writer_pid);
+            mmap_stuck_pid = Some(s.mmap_pid);
+            note = Some(s.note);
+        }
         Scenario::Cleanup | Scenario::ContainerLogFlood => unreachable!("handled before"),
     }
     let ev = Event {
@@ -445,6 +481,8 @@ fn run_in(
         base: Some(st.base.display().to_string()),
         duration_s: a.duration.as_secs_f64(),
         note,
+        writer_pid,
+        mmap_stuck_pid,
         ..Default::default()
     };
     print_event(a, &ev, true)?;
@@ -453,6 +491,7 @@ fn run_in(
         std::thread::sleep(Duration::from_millis(100));
         for w in &mut workers {
             if let Ok(Some(status)) = w.child.try_wait() {
+                drop(thaw.take());
                 let _ = stop_workers(std::mem::take(&mut workers));
                 bail!(
                     "lab worker for {} exited early ({status})",
@@ -461,6 +500,7 @@ fn run_in(
             }
         }
     }
+    drop(thaw);
     Ok((workers, ev))
 }
 
@@ -483,6 +523,8 @@ fn whole_disk(major: u32, minor: u32) -> (u32, u32) {
 }
 
 /// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.
+/// Bounded: a worker that does not die within 5 s of SIGKILL (a task in D, waiting for a
+/// filesystem or device) is reported and left to init.
 fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
     let mut done = Vec::new();
     for mut w in workers {
@@ -498,7 +540,10 @@ fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) if Instant::now() >= until => {
                     let _ = w.child.kill();
-                    let _ = w.child.wait();
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while matches!(w.child.try_wait(), Ok(None)) && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     break;
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),

@@ -34,6 +34,10 @@ pub struct Stage {
     /// cgroups the lab made (removed once its processes are gone).
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
+    /// The mountpoint the lab froze (frozen-fs), thawed first at cleanup: nothing else
+    /// can be undone while it is frozen (its writers cannot even die).
+    #[serde(default)]
+    pub frozen: Option<PathBuf>,
     #[serde(skip)]
     cleaned: bool,
 }
@@ -66,6 +70,7 @@ impl Stage {
             restore: Vec::new(),
             ctr: Vec::new(),
             cgroups: Vec::new(),
+            frozen: None,
             cleaned: false,
         }
     }
@@ -197,6 +202,13 @@ impl Stage {
             return done;
         }
         self.cleaned = true;
+        if let Some(dir) = self.frozen.take() {
+            match super::frozen::thaw(&dir) {
+                Ok(true) => done.push(format!("thawed {}", dir.display())),
+                Ok(false) => {}
+                Err(e) => done.push(format!("could not thaw {}: {e}", dir.display())),
+            }
+        }
         for c in std::mem::take(&mut self.ctr) {
             done.extend(super::container::remove(&c));
         }
@@ -211,8 +223,16 @@ impl Stage {
             }
         }
         if self.mounted {
-            // Writers are gone by now; a busy mount gets a lazy detach rather than a leak.
-            if rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty()).is_err() {
+            // Writers are gone or going (after `lab cleanup`, the killed lab's workers die
+            // only now, once thawed): retry for a moment, then a lazy detach, not a leak.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::empty())
+                == Err(rustix::io::Errno::BUSY)
+                && std::time::Instant::now() < until
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if self.is_mountpoint() {
                 let _ = rustix::mount::unmount(&self.dir, rustix::mount::UnmountFlags::DETACH);
             }
             self.mounted = false;
@@ -222,10 +242,30 @@ impl Stage {
             let _ = Command::new("losetup").arg("-d").arg(&dev).output();
             done.push(format!("detached {dev}"));
         }
-        if std::fs::remove_dir_all(&self.base).is_ok() {
+        if self.is_mountpoint() {
+            // Removing the tree would descend into the filesystem (and wait forever if it
+            // is still frozen): leave it, with lab.json, for `lab cleanup`.
+            done.push(format!(
+                "{} is still mounted; kept {}",
+                self.dir.display(),
+                self.base.display()
+            ));
+        } else if std::fs::remove_dir_all(&self.base).is_ok() {
             done.push(format!("removed {}", self.base.display()));
         }
         done
+    }
+
+    /// True while a filesystem other than the base's is mounted on `dir`.
+    fn is_mountpoint(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            std::fs::symlink_metadata(&self.dir),
+            std::fs::symlink_metadata(&self.base),
+        ) {
+            (Ok(d), Ok(b)) => d.dev() != b.dev(),
+            _ => false,
+        }
     }
 }
 

@@ -42,6 +42,12 @@ pub struct LabEvent {
     pub paths: Vec<String>,
     pub mountpoint: Option<String>,
     pub device: Option<String>,
+    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
+    #[serde(default)]
+    pub writer_pid: Option<u32>,
+    /// frozen-fs: the process whose mmap_lock is held (reading its cmdline blocks).
+    #[serde(default)]
+    pub mmap_stuck_pid: Option<u32>,
 }
 
 pub fn lab_event(name: &str) -> LabEvent {
@@ -143,6 +149,10 @@ pub struct StartedEvent {
     pub mountpoint: Option<String>,
     pub device: Option<String>,
     pub base: Option<String>,
+    #[serde(default)]
+    pub writer_pid: Option<u32>,
+    #[serde(default)]
+    pub mmap_stuck_pid: Option<u32>,
 }
 
 impl Lab {
@@ -170,6 +180,8 @@ impl Lab {
                 paths: ev.paths,
                 mountpoint: ev.mountpoint,
                 device: ev.device,
+                writer_pid: ev.writer_pid,
+                mmap_stuck_pid: ev.mmap_stuck_pid,
             },
             out,
         }
