@@ -6,6 +6,7 @@
 
 pub mod container;
 pub mod frozen;
+pub mod orphans;
 pub mod pipe;
 pub mod stage;
 pub mod worker;
@@ -25,6 +26,10 @@ use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::units;
 use stage::Stage;
 use worker::{SyncMode, WorkerKind};
+
+/// Set (to anything), a running lab fails on purpose after its started event: the live
+/// tests check that an error path leaves nothing behind.
+pub const TEST_FAIL_ENV: &str = "IOWHY_LAB_TEST_FAIL";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -149,9 +154,58 @@ struct Event {
     mmap_stuck_pid: Option<u32>,
 }
 
+/// A process the lab started. Dropped, it is stopped and reaped: a `?` on the way
+/// out of a scenario leaves no process behind to keep the mount busy or the cgroup full.
 struct Worker {
     child: Child,
     path: PathBuf,
+    /// Once reaped its pid may belong to someone else: never signal it again.
+    reaped: bool,
+}
+
+impl Worker {
+    /// CONT (a stopped worker acts on nothing else), TERM, KILL after 2 s, and reap —
+    /// our own child, by its pid. Bounded: a worker that has not died 5 s after SIGKILL
+    /// (a task in D, waiting for a filesystem or a device) is reported and left to init.
+    fn stop(&mut self) -> String {
+        let pid = self.child.id();
+        if self.reaped {
+            return format!("pid {pid} had exited");
+        }
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::CONT);
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
+        if !self.reaped_within(Duration::from_secs(2)) {
+            let _ = self.child.kill();
+            if !self.reaped_within(Duration::from_secs(5)) {
+                return format!("pid {pid} did not exit (uninterruptible?)");
+            }
+        }
+        format!("stopped pid {pid}")
+    }
+
+    fn reaped_within(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => {
+                    self.reaped = true;
+                    return true;
+                }
+                Ok(None) if Instant::now() >= until => return false,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.stop();
+        }
+    }
 }
 
 fn spawn(kind: WorkerKind, path: &std::path::Path, name: &str, extra: &[String]) -> Result<Worker> {
@@ -189,17 +243,26 @@ fn spawn_with(
     Ok(Worker {
         child,
         path: path.to_path_buf(),
+        reaped: false,
     })
 }
 
 pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     if a.scenario == Scenario::Cleanup {
-        let done = stage::cleanup_orphans();
-        return emit(&if done.is_empty() {
+        let out = orphans::cleanup_orphans();
+        emit(&if out.done.is_empty() {
             "nothing left behind by earlier labs\n".to_string()
         } else {
-            done.join("\n") + "\n"
-        });
+            out.done.join("\n") + "\n"
+        })?;
+        if !out.ignored.is_empty() {
+            bail!(
+                "{} lab state file(s) not obeyed:\n  {}",
+                out.ignored.len(),
+                out.ignored.join("\n  ")
+            );
+        }
+        return Ok(());
     }
     // Check containerd before making anything, so that a missing one is one clear line.
     let busybox = match a.scenario {
@@ -489,10 +552,13 @@ fn run_in(
     let deadline = Instant::now() + a.duration;
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        // A test hook: fail here, with everything running, as any `?` could.
+        if std::env::var_os(TEST_FAIL_ENV).is_some() {
+            bail!("{TEST_FAIL_ENV} is set: failing on purpose");
+        }
         for w in &mut workers {
             if let Ok(Some(status)) = w.child.try_wait() {
-                drop(thaw.take());
-                let _ = stop_workers(std::mem::take(&mut workers));
+                w.reaped = true;
                 bail!(
                     "lab worker for {} exited early ({status})",
                     ev.paths.join(", ")
@@ -522,34 +588,7 @@ fn whole_disk(major: u32, minor: u32) -> (u32, u32) {
     (major, minor)
 }
 
-/// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.
-/// Bounded: a worker that does not die within 5 s of SIGKILL (a task in D, waiting for a
-/// filesystem or device) is reported and left to init.
+/// Stop each worker we started (see [`Worker::stop`]).
 fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
-    let mut done = Vec::new();
-    for mut w in workers {
-        let pid = w.child.id();
-        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-            // A stopped worker (pipe-block's reader) only acts on SIGTERM once resumed.
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::CONT);
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
-        }
-        let until = Instant::now() + Duration::from_secs(2);
-        loop {
-            match w.child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if Instant::now() >= until => {
-                    let _ = w.child.kill();
-                    let until = Instant::now() + Duration::from_secs(5);
-                    while matches!(w.child.try_wait(), Ok(None)) && Instant::now() < until {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        done.push(format!("stopped pid {pid}"));
-    }
-    done
+    workers.into_iter().map(|mut w| w.stop()).collect()
 }
