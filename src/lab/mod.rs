@@ -5,6 +5,8 @@
 //! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
 
 pub mod container;
+pub mod frozen;
+pub mod orphans;
 pub mod pipe;
 pub mod stage;
 pub mod worker;
@@ -25,6 +27,10 @@ use crate::units;
 use stage::Stage;
 use worker::{SyncMode, WorkerKind};
 
+/// Set (to anything), a running lab fails on purpose after its started event: the live
+/// tests check that an error path leaves nothing behind.
+pub const TEST_FAIL_ENV: &str = "IOWHY_LAB_TEST_FAIL";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
     /// A logger that appends a 40-byte line and fsyncs it, forever (the seed's logger.py).
@@ -43,6 +49,10 @@ pub enum Scenario {
     /// A disk that answers slowly: a loop device whose own writes to its backing disk are
     /// limited (for the lab's processes only), with writers queueing on it (root).
     SlowDisk,
+    /// The lab's filesystem frozen (fsfreeze): a writer stuck in D, and a process whose
+    /// mmap_lock is held behind a page fault, so that reading its /proc/PID/cmdline (ps)
+    /// blocks; thawed at the end (root).
+    FrozenFs,
     /// Remove what labs killed with SIGKILL left behind.
     Cleanup,
 }
@@ -53,6 +63,8 @@ impl Scenario {
         match self {
             Scenario::DiskFill => 256 << 20,
             Scenario::ContainerLogFlood => 512 << 20,
+            // Nothing is written to it once frozen.
+            Scenario::FrozenFs => 64 << 20,
             _ => 1 << 30,
         }
     }
@@ -66,6 +78,7 @@ impl Scenario {
             Scenario::ContainerLogFlood => "container-log-flood",
             Scenario::PipeBlock => "pipe-block",
             Scenario::SlowDisk => "slow-disk",
+            Scenario::FrozenFs => "frozen-fs",
             Scenario::Cleanup => "cleanup",
         }
     }
@@ -133,11 +146,66 @@ struct Event {
     runtime_namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shim_pid: Option<u32>,
+    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writer_pid: Option<u32>,
+    /// frozen-fs: the process whose mmap_lock is held (its /proc/PID/cmdline blocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mmap_stuck_pid: Option<u32>,
 }
 
+/// A process the lab started. Dropped, it is stopped and reaped: a `?` on the way
+/// out of a scenario leaves no process behind to keep the mount busy or the cgroup full.
 struct Worker {
     child: Child,
     path: PathBuf,
+    /// Once reaped its pid may belong to someone else: never signal it again.
+    reaped: bool,
+}
+
+impl Worker {
+    /// CONT (a stopped worker acts on nothing else), TERM, KILL after 2 s, and reap —
+    /// our own child, by its pid. Bounded: a worker that has not died 5 s after SIGKILL
+    /// (a task in D, waiting for a filesystem or a device) is reported and left to init.
+    fn stop(&mut self) -> String {
+        let pid = self.child.id();
+        if self.reaped {
+            return format!("pid {pid} had exited");
+        }
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::CONT);
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
+        if !self.reaped_within(Duration::from_secs(2)) {
+            let _ = self.child.kill();
+            if !self.reaped_within(Duration::from_secs(5)) {
+                return format!("pid {pid} did not exit (uninterruptible?)");
+            }
+        }
+        format!("stopped pid {pid}")
+    }
+
+    fn reaped_within(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => {
+                    self.reaped = true;
+                    return true;
+                }
+                Ok(None) if Instant::now() >= until => return false,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.stop();
+        }
+    }
 }
 
 fn spawn(kind: WorkerKind, path: &std::path::Path, name: &str, extra: &[String]) -> Result<Worker> {
@@ -175,17 +243,26 @@ fn spawn_with(
     Ok(Worker {
         child,
         path: path.to_path_buf(),
+        reaped: false,
     })
 }
 
 pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     if a.scenario == Scenario::Cleanup {
-        let done = stage::cleanup_orphans();
-        return emit(&if done.is_empty() {
+        let out = orphans::cleanup_orphans();
+        emit(&if out.done.is_empty() {
             "nothing left behind by earlier labs\n".to_string()
         } else {
-            done.join("\n") + "\n"
-        });
+            out.done.join("\n") + "\n"
+        })?;
+        if !out.ignored.is_empty() {
+            bail!(
+                "{} lab state file(s) not obeyed:\n  {}",
+                out.ignored.len(),
+                out.ignored.join("\n  ")
+            );
+        }
+        return Ok(());
     }
     // Check containerd before making anything, so that a missing one is one clear line.
     let busybox = match a.scenario {
@@ -198,6 +275,10 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         _ => None,
     };
     let stop = crate::cmd::stop_flag();
+    // A dropped ssh session (SIGHUP) must clean up too. stop_flag may register it as well
+    // in time; a second registration on the same flag is harmless.
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(&stop))
+        .context("handling SIGHUP")?;
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
         bail!("--size must be at least 32M (ext4 needs room for its journal)");
@@ -205,6 +286,9 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     let mut st = match (&a.dir, a.scenario) {
         (Some(_), Scenario::DiskFill) => bail!(
             "disk-fill only fills a loop-device filesystem of its own, never an existing one: drop --dir"
+        ),
+        (Some(_), Scenario::FrozenFs) => bail!(
+            "frozen-fs only freezes a loop-device filesystem of its own, never an existing one: drop --dir"
         ),
         (Some(d), _) => Stage::in_dir(d)?,
         (None, Scenario::DiskFill) => Stage::loop_fs(size, false)?,
@@ -215,6 +299,9 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         }
         (_, Scenario::SlowDisk) => {
             bail!("slow-disk needs root: it makes a loop device and a cgroup of its own")
+        }
+        (_, Scenario::FrozenFs) if !stage::is_root() => {
+            bail!("frozen-fs needs root: it makes a loop device and freezes its filesystem")
         }
         (None, _) if stage::is_root() => Stage::loop_fs(size, false)?,
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
@@ -286,6 +373,10 @@ fn run_in(
     let dir = st.dir.join("app");
     std::fs::create_dir_all(&dir)?;
     let mut workers = Vec::new();
+    // Declared after `workers`, so dropped before them: a frozen filesystem is thawed
+    // before any worker is stopped, on every way out of this function.
+    let mut thaw: Option<frozen::Thaw> = None;
+    let (mut writer_pid, mut mmap_stuck_pid) = (None, None);
     let mut note = None;
     let sync = SyncMode::to_possible_value(&a.sync)
         .expect("named")
@@ -422,6 +513,14 @@ fn run_in(
             ));
             workers.extend(ws);
         }
+        Scenario::FrozenFs => {
+            let s = frozen::start(st, &dir)?;
+            thaw = Some(s.thaw);
+            workers.extend(s.workers);
+            writer_pid = Some(s.writer_pid);
+            mmap_stuck_pid = Some(s.mmap_pid);
+            note = Some(s.note);
+        }
         Scenario::Cleanup | Scenario::ContainerLogFlood => unreachable!("handled before"),
     }
     let ev = Event {
@@ -445,6 +544,8 @@ fn run_in(
         base: Some(st.base.display().to_string()),
         duration_s: a.duration.as_secs_f64(),
         note,
+        writer_pid,
+        mmap_stuck_pid,
         ..Default::default()
     };
     print_event(a, &ev, true)?;
@@ -453,9 +554,13 @@ fn run_in(
         .unwrap_or_else(Instant::now);
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        // A test hook: fail here, with everything running, as any `?` could.
+        if std::env::var_os(TEST_FAIL_ENV).is_some() {
+            bail!("{TEST_FAIL_ENV} is set: failing on purpose");
+        }
         for w in &mut workers {
             if let Ok(Some(status)) = w.child.try_wait() {
-                let _ = stop_workers(std::mem::take(&mut workers));
+                w.reaped = true;
                 bail!(
                     "lab worker for {} exited early ({status})",
                     ev.paths.join(", ")
@@ -463,6 +568,7 @@ fn run_in(
             }
         }
     }
+    drop(thaw);
     Ok((workers, ev))
 }
 
@@ -484,29 +590,7 @@ fn whole_disk(major: u32, minor: u32) -> (u32, u32) {
     (major, minor)
 }
 
-/// SIGTERM each worker we started (by pid), SIGKILL after 2 s, and reap it.
+/// Stop each worker we started (see [`Worker::stop`]).
 fn stop_workers(workers: Vec<Worker>) -> Vec<String> {
-    let mut done = Vec::new();
-    for mut w in workers {
-        let pid = w.child.id();
-        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-            // A stopped worker (pipe-block's reader) only acts on SIGTERM once resumed.
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::CONT);
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
-        }
-        let until = Instant::now() + Duration::from_secs(2);
-        loop {
-            match w.child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if Instant::now() >= until => {
-                    let _ = w.child.kill();
-                    let _ = w.child.wait();
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        done.push(format!("stopped pid {pid}"));
-    }
-    done
+    workers.into_iter().map(|mut w| w.stop()).collect()
 }

@@ -33,6 +33,10 @@ pub enum WorkerKind {
     /// Numbered lines ("0", "1", ...) as fast as possible with O_APPEND; what SIGHUP does
     /// is set by --on-hup (for the rotate tests: every number must survive rotations).
     NumberedLogger,
+    /// Map --path (MAP_SHARED) and write to it from one thread while the filesystem is
+    /// frozen, then change the mapping from a second thread: the process's mmap_lock is
+    /// then held behind a page fault that waits for the thaw (frozen-fs).
+    MmapStuck,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,7 +111,11 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
         )?);
     }
     if let Some(parent) = a.path.parent() {
-        std::fs::create_dir_all(parent)?;
+        // Only when missing: mkdir(2) waits for a frozen filesystem even if the directory
+        // exists (it takes write access to the mount before looking the name up).
+        if !parent.is_dir() {
+            std::fs::create_dir_all(parent)?;
+        }
     }
     std::thread::sleep(a.start_after);
     match a.kind {
@@ -119,6 +127,7 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
         WorkerKind::PipeReader => pipe_reader(a),
         WorkerKind::NumberedLogger => numbered_logger(a),
         WorkerKind::DirectWriter => direct_writer(a),
+        WorkerKind::MmapStuck => mmap_stuck(a),
     }
 }
 
@@ -418,5 +427,90 @@ fn direct_writer(a: &WorkerArgs) -> Result<()> {
             pos = 0;
         }
         pace(start, total, a.rate);
+    }
+}
+
+/// One letter of `/proc/self/task/TID/stat` (R, S, D, ...). Reading a task's stat does
+/// not take the mmap_lock, so it works while this process's lock is held.
+fn task_state(tid: i32) -> Option<char> {
+    let p = crate::roots::Roots::default().proc(&format!("self/task/{tid}/stat"));
+    let text = std::fs::read_to_string(p).ok()?;
+    crate::parse::pid_stat::parse(&text).ok().map(|s| s.state)
+}
+
+/// Wait until thread `tid` sleeps uninterruptibly (D), for at most 5 s.
+fn wait_until_d(tid: i32, what: &str) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(5);
+    while task_state(tid) != Some('D') {
+        if Instant::now() > until {
+            anyhow::bail!(
+                "thread {tid} ({what}) is not blocked after 5 s: is the filesystem frozen?"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// The `ps` hang: a page fault waiting for a frozen filesystem, with the mmap_lock taken
+/// for writing behind it.
+///
+/// On 6.18 a file page fault runs under the per-VMA lock, not the mmap_lock: the writing
+/// thread sleeps in `ext4_page_mkwrite` → `sb_start_pagefault` (`percpu_rwsem_wait`)
+/// holding only its VMA's read lock, so readers of the mmap_lock still pass. The second
+/// thread's `mprotect(PROT_READ)` takes `mmap_write_lock` and then waits for that VMA
+/// (`__vma_start_write`) while holding it; from then on every `mmap_read_lock` of this
+/// process waits too, and `/proc/PID/cmdline` (`access_remote_vm`) blocks. `munmap`
+/// blocks the same way, but the fault then retries on a hole and the process dies of
+/// SIGSEGV at the thaw.
+/// Checked with `timeout 2 cat /proc/PID/cmdline` (times out; `stat` and `status` do not).
+/// With the thaw the fault finishes first, then the mprotect, and the process idles.
+fn mmap_stuck(a: &WorkerArgs) -> Result<()> {
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+    // The lab made the file before freezing; opening it for writing (no O_CREAT, no
+    // O_TRUNC, noatime) does not wait for the frozen filesystem.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&a.path)
+        .with_context(|| a.path.display().to_string())?;
+    let len = usize::try_from(f.metadata()?.len())?.clamp(1, 1 << 20);
+    // SAFETY: a fresh shared mapping of a file we hold open; it is never unmapped, and the
+    // only accesses are one volatile byte write below.
+    let addr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            &f,
+            0,
+        )?
+    } as usize;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fault_tx = tx.clone();
+    std::thread::spawn(move || {
+        let _ = fault_tx.send(rustix::thread::gettid().as_raw_nonzero().get());
+        // SAFETY: `addr` is the start of the mapping above, which is never unmapped.
+        unsafe { std::ptr::write_volatile(addr as *mut u8, 1) };
+    });
+    let faulting = rx.recv()?;
+    wait_until_d(faulting, "page fault")?;
+    std::thread::spawn(move || {
+        let _ = tx.send(rustix::thread::gettid().as_raw_nonzero().get());
+        // SAFETY: changes the protection of our own mapping; the only other access to it
+        // is the faulting write, which the kernel lets finish first.
+        let _ = unsafe { rustix::mm::mprotect(addr as *mut _, len, MprotectFlags::READ) };
+    });
+    let locker = rx.recv()?;
+    wait_until_d(locker, "mprotect")?;
+    // Tell the lab (stdout is a pipe to it) that the lock is now held.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "stuck {faulting} {locker}")?;
+    out.flush()?;
+    drop(out);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
     }
 }

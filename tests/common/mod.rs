@@ -42,6 +42,12 @@ pub struct LabEvent {
     pub paths: Vec<String>,
     pub mountpoint: Option<String>,
     pub device: Option<String>,
+    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
+    #[serde(default)]
+    pub writer_pid: Option<u32>,
+    /// frozen-fs: the process whose mmap_lock is held (reading its cmdline blocks).
+    #[serde(default)]
+    pub mmap_stuck_pid: Option<u32>,
 }
 
 pub fn lab_event(name: &str) -> LabEvent {
@@ -113,18 +119,62 @@ pub fn live_ready(needs: &[&str]) -> bool {
 }
 
 /// Live tests create incidents on the one machine: run them one at a time, across test
-/// binaries and test threads (an exclusive flock on a file in /tmp).
-pub struct LiveLock(#[allow(dead_code)] std::fs::File);
+/// binaries and test threads (an exclusive flock).
+///
+/// The lock lives in a directory only root can enter (/run/iowhy-tests, mode 0700), opened
+/// without following links: a fixed name in /tmp lets any user pre-create or hold it.
+pub struct LiveLock(#[allow(dead_code)] Vec<std::fs::File>);
+
+pub const LOCK_DIR: &str = "/run/iowhy-tests";
+/// Branches not yet moved to LOCK_DIR lock here; taken too (never created) while they may
+/// still run beside us.
+const LEGACY_LOCK: &str = "/tmp/iowhy-live-tests.lock";
+
+fn lock_dir() -> PathBuf {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let dir = PathBuf::from(LOCK_DIR);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("creating {LOCK_DIR}: {e}"),
+    }
+    let md = std::fs::symlink_metadata(&dir).expect("stat the lock dir");
+    assert!(
+        md.file_type().is_dir() && md.uid() == 0 && md.mode() & 0o077 == 0,
+        "{LOCK_DIR} must be a directory of root's with mode 0700 (uid {}, mode {:o})",
+        md.uid(),
+        md.mode() & 0o7777
+    );
+    dir
+}
+
+fn flock(f: &std::fs::File) {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+}
 
 pub fn live_lock() -> LiveLock {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open("/tmp/iowhy-live-tests.lock")
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(lock_dir().join("live.lock"))
         .expect("lock file");
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    LiveLock(f)
+    flock(&f);
+    let mut held = vec![f];
+    let legacy = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(LEGACY_LOCK);
+    if let Ok(l) = legacy {
+        if l.metadata().is_ok_and(|m| m.is_file() && m.uid() == 0) {
+            flock(&l);
+            held.push(l);
+        }
+    }
+    LiveLock(held)
 }
 
 /// A lab scenario running in the background, stopped (SIGTERM to its pid) on drop.
@@ -143,6 +193,10 @@ pub struct StartedEvent {
     pub mountpoint: Option<String>,
     pub device: Option<String>,
     pub base: Option<String>,
+    #[serde(default)]
+    pub writer_pid: Option<u32>,
+    #[serde(default)]
+    pub mmap_stuck_pid: Option<u32>,
 }
 
 impl Lab {
@@ -170,6 +224,8 @@ impl Lab {
                 paths: ev.paths,
                 mountpoint: ev.mountpoint,
                 device: ev.device,
+                writer_pid: ev.writer_pid,
+                mmap_stuck_pid: ev.mmap_stuck_pid,
             },
             out,
         }
