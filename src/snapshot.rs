@@ -224,6 +224,10 @@ pub struct TaskWait {
     /// Voluntary + involuntary context switches: unchanged between two snapshots where
     /// the task is in D both times means it never ran in between — really stuck.
     pub ctxt_switches: Option<u64>,
+    /// The fd of the write or sync it is stuck in (from `syscall`, root only): the file,
+    /// and so the mount, it waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall_fd: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -141,7 +141,9 @@ fn every_read_only_command_finishes_under_a_frozen_filesystem_and_says_what_is_s
 
     // top -b lists the stuck process by comm.
     let text = check(
-        &["top", "-b", "-n", "2", "-d", "0.5", "--all"],
+        &[
+            "top", "-b", "-n", "2", "-d", "0.5", "--all", "--limit", "100000",
+        ],
         Duration::from_secs(1),
     );
     assert!(
@@ -163,7 +165,10 @@ fn every_read_only_command_finishes_under_a_frozen_filesystem_and_says_what_is_s
 
     // containers and space (a walk of the frozen mount still reads: a freeze stops writes).
     check(&["containers", "--duration", "1s"], Duration::from_secs(1));
-    let text = check(&["space", &mnt, "--format", "json"], Duration::ZERO);
+    let text = check(
+        &["space", &mnt, "--duration", "1s", "--format", "json"],
+        Duration::from_secs(1),
+    );
     serde_json::from_str::<serde_json::Value>(&text).expect("space JSON");
 
     // pause and rotate, dry runs: they read every holder's fds and maps.

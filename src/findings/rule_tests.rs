@@ -148,6 +148,7 @@ fn tasks_stuck_in_d_for_the_whole_window_are_named() {
         tid: pid,
         wchan: Some("jbd2_log_wait_commit".into()),
         ctxt_switches: Some(4242),
+        syscall_fd: None,
     };
     for s in [&mut iv.before, &mut iv.after] {
         for p in s.processes.iter_mut() {
@@ -182,6 +183,7 @@ fn tasks_stuck_in_d_for_the_whole_window_are_named() {
             tid: pid + i,
             wchan: Some("io_schedule".into()),
             ctxt_switches: None,
+            syscall_fd: None,
         })
         .collect();
     assert_eq!(pressure::d_state_tasks(&iv)[0].severity, Severity::Critical);

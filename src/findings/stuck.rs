@@ -152,23 +152,34 @@ pub fn filesystem_unresponsive(iv: &Interval) -> Vec<Finding> {
 
 pub fn filesystem_frozen(iv: &Interval) -> Vec<Finding> {
     let s = &iv.after;
-    // Processes with a thread waiting for a thaw, and the mounts each writes on.
+    // Processes with a thread waiting for a thaw, and the mounts they point at: the file
+    // a stuck write or sync names (its syscall's fd) is sure evidence; otherwise every
+    // writable file the process holds is a candidate.
     let mut procs: Vec<&Process> = Vec::new();
+    let mut sure: Vec<u32> = Vec::new();
     let mut candidates: Option<Vec<u32>> = None;
     let mut union: Vec<u32> = Vec::new();
     for p in &s.processes {
-        let frozen_wait = p
+        let waits: Vec<_> = p
             .d_tasks
             .iter()
-            .any(|t| t.wchan.as_deref().is_some_and(is_freeze_wait));
-        if !frozen_wait {
+            .filter(|t| t.wchan.as_deref().is_some_and(is_freeze_wait))
+            .collect();
+        if waits.is_empty() {
             continue;
         }
         procs.push(p);
-        let mut mounts: Vec<u32> = p
-            .fds
+        let fds = p.fds.as_deref().unwrap_or(&[]);
+        sure.extend(
+            waits
+                .iter()
+                .filter_map(|t| t.syscall_fd)
+                .filter_map(|fd| fds.iter().find(|f| f.fd == fd))
+                .filter_map(|f| s.mount_of(f))
+                .map(|m| m.mount_id),
+        );
+        let mut mounts: Vec<u32> = fds
             .iter()
-            .flatten()
             // Writable regular files: a frozen filesystem holds data (never /dev/null's).
             .filter(|f| f.flags.is_some_and(fdinfo::is_writable))
             .filter(|f| f.stat.is_none_or(|st| st.is_regular()))
@@ -192,6 +203,7 @@ pub fn filesystem_frozen(iv: &Interval) -> Vec<Finding> {
         return Vec::new();
     }
     let mut ids = match candidates {
+        _ if !sure.is_empty() => sure,
         Some(c) if !c.is_empty() => c,
         _ => union,
     };
@@ -328,6 +340,7 @@ mod tests {
             tid: pid,
             wchan: Some("request_wait_answer".into()),
             ctxt_switches: None,
+            syscall_fd: None,
         });
         let v = filesystem_unresponsive(&iv);
         assert_eq!(v.len(), 1, "{v:#?}");
@@ -354,6 +367,7 @@ mod tests {
             tid: pid,
             wchan: Some("io_schedule".into()),
             ctxt_switches: None,
+            syscall_fd: None,
         }];
         assert!(filesystem_frozen(&iv).is_empty());
         iv.after.processes[pi].d_tasks[0].wchan = Some("percpu_rwsem_wait".into());
@@ -369,6 +383,11 @@ mod tests {
         let one = filesystem_frozen(&iv);
         assert_eq!(one.len(), 1);
         assert!(one[0].summary.contains("one of"), "{}", one[0].summary);
+        // Unless its syscall says which file it is stuck writing.
+        iv.after.processes[pi].d_tasks[0].syscall_fd = Some(log.fd);
+        let sure = filesystem_frozen(&iv);
+        assert_eq!(sure[0].subject.mountpoint.as_deref(), Some(mp.as_str()));
+        iv.after.processes[pi].d_tasks[0].syscall_fd = None;
         // A second waiter that writes only the log settles it.
         let mut q = p.clone();
         q.pid = 999_999;

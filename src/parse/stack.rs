@@ -66,6 +66,26 @@ pub fn write_fd(s: &Syscall) -> Option<i32> {
     (is_write && fd <= i32::MAX as u64).then_some(fd as i32)
 }
 
+/// The fd a task works on, for the calls whose first argument is the fd they write or
+/// sync: what a task stuck in D is stuck on.
+pub fn file_fd(s: &Syscall) -> Option<i32> {
+    let on_fd = [
+        libc::SYS_write,
+        libc::SYS_writev,
+        libc::SYS_pwrite64,
+        libc::SYS_pwritev,
+        libc::SYS_pwritev2,
+        libc::SYS_fsync,
+        libc::SYS_fdatasync,
+        libc::SYS_sync_file_range,
+        libc::SYS_ftruncate,
+        libc::SYS_fallocate,
+    ]
+    .contains(&s.nr);
+    let fd = *s.args.first()?;
+    (on_fd && fd <= i32::MAX as u64).then_some(fd as i32)
+}
+
 /// Functions a task blocked writing into a full pipe sleeps in. The kernel split
 /// `pipe_write` into `anon_pipe_write` (6.x) with `fifo_pipe_write` wrapping it for named
 /// pipes; `pipe_wait_writable` is the splice path. wchan names the innermost.

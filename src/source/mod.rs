@@ -273,7 +273,16 @@ fn take(
     if let Some(popts) = &opts.processes {
         s.processes =
             process::scan(r, popts, &mut s.gaps).map_err(|e: ReadError| anyhow::Error::new(e))?;
-        s.stuck.extend(blocked_process_reads(r, &s.processes));
+        for st in blocked_process_reads(r, &s.processes) {
+            let what = format!(
+                "{} of pid {} ({})",
+                st.path,
+                st.pid.unwrap_or(0),
+                st.comm.as_deref().unwrap_or("?")
+            );
+            s.gaps.record(GapKind::Blocked, what, st.reason.clone());
+            s.stuck.push(st);
+        }
         if opts.containers {
             // Config files, logs and pipes named by other processes: on a watched worker,
             // so a log on a hung mount or a planted FIFO costs a deadline, not the run.

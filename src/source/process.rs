@@ -246,10 +246,12 @@ fn read_process(
         } else {
             read_wchan(r, &pd, "wchan")
         };
+        let syscall_fd = syscall_fd(r, &pd, "syscall");
         p.d_tasks.push(TaskWait {
             tid: pid,
             wchan,
             ctxt_switches,
+            syscall_fd,
         });
     }
     if opts.fds.wants(pid) && !kthread {
@@ -278,6 +280,17 @@ fn gap_reason(e: &ReadError, euid: u32) -> String {
     } else {
         e.to_string()
     }
+}
+
+/// The fd a task in D is writing or syncing, from its `syscall` file (root only; on a
+/// watched worker, like every read of the scan).
+fn syscall_fd(r: &mut Reader, dir: &DirHandle, name: &str) -> Option<i32> {
+    let text = r.read_at(dir, name).ok()?;
+    crate::parse::stack::parse_syscall(&text)
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(crate::parse::stack::file_fd)
 }
 
 fn read_wchan(r: &mut Reader, dir: &DirHandle, name: &str) -> Option<String> {
@@ -331,10 +344,14 @@ fn read_threads(r: &mut Reader, pd: &DirHandle, p: &mut Process) {
                 .ok()
                 .and_then(|t| kv::parse_status(&t).ok())
                 .and_then(|s| s.ctxt_switches);
+            rel.clear();
+            let _ = write!(rel, "{tid}/syscall");
+            let syscall_fd = syscall_fd(r, &task, &rel);
             p.d_tasks.push(TaskWait {
                 tid,
                 wchan,
                 ctxt_switches,
+                syscall_fd,
             });
         }
     }
