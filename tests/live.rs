@@ -139,6 +139,15 @@ fn buffered_flood_is_diagnosed_and_device_limits_restored() {
     assert_cleaned(base.as_deref(), &stopped, Some(&dev));
     let after = std::fs::read_to_string(format!("/sys/class/bdi/{maj_min}/strict_limit")).unwrap();
     assert_eq!(after.trim(), "0", "strict_limit restored");
+    // The byte cap is undone through the ratio (a byte value may be refused on the way
+    // back, which used to leave the device capped at 16 MiB).
+    let ratio = std::fs::read_to_string(format!("/sys/class/bdi/{maj_min}/max_ratio")).unwrap();
+    assert_eq!(
+        ratio.trim(),
+        "100",
+        "max_ratio restored; cleaned: {}",
+        stopped["cleaned"]
+    );
 }
 
 #[test]

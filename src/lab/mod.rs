@@ -483,6 +483,10 @@ fn run_in(
                     rustix::fs::minor(rdev)
                 ));
                 if bdi.join("max_bytes").exists() {
+                    // Restored last: max_bytes is kept as a ratio of a dirty limit that
+                    // moves with free memory, so writing its old byte value back can be
+                    // refused (EINVAL above 100%) and leave the cap; the ratio cannot.
+                    st.remember_sysfs(&bdi.join("max_ratio"))?;
                     st.set_sysfs(&bdi.join("strict_limit"), "1")?;
                     st.set_sysfs(&bdi.join("max_bytes"), &(16u64 << 20).to_string())?;
                     note = Some(format!(

@@ -16,7 +16,7 @@ use super::stage::{LAB_PARENT, LAB_PREFIX, Stage, loop_backs};
 /// Larger than any lab.json a lab writes.
 const MAX_STATE_BYTES: u64 = 1 << 20;
 /// The sysfs files of a bdi that a lab changes (buffered-flood).
-const BDI_FILES: &[&str] = &["strict_limit", "max_bytes"];
+const BDI_FILES: &[&str] = &["strict_limit", "max_bytes", "max_ratio"];
 
 #[derive(Debug, Default)]
 pub struct Outcome {

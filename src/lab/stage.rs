@@ -207,6 +207,15 @@ impl Stage {
         Ok(dir)
     }
 
+    /// Record a sysfs value to write back at cleanup, without changing it now.
+    pub fn remember_sysfs(&mut self, path: &Path) -> Result<()> {
+        let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        self.restore
+            .push((path.to_path_buf(), old.trim().to_string()));
+        self.save();
+        Ok(())
+    }
+
     /// Change a sysfs value for the lab's lifetime (restored at cleanup).
     pub fn set_sysfs(&mut self, path: &Path, value: &str) -> Result<()> {
         let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
