@@ -131,7 +131,18 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             anyhow::Error::new(e)
         }
     })?;
-    let md = std::fs::metadata(&link).with_context(|| link.display().to_string())?;
+    // stat through the link with a deadline: a file on a hung mount must not hang us.
+    let deadline = crate::source::reader::guard::default_deadline();
+    let l = link.clone();
+    let md = crate::source::reader::guard::call(deadline, move || std::fs::metadata(&l))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: stat did not answer within {} ms: the file's filesystem does not respond",
+                link.display(),
+                deadline.as_millis()
+            )
+        })?
+        .with_context(|| link.display().to_string())?;
     if !md.is_file() {
         return Err(usage(format!(
             "fd {} of pid {} is {name}, not a regular file",

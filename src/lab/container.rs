@@ -206,7 +206,8 @@ pub(super) fn run(st: &mut Stage, a: &LabArgs, stop: &AtomicBool, busybox: &Path
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let shim = std::fs::read_to_string(roots.pid_dir(init).join("stat"))
+    let shim = crate::source::reader::Reader::live(roots.clone())
+        .read_path(&roots.pid_dir(init).join("stat"))
         .ok()
         .and_then(|t| crate::parse::pid_stat::parse(&t).ok())
         .map(|s| s.ppid);
@@ -276,14 +277,12 @@ pub fn remove(c: &CtrContainer) -> Vec<String> {
     }
     if let Some(pid) = c.shim_pid {
         let ours = || {
-            std::fs::read(Roots::default().pid_dir(pid).join("cmdline"))
-                .ok()
-                .map(|b| {
-                    b.split(|x| *x == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<Vec<_>>()
-                })
+            // Through the reader: a cmdline read can block (the shim's mmap_lock).
+            let mut r = crate::source::reader::Reader::live(Roots::default());
+            let read = r
+                .read_path(&Roots::default().pid_dir(pid).join("cmdline"))
+                .is_ok();
+            read.then(|| crate::source::reader::split_cmdline(r.last_bytes()))
                 .and_then(|argv| cmdline::shim(&argv))
                 .is_some_and(|s| s.namespace.as_deref() == Some(ns) && s.id.as_deref() == Some(id))
         };

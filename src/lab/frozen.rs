@@ -85,7 +85,8 @@ pub(super) struct Started {
 
 fn state_of(pid: u32) -> Option<char> {
     let p = crate::roots::Roots::default().pid_dir(pid).join("stat");
-    let text = std::fs::read_to_string(p).ok()?;
+    let mut r = crate::source::reader::Reader::live(crate::roots::Roots::default());
+    let text = r.read_path(&p).ok()?;
     crate::parse::pid_stat::parse(&text).ok().map(|s| s.state)
 }
 

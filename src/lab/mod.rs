@@ -274,11 +274,8 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         }
         _ => None,
     };
+    // SIGINT, SIGTERM and SIGHUP (a dropped ssh session) all end the lab with its cleanup.
     let stop = crate::cmd::stop_flag();
-    // A dropped ssh session (SIGHUP) must clean up too. stop_flag may register it as well
-    // in time; a second registration on the same flag is harmless.
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(&stop))
-        .context("handling SIGHUP")?;
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
         bail!("--size must be at least 32M (ext4 needs room for its journal)");

@@ -434,7 +434,8 @@ fn direct_writer(a: &WorkerArgs) -> Result<()> {
 /// not take the mmap_lock, so it works while this process's lock is held.
 fn task_state(tid: i32) -> Option<char> {
     let p = crate::roots::Roots::default().proc(&format!("self/task/{tid}/stat"));
-    let text = std::fs::read_to_string(p).ok()?;
+    let mut r = crate::source::reader::Reader::live(crate::roots::Roots::default());
+    let text = r.read_path(&p).ok()?;
     crate::parse::pid_stat::parse(&text).ok().map(|s| s.state)
 }
 
