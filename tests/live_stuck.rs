@@ -252,3 +252,237 @@ fn a_signal_ends_a_diagnose_stuck_on_a_read_within_a_second() {
     }
     drop(lab);
 }
+
+/// A FUSE filesystem whose daemon we stop (SIGSTOP), with a process of ours holding a file
+/// on it: the audit's hung-mount reproduction. statfs of that mount never answers; diagnose
+/// must still finish within its window + 2 s, say the mount does not answer, and exit 0.
+const FUSE_FS: &str = r#"
+import errno, os, stat, sys, time
+from fusepy import FUSE, Operations
+class One(Operations):
+    def getattr(self, path, fh=None):
+        if path == "/":
+            return dict(st_mode=stat.S_IFDIR | 0o755, st_nlink=2)
+        if path == "/f":
+            return dict(st_mode=stat.S_IFREG | 0o644, st_nlink=1, st_size=5)
+        raise OSError(errno.ENOENT, "")
+    def readdir(self, path, fh):
+        return [".", "..", "f"]
+    def open(self, path, flags):
+        return 0
+    def read(self, path, size, offset, fh):
+        return b"hello"[offset:offset + size]
+    def statfs(self, path):
+        return dict(f_bsize=4096, f_frsize=4096, f_blocks=100, f_bfree=50, f_bavail=50)
+FUSE(One(), sys.argv[1], foreground=True, nothreads=True, attr_timeout=0.1, entry_timeout=0.1)
+"#;
+
+struct Fuse {
+    daemon: std::process::Child,
+    holder: std::process::Child,
+    mnt: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        for c in [&self.daemon, &self.holder] {
+            if let Some(p) = Pid::from_raw(c.id() as i32) {
+                let _ = kill_process(p, Signal::CONT);
+            }
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+fn start_fuse() -> Fuse {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("one.py");
+    std::fs::write(&script, FUSE_FS).unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let daemon = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&mnt)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the FUSE daemon");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !mnt.join("f").exists() {
+        assert!(
+            Instant::now() < until,
+            "the FUSE filesystem did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let holder = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$1\"; exec sleep 120")
+        .arg("sh")
+        .arg(mnt.join("f"))
+        .spawn()
+        .expect("start the holder");
+    std::thread::sleep(Duration::from_millis(300));
+    Fuse {
+        daemon,
+        holder,
+        mnt,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_hung_fuse_mount_is_reported_not_waited_for() {
+    if !live_ready(&["/usr/bin/python3", "umount"]) {
+        return;
+    }
+    let has_fusepy = Command::new("/usr/bin/python3")
+        .args(["-c", "import fusepy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_fusepy || !std::path::Path::new("/dev/fuse").exists() {
+        assert!(
+            std::env::var_os("IOWHY_REQUIRE_LIVE").is_none(),
+            "python3-fusepy or /dev/fuse missing"
+        );
+        eprintln!("SKIPPED: python3-fusepy or /dev/fuse missing");
+        return;
+    }
+    let _l = live_lock();
+    let fuse = start_fuse();
+    let mnt = fuse.mnt.display().to_string();
+    let pid = rustix::process::Pid::from_raw(fuse.daemon.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    // Past the attribute timeout, so that anything asking the daemon waits for it.
+    std::thread::sleep(Duration::from_millis(300));
+    let text = check(
+        &[
+            "diagnose",
+            "-d",
+            "1s",
+            "--tracing",
+            "off",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(1),
+    );
+    let d: serde_json::Value = serde_json::from_str(&text).expect("diagnose JSON");
+    let f = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["kind"] == "filesystem_unresponsive" && f["subject"]["mountpoint"] == mnt.as_str()
+        })
+        .unwrap_or_else(|| panic!("no filesystem_unresponsive for {mnt}: {:#}", d["findings"]));
+    assert_eq!(f["severity"], "critical");
+    assert!(
+        f["evidence"]["fstype"]
+            .as_str()
+            .unwrap()
+            .starts_with("fuse"),
+        "{f:#}"
+    );
+    let holders = f["evidence"]["holders"].as_str().unwrap();
+    assert!(holders.contains(&format!(":{}", fuse.holder.id())), "{f:#}");
+    // The other read-only commands do not wait for it either.
+    check(
+        &["top", "-b", "-n", "2", "-d", "0.5"],
+        Duration::from_secs(1),
+    );
+    check(
+        &["files", &fuse.holder.id().to_string(), "--duration", "0s"],
+        Duration::ZERO,
+    );
+    check(&["space", "--duration", "0s"], Duration::ZERO);
+    check(&["containers", "--duration", "1s"], Duration::from_secs(1));
+    // A walk of the hung mount itself is refused with one line, promptly.
+    let (out, took) = run_bounded(&["space", &mnt, "--duration", "0s"], Duration::from_secs(2));
+    assert!(took < Duration::from_secs(3), "space {mnt} took {took:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(fuse);
+}
+
+/// The audit's §8 #5: any user can start a process named `kubelet` whose `--config` is a
+/// FIFO (or /dev/zero). root's `containers` and `diagnose` must neither hang nor fill
+/// memory: another user's kubelet is not trusted at all, and even root's config is read
+/// only if it is a regular file.
+#[test]
+fn a_fake_kubelet_with_a_fifo_config_hangs_nothing() {
+    if !live_ready(&["setpriv", "mkfifo"]) {
+        return;
+    }
+    let _l = live_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut kids = Vec::new();
+    for (user, config) in [
+        ("nobody", fifo.display().to_string()),
+        ("root", fifo.display().to_string()),
+        ("root", "/dev/zero".into()),
+    ] {
+        let mut c = Command::new("setpriv");
+        if user == "nobody" {
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        }
+        c.args([
+            "bash",
+            "-c",
+            "exec -a kubelet sh -c 'sleep 60; :' x --config \"$1\"",
+            "x",
+            &config,
+        ]);
+        kids.push(common::Reap(c.spawn().expect("start the fake kubelet")));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Our three impostors are there, named kubelet.
+    let n = kids
+        .iter()
+        .filter(|k| {
+            std::fs::read(format!("/proc/{}/cmdline", k.id()))
+                .is_ok_and(|c| c.starts_with(b"kubelet\0"))
+        })
+        .count();
+    assert_eq!(n, 3);
+    let text = check(
+        &["containers", "--duration", "1s", "--format", "json"],
+        Duration::from_secs(1),
+    );
+    serde_json::from_str::<serde_json::Value>(&text).expect("containers JSON");
+    check(
+        &[
+            "diagnose",
+            "-d",
+            "1s",
+            "--tracing",
+            "off",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(1),
+    );
+    drop(kids);
+}
