@@ -40,6 +40,8 @@ const STOP_WITHIN: Duration = Duration::from_secs(1);
 /// The guardian resumes a writer on its own this long after the freeze began, in case
 /// iowhy hangs. The freeze lasts milliseconds (the bulk is copied and synced before it).
 const GUARD_DEADLINE: Duration = Duration::from_secs(10);
+/// The truncate is never attempted closer than this to the guardians' deadline.
+const GUARD_MARGIN: Duration = Duration::from_secs(2);
 /// Tests only, in debug builds: hold the writers frozen this many milliseconds before the
 /// final copy, so that a test can kill iowhy inside the window.
 #[cfg(debug_assertions)]
@@ -135,6 +137,9 @@ fn copy_range(src: &File, dst: &File, from: u64, to: u64) -> Result<u64> {
 struct Frozen {
     stopped: Vec<(ProcHandle, Guardian)>,
     already: Vec<u32>,
+    /// When the first guardian was started: its deadline (`GUARD_DEADLINE`) counts from
+    /// then, and it resumes its writer on its own at that time.
+    guards_since: Instant,
 }
 
 impl Frozen {
@@ -166,6 +171,7 @@ fn freeze(roots: &Roots, writers: &[Holder], notes: &mut Vec<String>) -> Result<
     let mut f = Frozen {
         stopped: Vec::new(),
         already: Vec::new(),
+        guards_since: Instant::now(),
     };
     let mut guarded: Vec<(ProcHandle, Guardian)> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -313,8 +319,19 @@ pub fn run(
         frozen.thaw();
         return Err(refuse(path, &format!("{e:#}")));
     }
-    // Last check, just before the truncate: still frozen, nothing added.
-    let last = match frozen.running(roots) {
+    // Last check, just before the truncate: still frozen, nothing added, and far enough
+    // from the guardians' deadline that none can resume a writer between this check and
+    // the truncate (lines written in that gap would be truncated with the rest).
+    let left = GUARD_DEADLINE.saturating_sub(frozen.guards_since.elapsed());
+    let last = if left < GUARD_MARGIN {
+        Some(format!(
+            "the freeze lasted too long ({} ms left before the guardians resume the writers)",
+            left.as_millis()
+        ))
+    } else {
+        None
+    };
+    let last = last.or_else(|| match frozen.running(roots) {
         Some(why) => Some(format!("{why}: it was resumed by someone else")),
         None => match src.metadata() {
             Ok(m) if m.len() == copied => None,
@@ -324,7 +341,7 @@ pub fn run(
             )),
             Err(e) => Some(e.to_string()),
         },
-    };
+    });
     if let Some(why) = last {
         // The copy is a duplicate of what the log still holds: take its name back.
         let _ = std::fs::remove_file(rotated);

@@ -534,3 +534,48 @@ fn fallback_with_a_writer_that_reopens_late_loses_nothing() {
     w.term();
     assert_each_once(numbers(dir.path(), "late.log"));
 }
+
+/// A freeze that lasts until the guardians' deadline is near (here held 8.5 s by the test
+/// hook, on a 10 s deadline) must not truncate: a guardian could resume a writer between
+/// the last check and the truncate, and its lines would be truncated with the rest.
+/// copytruncate refuses, the writer runs again, and every line is still in the log.
+#[test]
+fn a_freeze_near_the_guardians_deadline_refuses_and_loses_nothing() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let log = dir.path().join("slow.log");
+    let l = log.to_str().unwrap();
+    let mut w = Worker::start(&[
+        "numbered-logger",
+        "--path",
+        l,
+        "--on-hup",
+        "ignore",
+        "--name",
+        "slow-logger",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new(bin())
+        .args(["rotate", l, "--copytruncate"])
+        .env("IOWHY_TEST_HOLD_FROZEN_MS", "8500")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the freeze lasted too long"), "{err}");
+    assert!(
+        wait_for(Duration::from_secs(2), || state(w.pid()) != 'T'),
+        "the writer was left stopped"
+    );
+    assert_eq!(
+        names(dir.path()),
+        vec!["slow.log"],
+        "no rotated copy is left"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    w.term();
+    assert_each_once(numbers(dir.path(), "slow.log"));
+}
