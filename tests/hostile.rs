@@ -243,3 +243,29 @@ fn json_gives_back_the_real_bytes_of_hostile_names() {
         "space JSON replaced a byte: {text}"
     );
 }
+
+/// rotate builds the rotated names from the file name as text: a name that is not UTF-8
+/// is refused with one line, and nothing is renamed.
+#[test]
+fn rotate_refuses_a_name_that_is_not_utf8_and_renames_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"app\xff.log");
+    let log = dir.path().join(name);
+    std::fs::write(&log, b"line\n").unwrap();
+    let out = std::process::Command::new(common::bin())
+        .arg("rotate")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![name.to_os_string()]);
+    assert_eq!(std::fs::read(&log).unwrap(), b"line\n");
+}

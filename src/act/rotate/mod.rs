@@ -112,11 +112,19 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
             a.path.display()
         )));
     }
+    // The rotated names (`base.1`, `base.2.gz`, ...) are built from the name as text: a
+    // name that is not UTF-8 would come out as another file's name. Refuse it instead.
     let base = path
         .file_name()
         .context("file name")?
-        .to_string_lossy()
-        .into_owned();
+        .to_str()
+        .ok_or_else(|| {
+            usage(format!(
+                "{}: the file name is not UTF-8; iowhy does not rotate it (rename it with mv, then signal the writer)",
+                crate::hoststr::for_terminal(&a.path.display().to_string())
+            ))
+        })?
+        .to_string();
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
     let held = holders::scan(&roots, dev, md.ino(), &host.display().to_string())?;
     super::test_sync("rotate-scanned");
