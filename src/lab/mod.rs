@@ -483,8 +483,13 @@ fn run_in(
                     // Restored last: max_bytes is kept as a ratio of a dirty limit that
                     // moves with free memory, so writing its old byte value back can be
                     // refused (EINVAL above 100%) and leave the cap; the ratio cannot.
-                    st.remember_sysfs(&bdi.join("max_ratio"))?;
+                    // Restored to the kernel's defaults for a new device, not to what the
+                    // files hold now: a loop device's bdi outlives its detach, so a value
+                    // found there is what an earlier user left (a killed lab's cap), not
+                    // this device's own.
+                    st.restore_sysfs_to(&bdi.join("max_ratio"), "100");
                     st.set_sysfs(&bdi.join("strict_limit"), "1")?;
+                    st.restore_sysfs_to(&bdi.join("strict_limit"), "0");
                     st.set_sysfs(&bdi.join("max_bytes"), &(16u64 << 20).to_string())?;
                     note = Some(format!(
                         "dirty data on {} is capped at 16 MiB (restored at the end)",

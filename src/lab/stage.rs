@@ -216,6 +216,12 @@ impl Stage {
         Ok(())
     }
 
+    /// Restore `path` to `value` at cleanup, whatever it holds now.
+    pub fn restore_sysfs_to(&mut self, path: &Path, value: &str) {
+        self.restore.push((path.to_path_buf(), value.to_string()));
+        self.save();
+    }
+
     /// Change a sysfs value for the lab's lifetime (restored at cleanup).
     pub fn set_sysfs(&mut self, path: &Path, value: &str) -> Result<()> {
         let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
