@@ -28,6 +28,14 @@ pub const PATH_MAX: usize = 4096;
 /// not read by then is of little use anyway.
 pub const READ_DEADLINE: Duration = Duration::from_millis(300);
 
+/// Make the reads on the worker, with the deadline. Off for now: on the loaded 2-CPU VM,
+/// with the worker, the live test `files_that_reuse_an_fd_number...` named 7 and 2 of 20
+/// opens of a tight open/write/fsync/close loop under perf (it needs 15); reading here
+/// it passed once and named 12 once, so the test is also load-sensitive, and the cause
+/// is not found yet. Until it is, the reads are made here, after the check for a task
+/// in D on its memory map; the worker and its deadline are tested as units.
+pub const READ_ON_WORKER: bool = false;
+
 /// Why a read failed, as far as the caller cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadErr {
@@ -263,6 +271,12 @@ impl MemReader {
             }
             return Err(ReadErr::Uninterruptible);
         }
+        if !READ_ON_WORKER {
+            return match want {
+                Want::Str => read_cstr(pid, addr).map(Got::Str),
+                Want::U64 => read_u64(pid, addr).map(Got::U64),
+            };
+        }
         let job: Job = match want {
             Want::Str => Box::new(move || read_cstr(pid, addr).map(Got::Str)),
             Want::U64 => Box::new(move || read_u64(pid, addr).map(Got::U64)),
@@ -442,7 +456,7 @@ mod tests {
         assert!(m.skipped_in_d.contains(&77));
         assert!(m.worker.is_none(), "no read was even handed to the worker");
         assert_eq!(m.read_cstr(78, s.as_ptr() as u64), Err(ReadErr::Gone));
-        assert!(!m.skipped_in_d.contains(&78) && m.worker.is_some());
+        assert!(!m.skipped_in_d.contains(&78));
         assert!(waits_on_memory("__vma_start_write") && waits_on_memory("percpu_rwsem_wait"));
         assert!(!waits_on_memory("folio_wait_bit_common") && !waits_on_memory("io_schedule"));
         assert!(!waits_on_memory("0") && !waits_on_memory(""), "it woke up");
