@@ -565,7 +565,7 @@ fn mem_notes(m: &super::usermem::MemReader) -> Vec<super::Note> {
         let pids: Vec<String> = m.skipped_in_d.iter().map(|p| p.to_string()).collect();
         out.push(super::Note::new(
             format!(
-                "the memory of tasks in uninterruptible sleep (D) was not read, as that can block the reader: the paths of their opens come from /proc or stay unresolved (tids {})",
+                "the memory of tasks in uninterruptible sleep (D) on their memory map was not read, as that can block the reader: the paths of their opens come from /proc or stay unresolved (tids {})",
                 pids.join(", ")
             ),
             "",
