@@ -22,8 +22,6 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub capabilities: Capabilities,
     pub blind_spots: Vec<BlindSpot>,
-    /// Per-process sync calls per second from tracing, when it ran.
-    pub fsync_per_s: std::collections::HashMap<u32, f64>,
     /// Per-process container objects (issue 4), when known.
     pub containers: std::collections::HashMap<u32, serde_json::Value>,
 }
@@ -38,9 +36,13 @@ impl Diagnosis {
             findings,
             capabilities,
             blind_spots,
-            fsync_per_s: Default::default(),
             containers,
         }
+    }
+
+    /// A process's sync calls per second, when a counting layer traced it.
+    pub fn fsync_per_s(&self, pid: u32) -> Option<f64> {
+        self.interval.sync_rates(pid)?.syncs_per_s
     }
 
     /// The processes worth showing, busiest first.
@@ -209,11 +211,14 @@ pub fn build_report(d: &Diagnosis) -> Report {
             .whole_devices()
             .map(|dev| {
                 let mut j = IostatDevice::extended(dev);
-                if let Some(t) = crate::findings::device::traced(iv, dev) {
-                    j.traced_device_time_ms = Some((t.device_ms * 1000.0).round() / 1000.0);
-                    j.traced_device_time_p99_ms =
-                        t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
-                    j.traced_queue_time_ms = t.queue_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                if let Some(t) = iv.block_latency(dev) {
+                    if let Some(ms) = t.device_mean_ms {
+                        j.traced_device_time_ms = Some((ms * 1000.0).round() / 1000.0);
+                        j.traced_device_time_p99_ms =
+                            t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                        j.traced_queue_time_ms =
+                            t.queue_mean_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                    }
                 }
                 j
             })
@@ -333,7 +338,7 @@ fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
         read_bytes_per_s: r2o(p.read_bytes_per_s),
         write_bytes_per_s: r2o(p.write_bytes_per_s),
         io_wait_pct: r2o(p.io_wait_pct),
-        fsync_per_s: d.fsync_per_s.get(&p.pid).copied().map(r2),
+        fsync_per_s: d.fsync_per_s(p.pid).map(r2),
         container: d.containers.get(&p.pid).cloned(),
         files: interesting_files(p)
             .map(|f| FileJson {

@@ -156,8 +156,7 @@ pub fn render(d: &Diagnosis) -> String {
                 p.io_wait_pct
                     .map(|v| format!("{v:.1}"))
                     .unwrap_or_else(|| "-".into()),
-                d.fsync_per_s
-                    .get(&p.pid)
+                d.fsync_per_s(p.pid)
                     .map(|v| format!("{v:.0}"))
                     .unwrap_or_else(|| "-".into()),
                 if p.d_tasks > 0 {
