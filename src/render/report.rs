@@ -269,60 +269,6 @@ pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::inter
     })
 }
 
-impl Diagnosis {
-    /// Findings in the order of the story (device → process → file → filesystem → system
-    /// symptoms), the ones only "for the record" last.
-    pub fn story_order(&self) -> Vec<&Finding> {
-        let mut v: Vec<&Finding> = self.findings.iter().collect();
-        v.sort_by_key(|f| {
-            (
-                f.severity == crate::findings::Severity::Info,
-                f.kind.story_rank(),
-                f.severity,
-            )
-        });
-        v
-    }
-
-    /// Two or three sentences that tie the findings together, the way an engineer would
-    /// say it after the walk-through; `None` when nothing is wrong.
-    pub fn story(&self) -> Option<String> {
-        use crate::findings::Severity;
-        let serious = |k: Kind| {
-            self.findings
-                .iter()
-                .find(|f| f.kind == k && f.severity != Severity::Info)
-        };
-        let mut s = Vec::new();
-        let culprit = serious(Kind::FsyncStorm)
-            .or_else(|| serious(Kind::TopIoWriter))
-            .or_else(|| serious(Kind::PipeBlocked));
-        match (serious(Kind::DeviceSaturated), culprit) {
-            (Some(d), Some(c)) => s.push(format!("{}; the cause: {}.", d.summary, c.summary)),
-            (Some(d), None) => s.push(format!("{}.", d.summary)),
-            (None, Some(c)) => s.push(format!("{}.", c.summary)),
-            (None, None) => {}
-        }
-        for k in [
-            Kind::RunawayLog,
-            Kind::ContainerLogFlood,
-            Kind::FilesystemFull,
-            Kind::DeletedFileHeldOpen,
-            Kind::DirtyWritebackPressure,
-        ] {
-            if let Some(f) = serious(k) {
-                s.push(format!("{}.", f.summary));
-                break;
-            }
-        }
-        if let Some(p) = serious(Kind::IoPressure) {
-            s.push(format!("Everyone feels it: {}.", p.summary));
-        }
-        let any_serious = self.findings.iter().any(|f| f.severity != Severity::Info);
-        (any_serious && !s.is_empty()).then(|| s.join(" "))
-    }
-}
-
 fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
     let mut devices: Vec<String> = interesting_files(p)
         .filter_map(|f| f.devices.last().cloned())
