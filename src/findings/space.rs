@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::interval::fs::time_to_full_s;
 use crate::interval::{FileRates, FsRates, Interval, ProcessRates};
 use crate::parse::fdinfo::O_APPEND;
 use crate::units::{self, shell_quote};
@@ -363,7 +364,7 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             let size = file.size_bytes.unwrap_or(0);
             let fs = fs_of(iv, file.mountpoint.as_deref());
             let fs_size = fs.map(|f| f.size_bytes).unwrap_or(0);
-            let ttf = fs.map(|f| f.avail_bytes as f64 / growth);
+            let ttf = fs.and_then(|f| time_to_full_s(f.avail_bytes, Some(growth)));
             let large = size >= RUNAWAY_LARGE_BYTES
                 || (fs_size > 0 && size as f64 >= RUNAWAY_LARGE_SHARE * fs_size as f64);
             let fills_soon =
