@@ -153,7 +153,10 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
     };
     if let Some(root) = walk_root {
         let host_path = roots.host_path_of(&root).display().to_string();
-        let mountpoint = mount_for(&iv, &host_path);
+        let mountpoint = iv
+            .after
+            .mount_by_path(&host_path)
+            .map(|m| m.mountpoint.clone());
         // Never walk into a filesystem that does not answer, nor stat a mountpoint below
         // the root (du -x would stat it, and a hung mount's root blocks that stat).
         let stuck = |mp: &str| {
@@ -207,19 +210,6 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(p)
     })
-}
-
-fn mount_for(iv: &Interval, path: &str) -> Option<String> {
-    iv.after
-        .mounts
-        .iter()
-        .filter(|m| {
-            path == m.mountpoint
-                || path.starts_with(&format!("{}/", m.mountpoint.trim_end_matches('/')))
-                || m.mountpoint == "/"
-        })
-        .max_by_key(|m| m.mountpoint.len())
-        .map(|m| m.mountpoint.clone())
 }
 
 pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Filesystem> {

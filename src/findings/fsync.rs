@@ -22,7 +22,7 @@ pub const SLOW_SYNC_P99_MS: f64 = 50.0;
 pub const SAMPLED_SHARE: f64 = 0.30;
 
 /// The disks behind a traced file: from the process's fd table when it was read, else by
-/// the longest mountpoint that prefixes the path.
+/// the mount its path is on.
 fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<String>) {
     if let Some(p) = iv.process(pid) {
         if let Some(fr) = p
@@ -36,16 +36,7 @@ fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<St
     let Some(path) = &f.path else {
         return (Vec::new(), None);
     };
-    let m = iv
-        .after
-        .mounts
-        .iter()
-        .filter(|m| {
-            path.starts_with(&m.mountpoint)
-                && (m.mountpoint == "/" || path[m.mountpoint.len()..].starts_with('/'))
-        })
-        .max_by_key(|m| m.mountpoint.len());
-    match m {
+    match iv.after.mount_by_path(path) {
         Some(m) if m.major != 0 => (
             iv.after.disks_behind(m.major, m.minor),
             Some(m.mountpoint.clone()),
