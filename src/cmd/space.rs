@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
+use crate::interval::process::deleted_by_inode;
 use crate::interval::{FsRates, Interval};
 use crate::render::table::Table;
 use crate::source::SnapshotOptions;
@@ -225,23 +226,23 @@ pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Fi
 
 /// Deleted files still open, each inode once (the first holder named), biggest first.
 pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
-    let mut seen = HashSet::new();
-    let mut v: Vec<DeletedOpen> = iv
-        .processes
-        .iter()
-        .flat_map(|p| p.files.iter().map(move |f| (p, f)))
-        .filter(|(_, f)| f.deleted && f.regular)
-        .filter(|(_, f)| seen.insert((f.mountpoint.clone(), f.ino)))
-        .map(|(p, f)| DeletedOpen {
-            pid: p.pid,
-            comm: p.comm.clone(),
-            fd: f.fd,
-            path: f.path.clone(),
-            size_bytes: f.held_bytes(),
-            mountpoint: f.mountpoint.clone(),
-        })
-        .filter(|d| d.size_bytes > 0)
-        .collect();
+    let mut v: Vec<DeletedOpen> = deleted_by_inode(
+        iv.processes
+            .iter()
+            .flat_map(|p| p.files.iter().map(move |f| (p, f))),
+    )
+    .into_iter()
+    .map(|g| g[0])
+    .map(|(p, f)| DeletedOpen {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        fd: f.fd,
+        path: f.path.clone(),
+        size_bytes: f.held_bytes(),
+        mountpoint: f.mountpoint.clone(),
+    })
+    .filter(|d| d.size_bytes > 0)
+    .collect();
     v.sort_by_key(|d| std::cmp::Reverse(d.size_bytes));
     v
 }
@@ -252,12 +253,9 @@ pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
         .processes
         .iter()
         .filter_map(|p| {
-            let mut seen = HashSet::new();
-            let held: Vec<u64> = p
-                .files
-                .iter()
-                .filter(|f| f.deleted && f.regular && seen.insert((f.mountpoint.clone(), f.ino)))
-                .map(|f| f.held_bytes())
+            let held: Vec<u64> = deleted_by_inode(p.files.iter().map(|f| ((), f)))
+                .into_iter()
+                .map(|g| g[0].1.held_bytes())
                 .filter(|&b| b > 0)
                 .collect();
             (!held.is_empty()).then(|| DeletedByProcess {

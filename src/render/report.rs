@@ -57,7 +57,7 @@ impl Diagnosis {
                     || p.is_active()
                     || p.files
                         .iter()
-                        .any(|f| f.deleted && f.regular && f.size_bytes.unwrap_or(0) > 0)
+                        .any(|f| f.is_deleted_open() && f.size_bytes.unwrap_or(0) > 0)
             })
             .collect();
         v.sort_by(|a, b| {
@@ -263,9 +263,7 @@ pub fn filesystems_json(fs: &[crate::interval::FsRates]) -> Vec<Filesystem> {
 pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::interval::FileRates> {
     p.files.iter().filter(|f| {
         let grew = f.growth_bytes_per_s.is_some_and(|g| g != 0.0);
-        (f.regular && f.deleted)
-            || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0)
-            || grew
+        f.is_deleted_open() || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0) || grew
     })
 }
 
