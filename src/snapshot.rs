@@ -383,6 +383,16 @@ impl Snapshot {
             .max_by_key(|m| m.mountpoint.trim_end_matches('/').len())
     }
 
+    /// The block devices behind an open file (`FileRates.devices`): its mount's device,
+    /// else the file's own device number, then the disks under it.
+    pub fn devices_behind_file(&self, f: &OpenFile) -> Vec<String> {
+        match (self.mount_of(f), f.stat) {
+            (Some(m), _) if m.major != 0 => self.disks_behind(m.major, m.minor),
+            (_, Some(s)) if s.dev_major != 0 => self.disks_behind(s.dev_major, s.dev_minor),
+            _ => Vec::new(),
+        }
+    }
+
     /// The whole disk(s) behind a device number: a partition maps to its disk, a
     /// device-mapper or md device to the disks under it. Returns the device's own name
     /// first, then the disks under it.

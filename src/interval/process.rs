@@ -283,11 +283,7 @@ fn files(
                 _ => None,
             };
             let mount = after.mount_of(f);
-            let devices = match (mount, st) {
-                (Some(m), _) if m.major != 0 => after.disks_behind(m.major, m.minor),
-                (_, Some(s)) if s.dev_major != 0 => after.disks_behind(s.dev_major, s.dev_minor),
-                _ => Vec::new(),
-            };
+            let devices = after.devices_behind_file(f);
             FileRates {
                 fd: f.fd,
                 path: f.target.clone(),
