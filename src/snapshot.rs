@@ -371,6 +371,32 @@ impl Snapshot {
             .min_by_key(|m| m.mountpoint.len())
     }
 
+    /// The mount a path is on: the longest mountpoint that prefixes it at a path-component
+    /// boundary (`/var/log` holds `/var/log/x` but not `/var/logs`). Of a mountpoint
+    /// mounted over, the last one (the one on top) wins.
+    pub fn mount_by_path(&self, path: &str) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| {
+                let mp = m.mountpoint.trim_end_matches('/');
+                mp.is_empty()
+                    || path
+                        .strip_prefix(mp)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .max_by_key(|m| m.mountpoint.trim_end_matches('/').len())
+    }
+
+    /// The block devices behind an open file (`FileRates.devices`): its mount's device,
+    /// else the file's own device number, then the disks under it.
+    pub fn devices_behind_file(&self, f: &OpenFile) -> Vec<String> {
+        match (self.mount_of(f), f.stat) {
+            (Some(m), _) if m.major != 0 => self.disks_behind(m.major, m.minor),
+            (_, Some(s)) if s.dev_major != 0 => self.disks_behind(s.dev_major, s.dev_minor),
+            _ => Vec::new(),
+        }
+    }
+
     /// The whole disk(s) behind a device number: a partition maps to its disk, a
     /// device-mapper or md device to the disks under it. Returns the device's own name
     /// first, then the disks under it.
@@ -432,4 +458,32 @@ pub struct PipeFill {
     pub queued_bytes: Option<u64>,
     /// F_GETPIPE_SZ: the pipe's capacity (64 KiB unless changed).
     pub capacity_bytes: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_on_the_longest_mountpoint_at_a_component_boundary() {
+        let s = Snapshot {
+            mounts: ["/", "/var/log", "/var", "/var/log"]
+                .iter()
+                .enumerate()
+                .map(|(i, mp)| Mount {
+                    mount_id: i as u32,
+                    mountpoint: mp.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let on = |p: &str| s.mount_by_path(p).map(|m| m.mount_id);
+        // Overmounted: the later mount is the one on top.
+        assert_eq!(on("/var/log/app.log"), Some(3));
+        assert_eq!(on("/var/log"), Some(3));
+        assert_eq!(on("/var/logs/x"), Some(2));
+        assert_eq!(on("/varnish"), Some(0));
+        assert_eq!(on("/"), Some(0));
+    }
 }

@@ -19,6 +19,7 @@ use crate::interval::Interval;
 use crate::interval::disk::{self, DeviceRates};
 use crate::render::json::r2;
 use crate::roots::Roots;
+use crate::snapshot::Snapshot;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 
 use super::guardian::{Guardian, Undo};
@@ -118,8 +119,10 @@ fn wait_state(roots: &Roots, pid: u32, want_stopped: bool, within: Duration) -> 
     }
 }
 
-/// The disks behind the process's open files, whole disks first.
-fn devices_of(roots: &Roots, pid: u32) -> Result<BTreeSet<String>> {
+/// The devices behind each of the process's writable files, as `FileRates.devices` has
+/// them (the filesystem's device, then the disks under it), with the snapshot they come
+/// from. Pause and throttle both act on these disks.
+pub(super) fn writable_devices(roots: &Roots, pid: u32) -> Result<(Snapshot, Vec<Vec<String>>)> {
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
     let one = BTreeSet::from([pid]);
     let s = c.snapshot(&SnapshotOptions {
@@ -133,18 +136,23 @@ fn devices_of(roots: &Roots, pid: u32) -> Result<BTreeSet<String>> {
         block: true,
         containers: false,
     })?;
-    let mut out = BTreeSet::new();
-    if let Some(p) = s.process(pid) {
-        for f in p.fds.iter().flatten() {
-            let writable = f.flags.is_some_and(crate::parse::fdinfo::is_writable);
-            if let (true, Some(m)) = (writable, s.mount_of(f)) {
-                if m.major != 0 {
-                    out.extend(s.disks_behind(m.major, m.minor));
-                }
-            }
-        }
-    }
-    Ok(out)
+    let devices = s
+        .process(pid)
+        .into_iter()
+        .flat_map(|p| p.fds.iter().flatten())
+        .filter(|f| f.flags.is_some_and(crate::parse::fdinfo::is_writable))
+        .map(|f| s.devices_behind_file(f))
+        .collect();
+    Ok((s, devices))
+}
+
+/// The disks behind the process's writable files.
+fn devices_of(roots: &Roots, pid: u32) -> Result<BTreeSet<String>> {
+    Ok(writable_devices(roots, pid)?
+        .1
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Device rates and PSI over `d` (or until `stop`).

@@ -25,7 +25,6 @@ use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::error::usage;
 use crate::render::json::r2;
 use crate::roots::Roots;
-use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 use crate::units;
 
 use super::cglimit::{self, Kernel, ThrottleState};
@@ -104,19 +103,7 @@ fn state_path(roots: &Roots, pid: u32) -> PathBuf {
 
 /// The whole disks (MAJ:MIN, name) behind the process's writable files.
 fn disks_of(roots: &Roots, pid: u32, names: &[String]) -> Result<Vec<((u32, u32), String)>> {
-    let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let one = std::collections::BTreeSet::from([pid]);
-    let s = c.snapshot(&SnapshotOptions {
-        processes: Some(ProcessOptions {
-            fds: FdPolicy::Pids(one.clone()),
-            threads: false,
-            details: false,
-            only: Some(one),
-        }),
-        mounts: true,
-        block: true,
-        containers: false,
-    })?;
+    let (s, devices) = super::pause::writable_devices(roots, pid)?;
     let whole = |n: &str| {
         s.block
             .iter()
@@ -135,24 +122,12 @@ fn disks_of(roots: &Roots, pid: u32, names: &[String]) -> Result<Vec<((u32, u32)
         }
         return Ok(out);
     }
-    if let Some(p) = s.process(pid) {
-        for f in p
-            .fds
-            .iter()
-            .flatten()
-            .filter(|f| f.flags.is_some_and(crate::parse::fdinfo::is_writable))
-        {
-            if let Some(m) = s.mount_of(f).filter(|m| m.major != 0) {
-                if let Some(d) = s
-                    .disks_behind(m.major, m.minor)
-                    .iter()
-                    .find_map(|n| whole(n))
-                {
-                    if !out.contains(&d) {
-                        out.push(d);
-                    }
-                }
-            }
+    for d in devices
+        .iter()
+        .filter_map(|names| names.iter().find_map(|n| whole(n)))
+    {
+        if !out.contains(&d) {
+            out.push(d);
         }
     }
     Ok(out)

@@ -142,18 +142,12 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
             .and_then(|d| d.enabled_at_uptime_s)
             .or_else(|| c.fixture_delayacct_enabled_at_uptime_s()),
     };
-    let mut iv = Interval::with_options(s0, s1, iopts);
-    iv.trace = traced;
+    let iv = Interval::with_trace(s0, s1, iopts, traced);
     let found = findings::run_all(&iv);
     let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
     let mut d = Diagnosis::new(iv, found, layer);
     d.capabilities.fixture = !live;
     if let Some(t) = &d.interval.trace {
-        for p in t.procs.values() {
-            if let Some(r) = t.sync_per_s(p.pid) {
-                d.fsync_per_s.insert(p.pid, r);
-            }
-        }
         d.blind_spots.extend(trace_blind_spots(t));
     }
     if let Some(e) = recover_failed {

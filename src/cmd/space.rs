@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
+use crate::interval::process::deleted_by_inode;
 use crate::interval::{FsRates, Interval};
 use crate::render::table::Table;
 use crate::source::SnapshotOptions;
@@ -153,7 +154,10 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
     };
     if let Some(root) = walk_root {
         let host_path = roots.host_path_of(&root).display().to_string();
-        let mountpoint = mount_for(&iv, &host_path);
+        let mountpoint = iv
+            .after
+            .mount_by_path(&host_path)
+            .map(|m| m.mountpoint.clone());
         // Never walk into a filesystem that does not answer, nor stat a mountpoint below
         // the root (du -x would stat it, and a hung mount's root blocks that stat).
         let stuck = |mp: &str| {
@@ -209,19 +213,6 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
-fn mount_for(iv: &Interval, path: &str) -> Option<String> {
-    iv.after
-        .mounts
-        .iter()
-        .filter(|m| {
-            path == m.mountpoint
-                || path.starts_with(&format!("{}/", m.mountpoint.trim_end_matches('/')))
-                || m.mountpoint == "/"
-        })
-        .max_by_key(|m| m.mountpoint.len())
-        .map(|m| m.mountpoint.clone())
-}
-
 pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Filesystem> {
     let mut v = crate::render::report::filesystems_json(fs);
     if !with_growth {
@@ -235,23 +226,23 @@ pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Fi
 
 /// Deleted files still open, each inode once (the first holder named), biggest first.
 pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
-    let mut seen = HashSet::new();
-    let mut v: Vec<DeletedOpen> = iv
-        .processes
-        .iter()
-        .flat_map(|p| p.files.iter().map(move |f| (p, f)))
-        .filter(|(_, f)| f.deleted && f.regular)
-        .filter(|(_, f)| seen.insert((f.mountpoint.clone(), f.ino)))
-        .map(|(p, f)| DeletedOpen {
-            pid: p.pid,
-            comm: p.comm.clone(),
-            fd: f.fd,
-            path: f.path.clone(),
-            size_bytes: f.held_bytes(),
-            mountpoint: f.mountpoint.clone(),
-        })
-        .filter(|d| d.size_bytes > 0)
-        .collect();
+    let mut v: Vec<DeletedOpen> = deleted_by_inode(
+        iv.processes
+            .iter()
+            .flat_map(|p| p.files.iter().map(move |f| (p, f))),
+    )
+    .into_iter()
+    .map(|g| g[0])
+    .map(|(p, f)| DeletedOpen {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        fd: f.fd,
+        path: f.path.clone(),
+        size_bytes: f.held_bytes(),
+        mountpoint: f.mountpoint.clone(),
+    })
+    .filter(|d| d.size_bytes > 0)
+    .collect();
     v.sort_by_key(|d| std::cmp::Reverse(d.size_bytes));
     v
 }
@@ -262,12 +253,9 @@ pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
         .processes
         .iter()
         .filter_map(|p| {
-            let mut seen = HashSet::new();
-            let held: Vec<u64> = p
-                .files
-                .iter()
-                .filter(|f| f.deleted && f.regular && seen.insert((f.mountpoint.clone(), f.ino)))
-                .map(|f| f.held_bytes())
+            let held: Vec<u64> = deleted_by_inode(p.files.iter().map(|f| ((), f)))
+                .into_iter()
+                .map(|g| g[0].1.held_bytes())
                 .filter(|&b| b > 0)
                 .collect();
             (!held.is_empty()).then(|| DeletedByProcess {

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::error::usage;
+use crate::interval::trace::{FileSyncRates, TraceRates};
 use crate::parse::fdinfo;
 use crate::render::json::r2;
 use crate::render::table::Table;
@@ -132,11 +133,15 @@ pub struct DevJson {
 }
 
 fn ms(ns: Option<u64>) -> Option<f64> {
-    ns.map(|v| r2(v as f64 / 1e6 * 100.0) / 100.0)
+    ms4(ns.map(|v| v as f64 / 1e6))
 }
 
-pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
-    let total_ns: u64 = f.syncs.values().map(|h| h.total_ns).sum();
+/// Milliseconds to four decimals.
+fn ms4(v: Option<f64>) -> Option<f64> {
+    v.map(|v| r2(v * 100.0) / 100.0)
+}
+
+pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> FileJson {
     let all = f.all_syncs();
     let n = all.count;
     FileJson {
@@ -145,7 +150,7 @@ pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
         flags: f.flags.map(fdinfo::flag_names).unwrap_or_default(),
         writes: f.writes,
         write_bytes: f.write_bytes,
-        writes_per_s: r2(f.writes as f64 / secs),
+        writes_per_s: r2(r.writes_per_s),
         syncs: f
             .syncs
             .iter()
@@ -154,7 +159,7 @@ pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
                     k.name(),
                     SyncJson {
                         count: h.count,
-                        per_s: r2(h.count as f64 / secs),
+                        per_s: r2(r.kind_per_s.get(k).copied().unwrap_or(0.0)),
                         p50_ms: ms(h.quantile_ns(0.5)),
                         p99_ms: ms(h.quantile_ns(0.99)),
                         max_ms: h.max_ns as f64 / 1e6,
@@ -162,13 +167,13 @@ pub fn file_json(f: &FileTrace, secs: f64) -> FileJson {
                 )
             })
             .collect(),
-        sync_per_s: r2(n as f64 / secs),
-        writes_per_sync: (n > 0).then(|| r2(f.writes as f64 / n as f64)),
-        bytes_per_sync: (n > 0).then(|| r2(f.write_bytes as f64 / n as f64)),
+        sync_per_s: r2(r.syncs_per_s),
+        writes_per_sync: r.writes_per_sync.map(r2),
+        bytes_per_sync: r.bytes_per_sync.map(r2),
         sync_p50_ms: ms(all.quantile_ns(0.5)),
         sync_p99_ms: ms(all.quantile_ns(0.99)),
         sync_max_ms: (n > 0).then(|| all.max_ns as f64 / 1e6),
-        sync_time_share: (n > 0).then(|| r2(total_ns as f64 / 1e9 / secs * 100.0) / 100.0),
+        sync_time_share: r.sync_time_share.map(|v| r2(v * 100.0) / 100.0),
         sampled_sync_share: f.sampled_sync_share,
     }
 }
@@ -211,7 +216,8 @@ fn dev_names(g: &Global) -> Result<std::collections::HashMap<(u32, u32), String>
 }
 
 pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
-    let secs = d.duration_s.max(1e-3);
+    let rates = TraceRates::new(d);
+    let secs = rates.window_s;
     let mut procs: Vec<&ProcTrace> = d
         .procs
         .values()
@@ -241,15 +247,17 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
         processes: procs
             .into_iter()
             .map(|p| {
-                let mut files: Vec<&FileTrace> = p.files.values().collect();
-                files.sort_by_key(|f| std::cmp::Reverse((f.sync_count(), f.write_bytes)));
+                let r = rates.syncs.get(&p.pid).cloned().unwrap_or_default();
+                let mut files: Vec<(&FileTrace, &FileSyncRates)> =
+                    p.files.values().zip(&r.files).collect();
+                files.sort_by_key(|(f, _)| std::cmp::Reverse((f.sync_count(), f.write_bytes)));
                 ProcJson {
                     pid: p.pid,
                     comm: p.comm.clone(),
                     exited_in_window: p.exited_in_window,
                     exec_in_window: p.exec_in_window.clone(),
                     syncs: p.sync_count(),
-                    sync_per_s: (!d.estimate).then(|| r2(p.sync_count() as f64 / secs)),
+                    sync_per_s: r.syncs_per_s.map(r2),
                     writes: p.writes(),
                     write_bytes: p.write_bytes(),
                     sampled_sync_share: p.sampled_sync_share,
@@ -258,27 +266,27 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
                     } else {
                         syscalls_json(p, secs)
                     },
-                    files: files.into_iter().map(|f| file_json(f, secs)).collect(),
+                    files: files.into_iter().map(|(f, r)| file_json(f, r)).collect(),
                 }
             })
             .collect(),
-        devices: d
+        devices: rates
             .block
             .iter()
-            .flat_map(|(dev, ops)| {
-                ops.iter().map(move |(op, l)| DevJson {
+            .flat_map(|(dev, b)| {
+                b.ops.iter().map(move |(op, l)| DevJson {
                     device: names
                         .get(dev)
                         .cloned()
                         .unwrap_or_else(|| format!("{}:{}", dev.0, dev.1)),
                     op: op.name(),
-                    count: l.device.count,
-                    per_s: r2(l.device.count as f64 / secs),
-                    queue_p50_ms: ms(l.queue.quantile_ns(0.5)),
-                    queue_p99_ms: ms(l.queue.quantile_ns(0.99)),
-                    device_p50_ms: ms(l.device.quantile_ns(0.5)),
-                    device_p99_ms: ms(l.device.quantile_ns(0.99)),
-                    device_max_ms: l.device.max_ns as f64 / 1e6,
+                    count: l.count,
+                    per_s: r2(l.per_s),
+                    queue_p50_ms: ms4(l.queue_p50_ms),
+                    queue_p99_ms: ms4(l.queue_p99_ms),
+                    device_p50_ms: ms4(l.device_p50_ms),
+                    device_p99_ms: ms4(l.device_p99_ms),
+                    device_max_ms: l.device_max_ms,
                 })
             })
             .collect(),

@@ -64,17 +64,11 @@ pub struct Traced {
 
 /// The traced latency of one device over the window, all request kinds together.
 pub fn traced(iv: &Interval, d: &DeviceRates) -> Option<Traced> {
-    let ops = iv.trace.as_ref()?.block.get(&(d.major, d.minor))?;
-    let mut dev = crate::trace::hist::Hist::default();
-    let mut queue = crate::trace::hist::Hist::default();
-    for l in ops.values() {
-        dev.merge(&l.device);
-        queue.merge(&l.queue);
-    }
+    let b = iv.block_latency(d)?;
     Some(Traced {
-        device_ms: dev.mean_ns()? / 1e6,
-        queue_ms: queue.mean_ns().map(|v| v / 1e6),
-        device_p99_ms: dev.quantile_ns(0.99).map(|v| v as f64 / 1e6),
+        device_ms: b.device_mean_ms?,
+        queue_ms: b.queue_mean_ms,
+        device_p99_ms: b.device_p99_ms,
     })
 }
 

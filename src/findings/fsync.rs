@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::interval::Interval;
-use crate::parse::fdinfo::O_DSYNC;
+use crate::interval::trace::{SyncCounts, SyncRates};
 use crate::trace::hist::Hist;
 use crate::trace::model::{FileTrace, ProcTrace, SyncKind};
 
@@ -22,7 +22,7 @@ pub const SLOW_SYNC_P99_MS: f64 = 50.0;
 pub const SAMPLED_SHARE: f64 = 0.30;
 
 /// The disks behind a traced file: from the process's fd table when it was read, else by
-/// the longest mountpoint that prefixes the path.
+/// the mount its path is on.
 fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<String>) {
     if let Some(p) = iv.process(pid) {
         if let Some(fr) = p
@@ -36,16 +36,7 @@ fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<St
     let Some(path) = &f.path else {
         return (Vec::new(), None);
     };
-    let m = iv
-        .after
-        .mounts
-        .iter()
-        .filter(|m| {
-            path.starts_with(&m.mountpoint)
-                && (m.mountpoint == "/" || path[m.mountpoint.len()..].starts_with('/'))
-        })
-        .max_by_key(|m| m.mountpoint.len());
-    match m {
+    match iv.after.mount_by_path(path) {
         Some(m) if m.major != 0 => (
             iv.after.disks_behind(m.major, m.minor),
             Some(m.mountpoint.clone()),
@@ -67,15 +58,8 @@ pub const MIN_GROUP: usize = 2;
 struct Syncs<'a> {
     pids: Vec<u32>,
     comm: String,
-    /// Sync calls: on fds, and fd-less (sync, msync).
-    calls: u64,
-    fdless: u64,
-    /// Writes on O_DSYNC/O_SYNC fds, each a wait for the disk.
-    osync: u64,
-    /// Writes and bytes on the files that were synced (or are synchronous).
-    writes: u64,
-    bytes: u64,
-    files: usize,
+    /// The counts the rates are made of (interval/trace.rs).
+    n: SyncCounts,
     all: Hist,
     kinds: BTreeMap<SyncKind, u64>,
     /// The file with the most syncs: the subject.
@@ -85,70 +69,34 @@ struct Syncs<'a> {
 }
 
 impl<'a> Syncs<'a> {
-    fn add(&mut self, p: &'a ProcTrace, secs: f64) {
+    fn add(&mut self, p: &'a ProcTrace, r: &SyncRates, secs: f64) {
         self.pids.push(p.pid);
         if self.comm.is_empty() {
             self.comm = p.comm.clone();
         }
-        for f in p.files.values() {
-            let n = f.sync_count();
-            let o = sync_writes(f);
-            if n == 0 && o == 0 {
+        self.n.add(&r.counts);
+        for (f, fr) in p.files.values().zip(&r.files) {
+            let c = &fr.counts;
+            if c.files == 0 {
                 continue;
             }
-            self.files += 1;
-            if f.fd < 0 {
-                self.fdless += n;
-            } else {
-                self.writes += f.writes;
-                self.bytes += f.write_bytes;
-            }
-            self.calls += n;
-            self.osync += o;
             self.all.merge(&f.all_syncs());
             for (k, h) in &f.syncs {
                 *self.kinds.entry(*k).or_default() += h.count;
             }
             if self
                 .top
-                .is_none_or(|(_, t)| n + o > t.sync_count() + sync_writes(t))
+                .is_none_or(|(_, t)| c.calls + c.osync > SyncCounts::of_file(t).waits())
             {
                 self.top = Some((p.pid, f));
             }
-            let wps = if n > 0 {
-                f.writes as f64 / n as f64
-            } else {
-                1.0
-            };
-            self.file_storm |= is_storm((n + o) as f64 / secs, wps);
-        }
-    }
-
-    fn rate(&self, secs: f64) -> f64 {
-        (self.calls + self.osync) as f64 / secs
-    }
-
-    /// Writes per sync on the synced files (1 for synchronous writes: each is its own).
-    fn writes_per_sync(&self) -> f64 {
-        let fd_syncs = self.calls - self.fdless;
-        if fd_syncs > 0 {
-            self.writes as f64 / fd_syncs as f64
-        } else {
-            1.0
-        }
-    }
-
-    fn bytes_per_sync(&self) -> f64 {
-        let fd_syncs = self.calls - self.fdless;
-        if fd_syncs > 0 {
-            self.bytes as f64 / fd_syncs as f64
-        } else {
-            self.bytes as f64 / self.writes.max(1) as f64
+            let wps = fr.writes_per_sync.unwrap_or(1.0);
+            self.file_storm |= is_storm(c.rate(secs), wps);
         }
     }
 
     fn storm(&self, secs: f64) -> bool {
-        self.file_storm || is_storm(self.rate(secs), self.writes_per_sync())
+        self.file_storm || is_storm(self.n.rate(secs), self.n.writes_per_sync())
     }
 }
 
@@ -168,10 +116,10 @@ fn disk_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Option<String>, Option<St
 }
 
 pub fn fsync_storm(iv: &Interval) -> Vec<Finding> {
-    let Some(t) = &iv.trace else {
+    let (Some(t), Some(rates)) = (&iv.trace, &iv.trace_rates) else {
         return Vec::new();
     };
-    let secs = t.duration_s.max(1e-3);
+    let secs = rates.window_s;
     // Sync calls on each disk's files, every process: the whole of which each one's
     // share is taken.
     let mut disk_syncs: HashMap<String, u64> = HashMap::new();
@@ -196,15 +144,18 @@ pub fn fsync_storm(iv: &Interval) -> Vec<Finding> {
             }
             continue;
         }
+        let Some(r) = rates.syncs.get(&p.pid) else {
+            continue;
+        };
         let mut s = Syncs::default();
-        s.add(p, secs);
+        s.add(p, r, secs);
         if s.top.is_none() {
             continue;
         }
         if s.storm(secs) {
             out.push(finding(iv, &s, &disk_syncs, secs));
         } else {
-            groups.entry(p.comm.as_str()).or_default().add(p, secs);
+            groups.entry(p.comm.as_str()).or_default().add(p, r, secs);
         }
     }
     for g in groups.values() {
@@ -213,15 +164,6 @@ pub fn fsync_storm(iv: &Interval) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// Writes on an fd opened with O_SYNC/O_DSYNC: each one waits for the disk.
-fn sync_writes(f: &FileTrace) -> u64 {
-    if f.flags.is_some_and(|fl| fl & O_DSYNC != 0) {
-        f.writes
-    } else {
-        0
-    }
 }
 
 /// What the explanation says the syncs are.
@@ -238,10 +180,10 @@ enum Pattern {
 }
 
 fn pattern(s: &Syncs) -> Pattern {
-    if s.osync > s.calls {
+    if s.n.osync > s.n.calls {
         return Pattern::SyncWrites;
     }
-    if s.fdless * 2 > s.calls {
+    if s.n.fdless * 2 > s.n.calls {
         let k = if s.kinds.get(&SyncKind::Msync) > s.kinds.get(&SyncKind::Sync) {
             SyncKind::Msync
         } else {
@@ -249,7 +191,7 @@ fn pattern(s: &Syncs) -> Pattern {
         };
         return Pattern::Fdless(k);
     }
-    if s.writes_per_sync() <= ONE_WRITE_PER_SYNC {
+    if s.n.writes_per_sync() <= ONE_WRITE_PER_SYNC {
         Pattern::EveryWrite
     } else {
         Pattern::EveryK
@@ -260,9 +202,9 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
     let (top_pid, file) = s.top.expect("a storm has a file");
     let all = &s.all;
     let pat = pattern(s);
-    let rate = s.rate(secs);
-    let wps = s.writes_per_sync();
-    let bytes_per_sync = s.bytes_per_sync();
+    let rate = s.n.rate(secs);
+    let wps = s.n.writes_per_sync();
+    let bytes_per_sync = s.n.bytes_per_sync();
     let (disk, mountpoint) = disk_of(iv, top_pid, file);
     let dev = disk.as_deref().and_then(|d| iv.device(d));
     let p99 = all.quantile_ns(0.99).map(|v| v as f64 / 1e6);
@@ -289,8 +231,8 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
     } else {
         format!("{} (pid {})", s.comm, s.pids[0])
     };
-    let what = if s.files > 1 {
-        format!("{} files (most: {path})", s.files)
+    let what = if s.n.files > 1 {
+        format!("{} files (most: {path})", s.n.files)
     } else {
         path.clone()
     };
@@ -315,8 +257,8 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
     f.subject.mountpoint = mountpoint;
     f.subject.device = disk.clone();
     f.evidence
-        .num("syncs_per_s", s.calls as f64 / secs)
-        .num("writes_per_s", s.writes as f64 / secs)
+        .num("syncs_per_s", s.n.calls as f64 / secs)
+        .num("writes_per_s", s.n.writes as f64 / secs)
         .num("writes_per_sync", wps)
         .num("bytes_per_sync", bytes_per_sync)
         .opt("sync_p50_ms", all.quantile_ns(0.5).map(|v| v as f64 / 1e6))
@@ -326,7 +268,7 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
             (all.count > 0).then(|| all.max_ns as f64 / 1e6),
         )
         .text("sync_calls", kinds.join(", "))
-        .num("files_synced", s.files as f64)
+        .num("files_synced", s.n.files as f64)
         .text(
             "tracing",
             iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none"),

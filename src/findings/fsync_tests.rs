@@ -1,11 +1,12 @@
 //! Tests of `fsync_storm` on the fsync-logger fixture with synthetic traces.
 use super::*;
+use crate::parse::fdinfo::O_DSYNC;
 use crate::trace::model::{Layer, TraceData};
 
 /// The fsync-logger fixture (real snapshots) with a synthetic trace of its writer.
 fn interval_with(trace: TraceData) -> Interval {
     let mut iv = crate::findings::fixture_interval("fsync-logger");
-    iv.trace = Some(trace);
+    iv.set_trace(Some(trace));
     iv
 }
 

@@ -12,6 +12,7 @@ pub mod pipe;
 pub mod pressure;
 pub mod remedy;
 pub mod space;
+pub mod story;
 pub mod stuck;
 pub mod writer;
 

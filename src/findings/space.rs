@@ -1,8 +1,8 @@
 //! Space: `filesystem_full`, `inode_exhaustion`, `deleted_file_held_open` and
 //! `runaway_log` — the df/du half of the seed incident.
 
-use std::collections::BTreeMap;
-
+use crate::interval::fs::time_to_full_s;
+use crate::interval::process::deleted_by_inode;
 use crate::interval::{FileRates, FsRates, Interval, ProcessRates};
 use crate::parse::fdinfo::O_APPEND;
 use crate::units::{self, shell_quote};
@@ -231,29 +231,23 @@ fn files_on<'a>(iv: &'a Interval, fs: &FsRates) -> Vec<(&'a ProcessRates, &'a Fi
 
 /// The same deleted inode held by several processes (or fds) counts once.
 fn dedup_deleted<'a>(files: impl Iterator<Item = &'a FileRates>) -> Vec<&'a FileRates> {
-    let mut seen = BTreeMap::new();
-    for f in files.filter(|f| f.deleted && f.regular) {
-        seen.entry((f.mountpoint.clone(), f.ino)).or_insert(f);
-    }
-    seen.into_values().collect()
+    deleted_by_inode(files.map(|f| ((), f)))
+        .into_iter()
+        .map(|g| g[0].1)
+        .collect()
 }
 
 pub fn deleted_file_held_open(iv: &Interval) -> Vec<Finding> {
     // Group by inode: every holder is listed on one finding.
-    type Holders<'a> = Vec<(&'a ProcessRates, &'a FileRates)>;
-    let mut by_inode: BTreeMap<(Option<String>, Option<u64>), Holders> = BTreeMap::new();
-    for p in &iv.processes {
-        for f in p.files.iter().filter(|f| f.deleted && f.regular) {
-            if f.held_bytes() >= DELETED_MIN_BYTES {
-                by_inode
-                    .entry((f.mountpoint.clone(), f.ino))
-                    .or_default()
-                    .push((p, f));
-            }
-        }
-    }
+    let mut by_inode = deleted_by_inode(
+        iv.processes
+            .iter()
+            .flat_map(|p| p.files.iter().map(move |f| (p, f)))
+            .filter(|(_, f)| f.held_bytes() >= DELETED_MIN_BYTES),
+    );
+    by_inode.sort_by_key(|holders| holders[0].1.inode_key());
     let mut out = Vec::new();
-    for holders in by_inode.into_values() {
+    for holders in by_inode {
         let (p, file) = holders[0];
         let bytes = file.held_bytes();
         let fs = fs_of(iv, file.mountpoint.as_deref());
@@ -353,7 +347,7 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             if growth < RUNAWAY_MIN_GROWTH_BYTES_PER_S || !is_log_like(file) {
                 continue;
             }
-            if !seen.insert((file.mountpoint.clone(), file.ino)) {
+            if !seen.insert(file.inode_key()) {
                 continue;
             }
             // A container's log: container_log_flood tells it, with the container.
@@ -363,7 +357,7 @@ pub fn runaway_log(iv: &Interval) -> Vec<Finding> {
             let size = file.size_bytes.unwrap_or(0);
             let fs = fs_of(iv, file.mountpoint.as_deref());
             let fs_size = fs.map(|f| f.size_bytes).unwrap_or(0);
-            let ttf = fs.map(|f| f.avail_bytes as f64 / growth);
+            let ttf = fs.and_then(|f| time_to_full_s(f.avail_bytes, Some(growth)));
             let large = size >= RUNAWAY_LARGE_BYTES
                 || (fs_size > 0 && size as f64 >= RUNAWAY_LARGE_SHARE * fs_size as f64);
             let fills_soon =

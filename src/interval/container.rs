@@ -322,10 +322,7 @@ fn log_rates(
         device: fs.and_then(|f| f.devices.first().cloned()),
         fs_avail_bytes: fs.map(|f| f.avail_bytes),
         fs_use_pct: fs.and_then(|f| f.use_pct),
-        time_to_full_s: match (fs, growth) {
-            (Some(f), Some(g)) if g > 0.0 => Some(f.avail_bytes as f64 / g),
-            _ => None,
-        },
+        time_to_full_s: fs.and_then(|f| super::fs::time_to_full_s(f.avail_bytes, growth)),
         rotation,
         rotation_state,
         append: writer_file

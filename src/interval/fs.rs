@@ -103,6 +103,13 @@ pub fn single(s: &Snapshot) -> Vec<FsRates> {
         .collect()
 }
 
+/// Seconds until `avail_bytes` are used up at this growth; `None` when nothing grows.
+pub fn time_to_full_s(avail_bytes: u64, growth_bytes_per_s: Option<f64>) -> Option<f64> {
+    growth_bytes_per_s
+        .filter(|g| *g > 0.0)
+        .map(|g| avail_bytes as f64 / g)
+}
+
 fn entry(
     m: &Mount,
     space: &FsSpace,
@@ -110,9 +117,7 @@ fn entry(
     others: Vec<String>,
     s: &Snapshot,
 ) -> FsRates {
-    let time_to_full_s = growth
-        .filter(|g| *g > 0.0)
-        .map(|g| space.avail_bytes as f64 / g);
+    let time_to_full_s = time_to_full_s(space.avail_bytes, growth);
     FsRates {
         mountpoint: m.mountpoint.clone(),
         source: m.source.clone(),
@@ -134,5 +139,18 @@ fn entry(
         } else {
             Vec::new()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_growth_has_a_time_to_full() {
+        assert_eq!(time_to_full_s(1000, Some(10.0)), Some(100.0));
+        assert_eq!(time_to_full_s(1000, Some(0.0)), None);
+        assert_eq!(time_to_full_s(1000, Some(-5.0)), None);
+        assert_eq!(time_to_full_s(1000, None), None);
     }
 }

@@ -1,12 +1,14 @@
 //! An Interval: two snapshots and the rates between them. All rate math lives here,
 //! once: iostat's columns (`disk`), per-process bytes/s and I/O wait (`process`),
-//! filesystem and file growth (`fs`). A counter that went backwards gives `None`.
+//! filesystem and file growth (`fs`), sync rates and block latency from tracing
+//! (`trace`). A counter that went backwards gives `None`.
 
 pub mod container;
 pub mod disk;
 pub mod fs;
 pub mod pipe;
 pub mod process;
+pub mod trace;
 
 use serde::Serialize;
 
@@ -15,6 +17,7 @@ use crate::snapshot::Snapshot;
 pub use disk::DeviceRates;
 pub use fs::FsRates;
 pub use process::{FileRates, ProcessRates};
+pub use trace::{BlockLatency, SyncRates, TraceRates};
 
 /// Pressure over the window, from the cumulative `total` counters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -69,8 +72,11 @@ pub struct Interval {
     pub pipes: Vec<pipe::BlockedPipe>,
     /// Containers, pods and shims, with their I/O and logs.
     pub containers: container::Containers,
-    /// What tracing saw between the two snapshots, when it ran.
+    /// What tracing saw between the two snapshots, when it ran. Set it with
+    /// `set_trace`, which computes `trace_rates` from it.
     pub trace: Option<crate::trace::TraceData>,
+    /// Sync rates and block latency from `trace`.
+    pub trace_rates: Option<TraceRates>,
 }
 
 impl Interval {
@@ -79,6 +85,16 @@ impl Interval {
     }
 
     pub fn with_options(before: Snapshot, after: Snapshot, opts: IntervalOptions) -> Interval {
+        Interval::with_trace(before, after, opts, None)
+    }
+
+    /// The interval with what tracing saw in it.
+    pub fn with_trace(
+        before: Snapshot,
+        after: Snapshot,
+        opts: IntervalOptions,
+        trace: Option<crate::trace::TraceData>,
+    ) -> Interval {
         let itv_cs = disk::itv_cs(before.uptime_s, after.uptime_s);
         let elapsed_s = itv_cs as f64 / 100.0;
         let devices = disk::all(
@@ -95,7 +111,7 @@ impl Interval {
         let pipes = pipe::blocked(&before, &after, &processes);
         let containers =
             container::rates(&before, &after, elapsed_s, &processes, &filesystems, &pipes);
-        Interval {
+        let mut iv = Interval {
             before,
             after,
             elapsed_s,
@@ -109,7 +125,26 @@ impl Interval {
             pipes,
             containers,
             trace: None,
-        }
+            trace_rates: None,
+        };
+        iv.set_trace(trace);
+        iv
+    }
+
+    /// Attach what tracing saw, and compute its rates once.
+    pub fn set_trace(&mut self, trace: Option<crate::trace::TraceData>) {
+        self.trace_rates = trace.as_ref().map(TraceRates::new);
+        self.trace = trace;
+    }
+
+    /// Sync rates of a traced process.
+    pub fn sync_rates(&self, pid: u32) -> Option<&SyncRates> {
+        self.trace_rates.as_ref()?.syncs.get(&pid)
+    }
+
+    /// Traced block latency of a device.
+    pub fn block_latency(&self, d: &DeviceRates) -> Option<&BlockLatency> {
+        self.trace_rates.as_ref()?.block.get(&(d.major, d.minor))
     }
 
     pub fn device(&self, name: &str) -> Option<&DeviceRates> {

@@ -98,7 +98,19 @@ pub struct FileRates {
     pub devices: Vec<String>,
 }
 
+/// Which inode an open file is: the same file open twice, or in two processes, has one key.
+pub type InodeKey = (Option<String>, Option<u64>);
+
 impl FileRates {
+    pub fn inode_key(&self) -> InodeKey {
+        (self.mountpoint.clone(), self.ino)
+    }
+
+    /// A regular file unlinked while still open: its space is freed at the last close.
+    pub fn is_deleted_open(&self) -> bool {
+        self.deleted && self.regular
+    }
+
     /// The space the file holds: its allocated bytes (what df counts), else its size.
     pub fn held_bytes(&self) -> u64 {
         self.alloc_bytes.or(self.size_bytes).unwrap_or(0)
@@ -107,6 +119,23 @@ impl FileRates {
     pub fn flag_names(&self) -> Vec<&'static str> {
         self.flags.map(fdinfo::flag_names).unwrap_or_default()
     }
+}
+
+/// Deleted files still open, one group per inode with every holder (each a `T`, e.g. the
+/// process), groups and holders in the order first seen; other files are left out.
+pub fn deleted_by_inode<'a, T>(
+    files: impl IntoIterator<Item = (T, &'a FileRates)>,
+) -> Vec<Vec<(T, &'a FileRates)>> {
+    let mut index: HashMap<InodeKey, usize> = HashMap::new();
+    let mut groups: Vec<Vec<(T, &'a FileRates)>> = Vec::new();
+    for (t, f) in files.into_iter().filter(|(_, f)| f.is_deleted_open()) {
+        let i = *index.entry(f.inode_key()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[i].push((t, f));
+    }
+    groups
 }
 
 pub fn rates(
@@ -254,11 +283,7 @@ fn files(
                 _ => None,
             };
             let mount = after.mount_of(f);
-            let devices = match (mount, st) {
-                (Some(m), _) if m.major != 0 => after.disks_behind(m.major, m.minor),
-                (_, Some(s)) if s.dev_major != 0 => after.disks_behind(s.dev_major, s.dev_minor),
-                _ => Vec::new(),
-            };
+            let devices = after.devices_behind_file(f);
             FileRates {
                 fd: f.fd,
                 path: f.target.clone(),
@@ -278,4 +303,36 @@ fn files(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(fd: i32, ino: u64, deleted: bool) -> FileRates {
+        FileRates {
+            fd,
+            deleted,
+            regular: true,
+            ino: Some(ino),
+            mountpoint: Some("/var".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_deleted_inode_held_twice_is_one_group_with_both_holders() {
+        let files = [
+            file(3, 9, true),
+            file(4, 5, true),
+            file(5, 9, true),
+            file(6, 1, false),
+        ];
+        let groups = deleted_by_inode(files.iter().map(|f| (f.fd, f)));
+        let fds: Vec<Vec<i32>> = groups
+            .iter()
+            .map(|g| g.iter().map(|(fd, _)| *fd).collect())
+            .collect();
+        assert_eq!(fds, [vec![3, 5], vec![4]]);
+    }
 }

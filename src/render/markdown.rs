@@ -10,10 +10,11 @@ use crate::units;
 
 use super::report::Diagnosis;
 use super::table::Table;
-use super::text::{later, num, subject_line};
+use super::text::{num, subject_line};
 
 pub fn render(d: &Diagnosis) -> String {
     let iv = &d.interval;
+    let story = crate::findings::story::story(&d.findings);
     let mut o = String::new();
     let _ = writeln!(o, "# I/O incident note: {}", esc(&iv.after.hostname));
     o.push('\n');
@@ -43,11 +44,7 @@ pub fn render(d: &Diagnosis) -> String {
         );
     }
     o.push('\n');
-    for f in d
-        .story_order()
-        .into_iter()
-        .filter(|f| f.severity != Severity::Info)
-    {
+    for f in story.order.iter().filter(|f| f.severity != Severity::Info) {
         let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
         o.push('\n');
         if !f.explanation.is_empty() {
@@ -139,8 +136,8 @@ pub fn render(d: &Diagnosis) -> String {
     o.push('\n');
     let _ = writeln!(o, "## Follow-up");
     o.push('\n');
-    for l in later(d) {
-        let _ = writeln!(o, "- [ ] {}", esc(&l));
+    for l in &story.lasting_fixes {
+        let _ = writeln!(o, "- [ ] {}", esc(l));
     }
     o.push('\n');
     if !d.blind_spots.is_empty() {

@@ -22,8 +22,6 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub capabilities: Capabilities,
     pub blind_spots: Vec<BlindSpot>,
-    /// Per-process sync calls per second from tracing, when it ran.
-    pub fsync_per_s: std::collections::HashMap<u32, f64>,
     /// Per-process container objects (issue 4), when known.
     pub containers: std::collections::HashMap<u32, serde_json::Value>,
 }
@@ -38,9 +36,13 @@ impl Diagnosis {
             findings,
             capabilities,
             blind_spots,
-            fsync_per_s: Default::default(),
             containers,
         }
+    }
+
+    /// A process's sync calls per second, when a counting layer traced it.
+    pub fn fsync_per_s(&self, pid: u32) -> Option<f64> {
+        self.interval.sync_rates(pid)?.syncs_per_s
     }
 
     /// The processes worth showing, busiest first.
@@ -55,7 +57,7 @@ impl Diagnosis {
                     || p.is_active()
                     || p.files
                         .iter()
-                        .any(|f| f.deleted && f.regular && f.size_bytes.unwrap_or(0) > 0)
+                        .any(|f| f.is_deleted_open() && f.size_bytes.unwrap_or(0) > 0)
             })
             .collect();
         v.sort_by(|a, b| {
@@ -209,11 +211,14 @@ pub fn build_report(d: &Diagnosis) -> Report {
             .whole_devices()
             .map(|dev| {
                 let mut j = IostatDevice::extended(dev);
-                if let Some(t) = crate::findings::device::traced(iv, dev) {
-                    j.traced_device_time_ms = Some((t.device_ms * 1000.0).round() / 1000.0);
-                    j.traced_device_time_p99_ms =
-                        t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
-                    j.traced_queue_time_ms = t.queue_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                if let Some(t) = iv.block_latency(dev) {
+                    if let Some(ms) = t.device_mean_ms {
+                        j.traced_device_time_ms = Some((ms * 1000.0).round() / 1000.0);
+                        j.traced_device_time_p99_ms =
+                            t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                        j.traced_queue_time_ms =
+                            t.queue_mean_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                    }
                 }
                 j
             })
@@ -258,64 +263,8 @@ pub fn filesystems_json(fs: &[crate::interval::FsRates]) -> Vec<Filesystem> {
 pub fn interesting_files(p: &ProcessRates) -> impl Iterator<Item = &crate::interval::FileRates> {
     p.files.iter().filter(|f| {
         let grew = f.growth_bytes_per_s.is_some_and(|g| g != 0.0);
-        (f.regular && f.deleted)
-            || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0)
-            || grew
+        f.is_deleted_open() || (f.regular && f.writable && f.size_bytes.unwrap_or(0) > 0) || grew
     })
-}
-
-impl Diagnosis {
-    /// Findings in the order of the story (device → process → file → filesystem → system
-    /// symptoms), the ones only "for the record" last.
-    pub fn story_order(&self) -> Vec<&Finding> {
-        let mut v: Vec<&Finding> = self.findings.iter().collect();
-        v.sort_by_key(|f| {
-            (
-                f.severity == crate::findings::Severity::Info,
-                f.kind.story_rank(),
-                f.severity,
-            )
-        });
-        v
-    }
-
-    /// Two or three sentences that tie the findings together, the way an engineer would
-    /// say it after the walk-through; `None` when nothing is wrong.
-    pub fn story(&self) -> Option<String> {
-        use crate::findings::Severity;
-        let serious = |k: Kind| {
-            self.findings
-                .iter()
-                .find(|f| f.kind == k && f.severity != Severity::Info)
-        };
-        let mut s = Vec::new();
-        let culprit = serious(Kind::FsyncStorm)
-            .or_else(|| serious(Kind::TopIoWriter))
-            .or_else(|| serious(Kind::PipeBlocked));
-        match (serious(Kind::DeviceSaturated), culprit) {
-            (Some(d), Some(c)) => s.push(format!("{}; the cause: {}.", d.summary, c.summary)),
-            (Some(d), None) => s.push(format!("{}.", d.summary)),
-            (None, Some(c)) => s.push(format!("{}.", c.summary)),
-            (None, None) => {}
-        }
-        for k in [
-            Kind::RunawayLog,
-            Kind::ContainerLogFlood,
-            Kind::FilesystemFull,
-            Kind::DeletedFileHeldOpen,
-            Kind::DirtyWritebackPressure,
-        ] {
-            if let Some(f) = serious(k) {
-                s.push(format!("{}.", f.summary));
-                break;
-            }
-        }
-        if let Some(p) = serious(Kind::IoPressure) {
-            s.push(format!("Everyone feels it: {}.", p.summary));
-        }
-        let any_serious = self.findings.iter().any(|f| f.severity != Severity::Info);
-        (any_serious && !s.is_empty()).then(|| s.join(" "))
-    }
 }
 
 fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
@@ -333,7 +282,7 @@ fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
         read_bytes_per_s: r2o(p.read_bytes_per_s),
         write_bytes_per_s: r2o(p.write_bytes_per_s),
         io_wait_pct: r2o(p.io_wait_pct),
-        fsync_per_s: d.fsync_per_s.get(&p.pid).copied().map(r2),
+        fsync_per_s: d.fsync_per_s(p.pid).map(r2),
         container: d.containers.get(&p.pid).cloned(),
         files: interesting_files(p)
             .map(|f| FileJson {

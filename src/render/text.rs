@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::findings::{Finding, Kind, Severity};
+use crate::findings::{Finding, Severity};
 use crate::hoststr::for_terminal as esc;
 use crate::units;
 
@@ -22,6 +22,7 @@ fn sev_label(s: Severity) -> &'static str {
 
 pub fn render(d: &Diagnosis) -> String {
     let iv = &d.interval;
+    let story = crate::findings::story::story(&d.findings);
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -64,14 +65,14 @@ pub fn render(d: &Diagnosis) -> String {
     } else {
         let _ = writeln!(o, "What is happening");
         let _ = writeln!(o, "-----------------");
-        if let Some(story) = d.story() {
-            for line in wrap(&story, 98) {
+        if let Some(summary) = &story.summary {
+            for line in wrap(summary, 98) {
                 let _ = writeln!(o, "{line}");
             }
             o.push('\n');
         }
     }
-    for f in d.story_order() {
+    for f in &story.order {
         let _ = writeln!(
             o,
             "{} [{}] {}",
@@ -156,8 +157,7 @@ pub fn render(d: &Diagnosis) -> String {
                 p.io_wait_pct
                     .map(|v| format!("{v:.1}"))
                     .unwrap_or_else(|| "-".into()),
-                d.fsync_per_s
-                    .get(&p.pid)
+                d.fsync_per_s(p.pid)
                     .map(|v| format!("{v:.0}"))
                     .unwrap_or_else(|| "-".into()),
                 if p.d_tasks > 0 {
@@ -212,9 +212,10 @@ pub fn render(d: &Diagnosis) -> String {
     );
     o.push('\n');
 
-    let actionable: Vec<&Finding> = d
-        .story_order()
-        .into_iter()
+    let actionable: Vec<&Finding> = story
+        .order
+        .iter()
+        .copied()
         .filter(|f| !f.remediation.is_empty() && f.severity != Severity::Info)
         .collect();
     if !actionable.is_empty() {
@@ -231,8 +232,8 @@ pub fn render(d: &Diagnosis) -> String {
         o.push('\n');
         let _ = writeln!(o, "Later");
         let _ = writeln!(o, "-----");
-        for line in later(d) {
-            let _ = writeln!(o, "  - {}", esc(&line));
+        for line in &story.lasting_fixes {
+            let _ = writeln!(o, "  - {}", esc(line));
         }
         o.push('\n');
     }
@@ -248,38 +249,6 @@ pub fn render(d: &Diagnosis) -> String {
         }
     }
     o
-}
-
-/// Lasting fixes, by what was found.
-pub fn later(d: &Diagnosis) -> Vec<String> {
-    let mut v = Vec::new();
-    let has = |k: Kind| {
-        d.findings
-            .iter()
-            .any(|f| f.kind == k && f.severity != Severity::Info)
-    };
-    if has(Kind::RunawayLog) || has(Kind::FilesystemFull) {
-        v.push("rotate logs by size (logrotate `size`, or the app's rotating handler, e.g. Python's RotatingFileHandler)".into());
-        v.push("put /var/log on its own filesystem so a runaway log cannot fill /".into());
-    }
-    if has(Kind::TopIoWriter) || has(Kind::DeviceSaturated) || has(Kind::FsyncStorm) {
-        v.push(
-            "buffer and batch writes; sync once per batch (group commit), not after every line"
-                .into(),
-        );
-        v.push("cap a noisy writer's bandwidth with a cgroup (`iowhy throttle`, or systemd IOWriteBandwidthMax=)".into());
-    }
-    if has(Kind::DeletedFileHeldOpen) {
-        v.push("make daemons reopen their logs on SIGHUP, and rotate with rename + signal instead of rm".into());
-    }
-    if has(Kind::DirtyWritebackPressure) {
-        v.push(
-            "lower vm.dirty_background_bytes so writeback starts before writers are throttled"
-                .into(),
-        );
-    }
-    v.push("alert on disk await, filesystem time-to-full and PSI io \"full\" to see the next stall coming".into());
-    v
 }
 
 pub fn subject_line(f: &Finding) -> String {

@@ -320,16 +320,6 @@ impl TraceData {
     pub fn note(&mut self, what: impl Into<String>, hint: impl Into<String>) {
         self.notes.push(Note::new(what, hint));
     }
-
-    /// Sync calls per second of a process, from counting layers only.
-    pub fn sync_per_s(&self, pid: u32) -> Option<f64> {
-        if self.estimate || self.duration_s <= 0.0 {
-            return None;
-        }
-        self.procs
-            .get(&pid)
-            .map(|p| p.sync_count() as f64 / self.duration_s)
-    }
 }
 
 #[cfg(test)]
