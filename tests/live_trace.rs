@@ -679,11 +679,18 @@ fn signals_release_everything() {
         let t = Instant::now();
         let out = reap.0.take().unwrap().wait_with_output().unwrap();
         let took = t.elapsed();
-        // Not the 1 s wanted: closing a tracepoint's last perf event waits for two RCU
-        // grace periods under the kernel's event_mutex (perf_trace_event_unreg), so the
-        // 39 tracepoints cost ~1.4 s on 6.18 however many threads close them.
+        // Closing a tracepoint's last perf event waits for two RCU grace periods under
+        // the kernel's event_mutex (perf_trace_event_unreg): ~1.4 s for the 39
+        // tracepoints on 6.18. A child releases them after iowhy exits (trace::release),
+        // so the signal ends iowhy within 1 s; only when iowhy mounted tracefs itself
+        // (and must unmount it after) does it wait for the kernel.
+        let bound = if check_mount {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(1)
+        };
         assert!(
-            took < Duration::from_secs(5),
+            took < bound,
             "{cmd} {sig:?}: {took:?} from the signal to the exit"
         );
         // Stopped through its handler, not killed by the signal: the normal report.
@@ -705,17 +712,27 @@ fn signals_release_everything() {
             assert!(v["duration_s"].as_f64().unwrap() < 30.0);
             assert!(v["events"].as_u64().unwrap() > 0, "{cmd}: it was tracing");
         }
-        let (progs, links) = (loaded("prog"), loaded("link"));
-        let left: Vec<&u64> = held
-            .progs
-            .iter()
-            .filter(|p| progs.contains(p))
-            .chain(held.links.iter().filter(|l| links.contains(l)))
-            .collect();
+        // Released by the child within the kernel's detach time, never left behind.
+        let t = Instant::now();
+        let left = loop {
+            let (progs, links) = (loaded("prog"), loaded("link"));
+            let left: Vec<u64> = held
+                .progs
+                .iter()
+                .filter(|p| progs.contains(p))
+                .chain(held.links.iter().filter(|l| links.contains(l)))
+                .copied()
+                .collect();
+            if left.is_empty() || t.elapsed() > Duration::from_secs(10) {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             left.is_empty(),
-            "{cmd} {sig:?}: programs or links {left:?} still loaded"
+            "{cmd} {sig:?}: programs or links {left:?} still loaded 10 s after the exit"
         );
+
         if check_mount {
             assert!(!tracefs_mounted(), "{cmd} {sig:?}: tracefs left mounted");
         }

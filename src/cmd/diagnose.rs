@@ -53,9 +53,11 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
         Format::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
     };
     let r = emit(&out);
-    // Closing perf events and BPF links waits for RCU grace periods: do it after the
-    // report is out.
-    drop(session);
+    // Closing perf events and BPF links waits for RCU grace periods: after the report
+    // is out, and by a child that outlives us (`trace::release`).
+    if let Some((s, _)) = session {
+        trace::release(s);
+    }
     r
 }
 

@@ -455,7 +455,7 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
         ..Default::default()
     };
     let stop = super::stop_flag();
-    let mut data = trace::run(&req, &g.roots(), &stop, a.tracing)?;
+    let (mut data, session) = trace::run_keep(&req, &g.roots(), &stop, a.tracing)?;
     let names = if data.block.is_empty() {
         Default::default()
     } else {
@@ -468,8 +468,11 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
         })
     };
     let j = to_json(&data, &names);
-    emit(&match a.format {
+    let r = emit(&match a.format {
         TraceFormat::Json => serde_json::to_string_pretty(&j)? + "\n",
         TraceFormat::Text => text(&j),
-    })
+    });
+    // The kernel's slow part of detaching, after the report and by a child.
+    trace::release(session);
+    r
 }

@@ -238,6 +238,10 @@ impl Drop for EbpfSession {
 const UNLOAD_THREADS: usize = 16;
 
 impl super::Session for EbpfSession {
+    fn detachable(&self) -> bool {
+        !self._tracefs.mounted_by_us()
+    }
+
     fn layer(&self) -> Layer {
         Layer::Ebpf
     }

@@ -115,6 +115,12 @@ pub enum TracingChoice {
 /// if it was mounted for us.
 pub trait Session {
     fn layer(&self) -> Layer;
+    /// Whether its kernel objects may be released by a child after this process exits
+    /// (see [`release`]): not when the session mounted tracefs itself, which it must
+    /// unmount once they are gone.
+    fn detachable(&self) -> bool {
+        false
+    }
     /// Watch for `req.duration` (or until `stop`), calling `tick` now and then.
     fn collect(
         &mut self,
@@ -122,6 +128,52 @@ pub trait Session {
         stop: &AtomicBool,
         tick: &mut dyn FnMut(Duration),
     ) -> Result<TraceData>;
+}
+
+/// End a session without making the user wait for the kernel.
+///
+/// Closing the last perf event of a tracepoint waits for RCU grace periods under the
+/// kernel's `event_mutex` (`perf_trace_event_unreg`): ~35 ms per tracepoint one after
+/// another, ~1.4 s for the 39 iowhy attaches, however many threads close them. The report
+/// is out by now; what is left is the wait for the prompt. So the last references go to a
+/// child: after `fork` it holds a copy of every fd, closes its stdio (a pipe reading our
+/// output sees its end when we exit), waits until we have exited (our own closes are then
+/// not the last and cost nothing), and exits, the kernel releasing everything as its files
+/// close. It runs no Rust code (a fork of a threaded process may only make
+/// async-signal-safe calls: close, getppid, nanosleep, _exit), it gives up waiting after
+/// 10 s, and nothing can outlive it: links and programs are fd-based and never pinned.
+/// Where fork fails, or tracefs must be unmounted after, the session is dropped here.
+pub fn release(session: Box<dyn Session>) {
+    if !session.detachable() {
+        drop(session);
+        return;
+    }
+    let parent = rustix::process::getpid();
+    // SAFETY: the child only calls async-signal-safe functions, then _exit.
+    match unsafe { libc::fork() } {
+        0 => unsafe {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            let nap = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 5_000_000,
+            };
+            for _ in 0..2000 {
+                if libc::getppid() != parent.as_raw_nonzero().get() {
+                    break;
+                }
+                libc::nanosleep(&nap, std::ptr::null_mut());
+            }
+            libc::_exit(0)
+        },
+        -1 => drop(session),
+        _ => {
+            // The kernel releases the objects when the child's copies close; ours close
+            // at our exit, cheaply. Drop would do the slow close here.
+            std::mem::forget(session);
+        }
+    }
 }
 
 struct OffSession;
@@ -192,10 +244,21 @@ pub fn run(
     stop: &AtomicBool,
     choice: TracingChoice,
 ) -> Result<TraceData> {
+    run_keep(req, roots, stop, choice).map(|(d, _)| d)
+}
+
+/// As [`run`], also handing back the session, for the caller to [`release`] once its
+/// report is out.
+pub fn run_keep(
+    req: &TraceRequest,
+    roots: &Roots,
+    stop: &AtomicBool,
+    choice: TracingChoice,
+) -> Result<(TraceData, Box<dyn Session>)> {
     let (mut s, why) = open(req, roots, choice)?;
     let mut d = s.collect(req, stop, &mut |_| {})?;
     d.notes.extend(why);
-    Ok(d)
+    Ok((d, s))
 }
 
 /// CPU time of the calling thread, in seconds.

@@ -364,6 +364,10 @@ pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
 }
 
 impl super::Session for PerfSession {
+    fn detachable(&self) -> bool {
+        !self._tracefs.mounted_by_us()
+    }
+
     fn layer(&self) -> Layer {
         Layer::Perf
     }

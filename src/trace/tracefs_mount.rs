@@ -44,6 +44,11 @@ impl Tracefs {
         })
     }
 
+    /// Whether this run mounted it (and so must unmount it at the end).
+    pub fn mounted_by_us(&self) -> bool {
+        self.mounted_by_us
+    }
+
     pub fn format(&self, group: &str, name: &str) -> Result<Format> {
         let p = self.path.join(format!("events/{group}/{name}/format"));
         let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;

@@ -49,13 +49,17 @@ pub fn default_deadline() -> Duration {
     Duration::from_millis(DEADLINE_MS.load(Ordering::Relaxed))
 }
 
+/// Once the command is interrupted, no read is waited for longer than this: a signal
+/// ends a command well within a second even when `--read-timeout` is long.
+pub const STOP_DEADLINE: Duration = Duration::from_millis(50);
+
 /// At most this many abandoned threads at once. Each stuck path costs one thread for as
 /// long as it stays stuck (the registry keeps later snapshots from adding more).
 pub const MAX_ABANDONED: usize = 32;
 
-/// Set by SIGINT/SIGTERM/SIGHUP (see `cmd::stop_flag`): guarded work stops waiting and
-/// returns what it has, so a command ends within its polling interval even while a read
-/// is stuck.
+/// Set by SIGINT/SIGTERM/SIGHUP (see `cmd::stop_flag`): guarded work then waits for no
+/// read longer than `STOP_DEADLINE`, so a command ends at once even while a read is stuck
+/// (and its report still covers every process that answers).
 pub static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 fn stopping() -> bool {
@@ -264,7 +268,7 @@ pub enum Outcome<T> {
     /// A read for this item did not return within the deadline, and retrying the item
     /// without that read did not help.
     Stuck(Stuck),
-    /// Not attempted: the command was interrupted, or too many threads are already stuck.
+    /// Not attempted: too many threads are already stuck.
     NotRun,
 }
 
@@ -352,9 +356,16 @@ where
                     .unwrap_or_else(|e| e.into_inner()),
             );
         }
-        if *lock(&work.finished) >= n || stopping() {
+        if *lock(&work.finished) >= n {
             break;
         }
+        // Interrupted (SIGINT, SIGTERM, SIGHUP): the work goes on, so that the report
+        // is whole, but no read is waited for longer than `STOP_DEADLINE`.
+        let deadline = if stopping() {
+            deadline.min(STOP_DEADLINE)
+        } else {
+            deadline
+        };
         let mut replace = 0;
         for hb in beats.iter().filter(|b| !b.is_abandoned()) {
             let Some((item, stuck)) = hb.abandon_if_overdue(deadline) else {
@@ -425,10 +436,6 @@ fn worker<I, T, S>(
                 i
             }
         };
-        if stopping() {
-            finish(&work, i, Outcome::NotRun);
-            continue;
-        }
         hb.item(Some(i));
         let out = f(&mut state, &work.items[i]);
         hb.item(None);
