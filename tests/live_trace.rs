@@ -1373,3 +1373,83 @@ fn sampling_what_it_may_not_read_is_a_blind_spot() {
         "{notes:?}"
     );
 }
+
+/// With tracefs mounted (the usual case), a signal ends `iowhy trace` and a traced
+/// `iowhy diagnose` within 1 s: the kernel's slow detach is left to a child that releases
+/// everything after iowhy has exited (`trace::release`), and nothing stays loaded.
+#[test]
+fn a_signal_ends_a_traced_command_within_a_second() {
+    if !live_ready(&["bpftool"]) {
+        return;
+    }
+    let _l = live_lock();
+    if !tracefs_mounted() {
+        rustix::mount::mount(
+            "nodev",
+            TRACEFS,
+            "tracefs",
+            rustix::mount::MountFlags::empty(),
+            None,
+        )
+        .expect("mount tracefs");
+    }
+    use rustix::process::Signal;
+    for (args, ebpf) in [
+        (
+            vec!["trace", "--tracing", "ebpf", "-d", "60s", "-f", "json"],
+            true,
+        ),
+        (
+            vec!["trace", "--tracing", "perf", "-d", "60s", "-f", "json"],
+            false,
+        ),
+        (vec!["diagnose", "-d", "60s", "-f", "json"], true),
+    ] {
+        let child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let cpid = child.id();
+        let mut reap = Reap(Some(child));
+        let t = Instant::now();
+        let held = loop {
+            let h = held_by(cpid);
+            if (ebpf && h.progs.len() >= 20) || (!ebpf && h.perf >= 20) {
+                break h;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{args:?}: not attached: {h:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        std::thread::sleep(Duration::from_secs(2));
+        let pid = rustix::process::Pid::from_raw(cpid as i32).unwrap();
+        rustix::process::kill_process(pid, Signal::TERM).unwrap();
+        let t = Instant::now();
+        let out = reap.0.take().unwrap().wait_with_output().unwrap();
+        let took = t.elapsed();
+        eprintln!("{args:?}: exited {took:?} after SIGTERM");
+        assert!(out.status.success(), "{args:?}: {}", out.status);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("the report");
+        assert!(
+            took < Duration::from_secs(1),
+            "{args:?}: {took:?} after SIGTERM"
+        );
+        let t = Instant::now();
+        loop {
+            let progs = loaded("prog");
+            let left: Vec<&u64> = held.progs.iter().filter(|p| progs.contains(p)).collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{args:?}: programs {left:?} still loaded 10 s after the exit"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
