@@ -316,8 +316,8 @@ where
     let f = Arc::new(f);
     let deadline = guard.deadline();
     let mut tries = vec![0u8; n];
-    let mut beats: Vec<Arc<Heartbeat>> = Vec::new();
-    let spawn = |beats: &mut Vec<Arc<Heartbeat>>| {
+    let mut beats: Vec<(Arc<Heartbeat>, std::thread::JoinHandle<()>)> = Vec::new();
+    let spawn = |beats: &mut Vec<(Arc<Heartbeat>, std::thread::JoinHandle<()>)>| {
         if guard.abandoned() >= MAX_ABANDONED {
             return false;
         }
@@ -329,14 +329,16 @@ where
             Arc::clone(guard),
             Arc::clone(&hb),
         );
-        let ok = std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name("iowhy-read".into())
             .spawn(move || worker(w, f, g, h, state))
-            .is_ok();
-        if ok {
-            beats.push(hb);
+        {
+            Ok(j) => {
+                beats.push((hb, j));
+                true
+            }
+            Err(_) => false,
         }
-        ok
     };
     for _ in 0..workers.clamp(1, n) {
         if !spawn(&mut beats) {
@@ -367,7 +369,7 @@ where
             deadline
         };
         let mut replace = 0;
-        for hb in beats.iter().filter(|b| !b.is_abandoned()) {
+        for (hb, _) in beats.iter().filter(|b| !b.0.is_abandoned()) {
             let Some((item, stuck)) = hb.abandon_if_overdue(deadline) else {
                 continue;
             };
@@ -388,14 +390,29 @@ where
                 break;
             }
         }
-        if beats.iter().all(|b| b.is_abandoned()) {
+        if beats.iter().all(|b| b.0.is_abandoned()) {
             // Nobody left to do the rest (too many stuck threads): give up on it.
             break;
         }
     }
-    // Workers still running once we stop waiting (interrupted, or out of threads) find
-    // themselves abandoned at their next read and drop their results.
-    for hb in &beats {
+    // The workers that were not given up on are done, or about to be: wait for them, so
+    // that nothing they hold (the items, the closure) outlives this call. Any other worker
+    // is stuck in a read; it finds itself abandoned when that returns, and drops its
+    // result.
+    let all_done = *lock(&work.finished) >= n;
+    let until = Instant::now().checked_add(Duration::from_millis(100));
+    for (hb, j) in beats {
+        if all_done && !hb.is_abandoned() {
+            // Bounded all the same: a join must never become the hang this module exists
+            // to prevent.
+            while !j.is_finished() && until.is_some_and(|u| Instant::now() < u) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if j.is_finished() {
+                let _ = j.join();
+                continue;
+            }
+        }
         hb.abandoned.store(true, Ordering::Relaxed);
     }
     let mut results = lock(&work.results);
@@ -409,9 +426,15 @@ fn finish<I, T>(work: &Work<I, T>, i: usize, o: Outcome<T>) {
     let mut r = lock(&work.results);
     if r[i].is_none() {
         r[i] = Some(o);
+        let n = r.len();
         drop(r);
-        *lock(&work.finished) += 1;
-        work.cv.notify_all();
+        let mut done = lock(&work.finished);
+        *done += 1;
+        // Wake the watcher only for the last item: it polls for stalls anyway, and a
+        // wake-up per item would cost two futex calls per process scanned.
+        if *done >= n {
+            work.cv.notify_all();
+        }
     }
 }
 
