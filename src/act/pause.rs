@@ -13,13 +13,14 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::interval::Interval;
 use crate::interval::disk::{self, DeviceRates};
 use crate::render::json::r2;
 use crate::roots::Roots;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+use crate::units::parse_duration;
 
 use super::guardian::{Guardian, Undo};
 use super::proc_handle::ProcHandle;

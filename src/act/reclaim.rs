@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::units;
 

@@ -21,12 +21,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::render::json::r2;
 use crate::roots::Roots;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
 use crate::units;
+use crate::units::{parse_bytes, parse_duration};
 
 use super::cglimit::{self, Kernel, ThrottleState};
 use super::cgroup::{self, Hierarchy, Limits};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
@@ -16,6 +16,7 @@ use crate::render::{self, Diagnosis, Format};
 use crate::source::SnapshotOptions;
 use crate::trace::delayacct::DelayAcctGuard;
 use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct DiagnoseArgs {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::hoststr::for_terminal as esc;
 use crate::interval::{FileRates, Interval};
@@ -20,6 +20,7 @@ use crate::render::table::Table;
 use crate::snapshot::GapKind;
 use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
 use crate::units;
+use crate::units::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FilesFormat {

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::interval::disk::{self, DeviceRates};
 use crate::render::json::{IostatBasic, IostatDevice, IostatSample, r2};
 use crate::snapshot::Snapshot;
 use crate::source::SnapshotOptions;
 use crate::units;
+use crate::units::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum IostatFormat {

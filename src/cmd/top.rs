@@ -10,13 +10,14 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::interval::{Interval, ProcessRates};
 use crate::render::json::r2o;
 use crate::render::table::Table;
 use crate::source::{ProcessOptions, SnapshotOptions};
 use crate::units;
+use crate::units::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TopFormat {

@@ -22,8 +22,9 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 
-use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::units;
+use crate::units::{parse_bytes, parse_duration};
 use stage::Stage;
 use worker::{SyncMode, WorkerKind};
 

@@ -32,8 +32,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cli::{Global, parse_duration};
+use crate::cmd::Global;
 use crate::error::usage;
+use crate::units::parse_duration;
 
 use super::holders;
 use super::pause::ActFormat;

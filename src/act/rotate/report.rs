@@ -14,7 +14,7 @@ use crate::act::SignalFate;
 use crate::act::holders::Unknown;
 use crate::act::pause::ActFormat;
 use crate::act::rotated;
-use crate::cli::emit;
+use crate::cmd::emit;
 use crate::roots::Roots;
 use crate::units;
 
