@@ -71,13 +71,13 @@ pub enum Command {
     Containers(cmd::containers::ContainersArgs),
     /// Rotate a live log without losing a line: rename, recreate, signal the writers, and
     /// verify by inode that each reopened (or copytruncate for O_APPEND writers).
-    Rotate(crate::act::rotate::RotateArgs),
+    Rotate(cmd::rotate::RotateArgs),
     /// Free the space of a deleted file a process still holds open (truncate via /proc/PID/fd).
-    Reclaim(crate::act::reclaim::ReclaimArgs),
+    Reclaim(cmd::reclaim::ReclaimArgs),
     /// Stop a process for a moment and measure whether the disk calms down (always resumed).
-    Pause(crate::act::pause::PauseArgs),
+    Pause(cmd::pause::PauseArgs),
     /// Limit a process's disk bandwidth or IOPS with a cgroup instead of killing it.
-    Throttle(crate::act::throttle::ThrottleArgs),
+    Throttle(cmd::throttle::ThrottleArgs),
     /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
     Lab(crate::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
@@ -183,10 +183,10 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
         Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
         Some(Command::Guardian(a)) => crate::act::guardian::run(&a),
-        Some(Command::Rotate(a)) => crate::act::rotate::run(&g, &a),
-        Some(Command::Reclaim(a)) => crate::act::reclaim::run(&g, &a),
-        Some(Command::Pause(a)) => crate::act::pause::run(&g, &a),
-        Some(Command::Throttle(a)) => crate::act::throttle::run(&g, &a),
+        Some(Command::Rotate(a)) => cmd::rotate::run(&g, &a),
+        Some(Command::Reclaim(a)) => cmd::reclaim::run(&g, &a),
+        Some(Command::Pause(a)) => cmd::pause::run(&g, &a),
+        Some(Command::Throttle(a)) => cmd::throttle::run(&g, &a),
     }
 }
 

@@ -7,9 +7,13 @@ pub mod containers;
 pub mod diagnose;
 pub mod files;
 pub mod iostat;
+pub mod pause;
 pub mod playbook;
+pub mod reclaim;
+pub mod rotate;
 pub mod snapshot;
 pub mod space;
+pub mod throttle;
 pub mod top;
 pub mod trace;
 
@@ -20,7 +24,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, ValueEnum};
 
 use crate::roots::{DEFAULT_PROC, DEFAULT_ROOT, DEFAULT_SYS, Roots};
 use crate::source::{Collector, Origin};
@@ -103,4 +108,25 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 /// Progress goes to stderr, and only when a person is watching.
 pub fn progress_wanted() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// How a command prints its result. Each command accepts the formats it can render: a
+/// `--format` of `text|json` uses [`format_parser`] with [`TEXT_JSON`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// The formats of a command that has no Markdown rendering.
+pub const TEXT_JSON: &[OutputFormat] = &[OutputFormat::Text, OutputFormat::Json];
+
+/// A `--format` parser that accepts only `accepted`.
+pub fn format_parser(
+    accepted: &'static [OutputFormat],
+) -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(accepted.iter().filter_map(ValueEnum::to_possible_value))
+        // The parser above accepted only these names, so the fallback is never taken.
+        .map(|s| OutputFormat::from_str(&s, false).unwrap_or(OutputFormat::Text))
 }
