@@ -37,7 +37,9 @@ seconds, up to 7 days. Sizes take 4096, 512k, 10M, 1G, 2T (powers of 1024).
 
 Exit status: 0 success; 1 the run failed (a kernel file could not be read or parsed, an
 action did not complete); 2 bad input (an unknown flag, a value out of range, a PID or
-path that does not exist, a root that is not procfs/sysfs).";
+path that does not exist, a root that is not procfs/sysfs). `iowhy diagnose --exit-code`
+exits by its worst finding instead: 0 none or info, 1 warning, 2 critical, 3 could not
+diagnose (see iowhy diagnose --help).";
 
 #[derive(Parser, Debug)]
 #[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -139,20 +141,34 @@ pub fn main() -> i32 {
             }
         }
     };
+    // `diagnose --exit-code` is a monitoring check: a run that fails is UNKNOWN to it.
+    let check = match &cli.command {
+        None => cli.diagnose.exit_code,
+        Some(Command::Diagnose(a)) => a.exit_code,
+        Some(_) => false,
+    };
     match run(cli) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             let line = one_line(&msg);
             // Messages quote paths and names from the host: one line, no escape sequences.
             eprintln!("iowhy: {}", crate::hoststr::for_terminal(&line));
-            if is_usage(&e) { 2 } else { 1 }
+            if check {
+                cmd::diagnose::COULD_NOT_DIAGNOSE
+            } else if is_usage(&e) {
+                2
+            } else {
+                1
+            }
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Run the command; the exit status when it did not fail (only `diagnose --exit-code`
+/// returns other than 0).
+fn run(cli: Cli) -> Result<i32> {
     let g = cli.global;
     crate::source::reader::guard::set_default_deadline(g.read_timeout);
     if g.fixture.is_some() && g.roots() != Roots::default() {
@@ -169,24 +185,33 @@ fn run(cli: Cli) -> Result<()> {
         )));
     }
     match cli.command {
-        None => cmd::diagnose::run(&g, &cli.diagnose),
-        Some(Command::Diagnose(a)) => cmd::diagnose::run(&g, &a),
-        Some(Command::Iostat(a)) => cmd::iostat::run(&g, &a),
-        Some(Command::Top(a)) => cmd::top::run(&g, &a),
-        Some(Command::Trace(a)) => cmd::trace::run(&g, &a),
-        Some(Command::Files(a)) => cmd::files::run(&g, &a),
-        Some(Command::Space(a)) => cmd::space::run(&g, &a),
-        Some(Command::Containers(a)) => cmd::containers::run(&g, &a),
-        Some(Command::Lab(a)) => crate::lab::run(&g, &a),
-        Some(Command::Playbook) => emit(cmd::playbook::TEXT),
-        Some(Command::Snapshot(a)) => cmd::snapshot::run(&g, &a),
-        Some(Command::Capture(a)) => cmd::capture::run(&g, &a),
-        Some(Command::LabWorker(a)) => crate::lab::worker::run(&a),
-        Some(Command::Guardian(a)) => crate::act::guardian::run(&a),
-        Some(Command::Rotate(a)) => cmd::rotate::run(&g, &a),
-        Some(Command::Reclaim(a)) => cmd::reclaim::run(&g, &a),
-        Some(Command::Pause(a)) => cmd::pause::run(&g, &a),
-        Some(Command::Throttle(a)) => cmd::throttle::run(&g, &a),
+        None => return cmd::diagnose::run(&g, &cli.diagnose),
+        Some(Command::Diagnose(a)) => return cmd::diagnose::run(&g, &a),
+        Some(other) => run_command(&g, other)?,
+    }
+    Ok(0)
+}
+
+/// Every command but `diagnose`, which may exit by its findings.
+fn run_command(g: &Global, command: Command) -> Result<()> {
+    match command {
+        Command::Diagnose(a) => cmd::diagnose::run(g, &a).map(|_| ()),
+        Command::Iostat(a) => cmd::iostat::run(g, &a),
+        Command::Top(a) => cmd::top::run(g, &a),
+        Command::Trace(a) => cmd::trace::run(g, &a),
+        Command::Files(a) => cmd::files::run(g, &a),
+        Command::Space(a) => cmd::space::run(g, &a),
+        Command::Containers(a) => cmd::containers::run(g, &a),
+        Command::Lab(a) => crate::lab::run(g, &a),
+        Command::Playbook => emit(cmd::playbook::TEXT),
+        Command::Snapshot(a) => cmd::snapshot::run(g, &a),
+        Command::Capture(a) => cmd::capture::run(g, &a),
+        Command::LabWorker(a) => crate::lab::worker::run(&a),
+        Command::Guardian(a) => crate::act::guardian::run(&a),
+        Command::Rotate(a) => cmd::rotate::run(g, &a),
+        Command::Reclaim(a) => cmd::reclaim::run(g, &a),
+        Command::Pause(a) => cmd::pause::run(g, &a),
+        Command::Throttle(a) => cmd::throttle::run(g, &a),
     }
 }
 

@@ -41,6 +41,7 @@ pub fn run(g: &Global, a: &ContainersArgs) -> Result<()> {
         format: crate::render::Format::Json,
         tracing: crate::trace::TracingChoice::Off,
         enable_delayacct: a.enable_delayacct,
+        exit_code: false,
     };
     let d = super::diagnose::diagnose(g, &da)?;
     let out = match a.format {

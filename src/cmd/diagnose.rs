@@ -19,6 +19,7 @@ use crate::trace::{self, TraceRequest, TracingChoice};
 use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = AFTER_HELP)]
 pub struct DiagnoseArgs {
     /// How long to watch the machine (e.g. 5s, 500ms, 1m). Rates are averages over it.
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -35,12 +36,43 @@ pub struct DiagnoseArgs {
     /// process. Processes started before it stay unknown.
     #[arg(long)]
     pub enable_delayacct: bool,
+    /// Exit by the worst finding, for monitoring checks and cron (the Nagios/Icinga plugin
+    /// convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose.
+    #[arg(long)]
+    pub exit_code: bool,
 }
+
+/// The `--exit-code` status of a diagnosis that ran: its worst finding, as a Nagios plugin
+/// reports it (OK 0, WARNING 1, CRITICAL 2). [`COULD_NOT_DIAGNOSE`] is UNKNOWN.
+pub fn exit_code_of(findings: &[findings::Finding]) -> i32 {
+    findings
+        .iter()
+        .map(|f| match f.severity {
+            findings::Severity::Critical => 2,
+            findings::Severity::Warning => 1,
+            findings::Severity::Info => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `--exit-code` when the run failed (a bad root, an unreadable kernel file): Nagios'
+/// UNKNOWN.
+pub const COULD_NOT_DIAGNOSE: i32 = 3;
+
+/// What `--exit-code` means, for `iowhy diagnose --help`.
+pub const AFTER_HELP: &str = "\
+With --exit-code, the exit status is the worst finding (the Nagios/Icinga plugin
+convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose (the run
+failed: a root that is not procfs, a kernel file that cannot be read). A command line
+that cannot be parsed still exits 2.";
 
 /// The shortest window that gives meaningful rates (/proc/uptime has 10 ms resolution).
 const MIN_WINDOW: Duration = Duration::from_millis(200);
 
-pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
+/// Diagnose and print; returns the exit status (0, or the worst finding with
+/// `--exit-code`).
+pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<i32> {
     if a.duration < MIN_WINDOW {
         return Err(usage(format!(
             "--duration must be at least {} ms",
@@ -53,11 +85,16 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
         Format::Markdown => render::markdown::render(&d),
         Format::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
     };
+    let code = if a.exit_code {
+        exit_code_of(&d.findings)
+    } else {
+        0
+    };
     let r = emit(&out);
     // Closing perf events and BPF links waits for RCU grace periods: do it after the
     // report is out.
     drop(session);
-    r
+    r.map(|()| code)
 }
 
 /// Take the two snapshots, trace in between, run the rules. Ctrl-C during the window
