@@ -81,7 +81,7 @@ pub enum Command {
     /// Limit a process's disk bandwidth or IOPS with a cgroup instead of killing it.
     Throttle(cmd::throttle::ThrottleArgs),
     /// Reproduce an incident on purpose, bounded and self-cleaning (for training and tests).
-    Lab(crate::lab::LabArgs),
+    Lab(cmd::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
     /// Print one raw snapshot (every counter read, nothing computed) as JSON.
@@ -202,7 +202,7 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Files(a) => cmd::files::run(g, &a),
         Command::Space(a) => cmd::space::run(g, &a),
         Command::Containers(a) => cmd::containers::run(g, &a),
-        Command::Lab(a) => crate::lab::run(g, &a),
+        Command::Lab(a) => cmd::lab::run(g, &a),
         Command::Playbook => emit(cmd::playbook::TEXT),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),

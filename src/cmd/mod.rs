@@ -7,6 +7,7 @@ pub mod containers;
 pub mod diagnose;
 pub mod files;
 pub mod iostat;
+pub mod lab;
 pub mod pause;
 pub mod playbook;
 pub mod reclaim;
