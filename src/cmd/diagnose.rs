@@ -7,15 +7,15 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cmd::{Global, emit};
+use crate::cmd::{Global, OutputFormat, Tracing, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
 use crate::render::json::BlindSpot;
-use crate::render::{self, Diagnosis, Format};
+use crate::render::{self, Diagnosis};
 use crate::source::SnapshotOptions;
 use crate::trace::delayacct::DelayAcctGuard;
-use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::trace::{self, TraceRequest};
 use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
@@ -26,12 +26,12 @@ pub struct DiagnoseArgs {
     pub duration: Duration,
     /// text: the story for a person; json: the stable contract (DESIGN.md); markdown: an
     /// incident note for a ticket.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// How to see syscalls during the window: auto picks the best allowed (ebpf, perf,
     /// then sampling /proc); off skips tracing.
-    #[arg(long, value_enum, default_value_t = TracingChoice::Auto)]
-    pub tracing: TracingChoice,
+    #[arg(long, value_enum, default_value_t = Tracing::Auto)]
+    pub tracing: Tracing,
     /// Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per
     /// process. Processes started before it stay unknown.
     #[arg(long)]
@@ -81,9 +81,9 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<i32> {
     }
     let (d, session) = diagnose_keep(g, a)?;
     let out = match a.format {
-        Format::Text => render::text::render(&d),
-        Format::Markdown => render::markdown::render(&d),
-        Format::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
+        OutputFormat::Text => render::text::render(&d),
+        OutputFormat::Markdown => render::markdown::render(&d),
+        OutputFormat::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
     };
     let code = if a.exit_code {
         exit_code_of(&d.findings)
@@ -132,8 +132,8 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
         duration: a.duration,
         ..Default::default()
     };
-    let mut session = if live && a.tracing != TracingChoice::Off {
-        Some(trace::open(&req, &roots, a.tracing)?)
+    let mut session = if live && a.tracing != Tracing::Off {
+        Some(trace::open(&req, &roots, a.tracing.into())?)
     } else {
         None
     };

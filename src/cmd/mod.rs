@@ -131,3 +131,26 @@ pub fn format_parser(
         // The parser above accepted only these names, so the fallback is never taken.
         .map(|s| OutputFormat::from_str(&s, false).unwrap_or(OutputFormat::Text))
 }
+
+/// `--tracing`: which layer sees the syscalls (mapped to [`crate::trace::TracingChoice`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Tracing {
+    Auto,
+    Ebpf,
+    Perf,
+    Sampling,
+    Off,
+}
+
+impl From<Tracing> for crate::trace::TracingChoice {
+    fn from(t: Tracing) -> Self {
+        use crate::trace::TracingChoice as C;
+        match t {
+            Tracing::Auto => C::Auto,
+            Tracing::Ebpf => C::Ebpf,
+            Tracing::Perf => C::Perf,
+            Tracing::Sampling => C::Sampling,
+            Tracing::Off => C::Off,
+        }
+    }
+}
