@@ -6,6 +6,7 @@
 //! *before* the pause aborts it: nothing is stopped.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -168,9 +169,14 @@ fn phase(devs: &[DeviceRates], name: &str, secs: f64) -> Phase {
 }
 
 /// Pause the process, measure its disks before, during and after, and say whether it is
-/// the cause. It is always resumed (see the module doc); a signal on `stop` ends the
-/// measurement early. The caller prints the report, then [`check_resumed`].
-pub fn pause(roots: &Roots, a: &PauseOptions, stop: &AtomicBool) -> Result<PauseReport> {
+/// the cause. It is always resumed (see the module doc). `stop_on_signal` (the command's
+/// stop flag) is called once the experiment starts; a signal on it ends the measurement
+/// early. The caller prints the report, then [`check_resumed`].
+pub fn pause(
+    roots: &Roots,
+    a: &PauseOptions,
+    stop_on_signal: &dyn Fn() -> Arc<AtomicBool>,
+) -> Result<PauseReport> {
     if a.for_.is_zero() || a.for_ > MAX_PAUSE {
         return Err(usage(format!(
             "--for must be between 1 ms and {} s",
@@ -230,6 +236,10 @@ pub fn pause(roots: &Roots, a: &PauseOptions, stop: &AtomicBool) -> Result<Pause
         };
         return Ok(r);
     }
+    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
+    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
+    let stop = stop_on_signal();
+    let stop: &AtomicBool = &stop;
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
     let (before, psi_b, sb) = measure(&mut c, a.measure, stop)?;
     if stop.load(Ordering::Relaxed) {

@@ -14,6 +14,7 @@
 //! state; one during the measurement before the limit aborts it, with nothing changed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -203,9 +204,13 @@ fn save_intent(path: &Path, st: &ThrottleState) -> Result<()> {
 }
 
 /// Throttle the process (or, with `undo`, lift an earlier throttle) and measure its I/O
-/// rate before, while and after limited; a signal on `stop` ends the wait and lifts the
-/// limit. The caller prints the report.
-pub fn throttle(roots: &Roots, a: &ThrottleOptions, stop: &AtomicBool) -> Result<ThrottleReport> {
+/// rate before, while and after limited. `stop_on_signal` (the command's stop flag) is
+/// called once the action starts; a signal on it ends the wait and lifts the limit. The caller prints the report.
+pub fn throttle(
+    roots: &Roots,
+    a: &ThrottleOptions,
+    stop_on_signal: &dyn Fn() -> Arc<AtomicBool>,
+) -> Result<ThrottleReport> {
     if !a.dry_run {
         super::resume_stale_pauses(roots);
     }
@@ -312,6 +317,10 @@ pub fn throttle(roots: &Roots, a: &ThrottleOptions, stop: &AtomicBool) -> Result
     if a.dry_run {
         return Ok(r);
     }
+    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
+    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
+    let stop = stop_on_signal();
+    let stop: &AtomicBool = &stop;
     r.before = rates(roots, t.pid, a.measure, stop);
     if stop.load(Ordering::Relaxed) {
         anyhow::bail!(

@@ -46,7 +46,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         yes: a.yes,
         dry_run: a.dry_run,
     };
-    let r = pause(&roots, &o, &stop_flag())?;
+    let r = pause(&roots, &o, &stop_flag)?;
     print(a, &r)?;
     check_resumed(&roots, &r)
 }

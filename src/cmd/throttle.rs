@@ -70,7 +70,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         yes: a.yes,
         dry_run: a.dry_run,
     };
-    let r = throttle(&g.roots(), &o, &stop_flag())?;
+    let r = throttle(&g.roots(), &o, &stop_flag)?;
     print(a, &r)
 }
 
