@@ -342,6 +342,47 @@ fn assert_one_line_exit(args: &[&str], code: i32) {
     assert!(err.starts_with("iowhy: "), "{err}");
 }
 
+/// `diagnose --exit-code` is a monitoring check (the Nagios convention): the status is the
+/// worst finding, and a run that cannot diagnose is UNKNOWN (3), not a usage error.
+#[test]
+fn exit_code_is_the_worst_finding() {
+    let code = |args: &[&str]| iowhy(args).status.code();
+    let on = |name: &str| {
+        let dir = fixture(name);
+        code(&[
+            "--fixture",
+            dir.to_str().unwrap(),
+            "diagnose",
+            "--exit-code",
+            "-f",
+            "json",
+        ])
+    };
+    // No finding above info.
+    assert_eq!(on("quiet"), Some(0));
+    // A warning only: the deleted file holding space.
+    assert_eq!(on("deleted-open"), Some(1));
+    // A filesystem full.
+    assert_eq!(on("disk-fill"), Some(2));
+    // Without the flag, a critical finding is still a successful run.
+    let dir = fixture("disk-fill");
+    assert_eq!(
+        code(&["--fixture", dir.to_str().unwrap(), "diagnose", "-f", "json"]),
+        Some(0)
+    );
+    // Could not diagnose: a proc root that is not procfs (exit 2 without the flag).
+    assert_one_line_exit(
+        &["--proc-root", "/nonexistent-dir", "diagnose", "--exit-code"],
+        3,
+    );
+    assert_one_line_exit(&["--proc-root", "/nonexistent-dir", "--exit-code"], 3);
+    let h = ok(&["diagnose", "--help"]);
+    assert!(
+        h.contains("--exit-code") && h.contains("3 could not diagnose"),
+        "{h}"
+    );
+}
+
 /// `iowhy files <its own pid>`: the interval leaves iowhy out, which used to panic on an
 /// `expect`. `exec` makes the shell's `$$` iowhy's pid.
 #[test]

@@ -6,51 +6,37 @@
 //! *before* the pause aborts it: nothing is stopped.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
 use crate::error::usage;
 use crate::interval::Interval;
 use crate::interval::disk::{self, DeviceRates};
-use crate::render::json::r2;
 use crate::roots::Roots;
 use crate::snapshot::Snapshot;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+use crate::units::r2;
 
 use super::guardian::{Guardian, Undo};
 use super::proc_handle::ProcHandle;
 use super::{Target, confirm, depended_on, refuse_unsafe, target};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ActFormat {
-    Text,
-    Json,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct PauseArgs {
-    /// The process to stop for a moment.
-    #[arg(value_name = "PID")]
+/// What to pause, for how long, and how to ask.
+#[derive(Debug, Clone)]
+pub struct PauseOptions {
     pub pid: u32,
-    /// How long to keep it stopped (at most 10 minutes).
-    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
-    pub for_: std::time::Duration,
+    /// How long to keep it stopped (at most [`MAX_PAUSE`]).
+    pub for_: Duration,
     /// How long to measure before and after the pause.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub measure: Duration,
-    /// Pause a process others depend on (a shim, a database) without asking.
-    #[arg(long)]
+    /// Pause a process others depend on without asking.
     pub yes: bool,
     /// Say what would be done, and do nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
-    pub format: ActFormat,
 }
 
 #[derive(Serialize, Clone, Debug, Default)]
@@ -88,7 +74,7 @@ pub struct PauseReport {
 }
 
 /// Longest pause allowed: an experiment, not a way to park a process.
-const MAX_PAUSE: Duration = Duration::from_secs(600);
+pub const MAX_PAUSE: Duration = Duration::from_secs(600);
 /// The guardian resumes on its own this long after the pause should have ended.
 const GUARD_MARGIN: Duration = Duration::from_secs(3);
 
@@ -190,25 +176,27 @@ fn phase(devs: &[DeviceRates], name: &str, secs: f64) -> Phase {
         .unwrap_or_default()
 }
 
-pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "pause acts on the live machine; it cannot use --fixture",
-        ));
-    }
+/// Pause the process, measure its disks before, during and after, and say whether it is
+/// the cause. It is always resumed (see the module doc). `stop_on_signal` (the command's
+/// stop flag) is called once the experiment starts; a signal on it ends the measurement
+/// early. The caller prints the report, then [`check_resumed`].
+pub fn pause(
+    roots: &Roots,
+    a: &PauseOptions,
+    stop_on_signal: &dyn Fn() -> Arc<AtomicBool>,
+) -> Result<PauseReport> {
     if a.for_.is_zero() || a.for_ > MAX_PAUSE {
         return Err(usage(format!(
             "--for must be between 1 ms and {} s",
             MAX_PAUSE.as_secs()
         )));
     }
-    let roots = g.roots();
     if !a.dry_run {
-        super::resume_stale_pauses(&roots);
+        super::resume_stale_pauses(roots);
     }
-    let t = target(&roots, a.pid)?;
-    refuse_unsafe(&roots, &t)?;
-    if super::running_thread(&roots, t.pid).is_none() {
+    let t = target(roots, a.pid)?;
+    refuse_unsafe(roots, &t)?;
+    if super::running_thread(roots, t.pid).is_none() {
         return Err(usage(format!(
             "pid {} is already stopped (state {}: by a signal or a debugger): not touching it",
             t.pid, t.state
@@ -227,7 +215,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
             )?;
         }
     }
-    let mut names: Vec<String> = devices_of(&roots, t.pid)?.into_iter().collect();
+    let mut names: Vec<String> = devices_of(roots, t.pid)?.into_iter().collect();
     if a.dry_run {
         let r = PauseReport {
             pid: t.pid,
@@ -254,11 +242,14 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
             ),
             warnings,
         };
-        return print(a, &r);
+        return Ok(r);
     }
-    let stop = crate::cmd::stop_flag();
+    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
+    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
+    let stop = stop_on_signal();
+    let stop: &AtomicBool = &stop;
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let (before, psi_b, sb) = measure(&mut c, a.measure, &stop)?;
+    let (before, psi_b, sb) = measure(&mut c, a.measure, stop)?;
     if stop.load(Ordering::Relaxed) {
         bail!(
             "interrupted during the measurement before the pause: pid {} was not stopped",
@@ -281,10 +272,10 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         t.start_ticks,
         a.for_ + a.measure + GUARD_MARGIN,
         None,
-        &roots,
+        roots,
     )?;
     // Signals go through a pidfd of the process iowhy checked, never to a reused pid.
-    let handle = match ProcHandle::open(&roots, t.pid, t.start_ticks) {
+    let handle = match ProcHandle::open(roots, t.pid, t.start_ticks) {
         Ok(h) => h,
         Err(why) => {
             guardian.done();
@@ -305,17 +296,17 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
             guardian.done();
             bail!("could not stop pid {}: {e}", t.pid);
         }
-        stopped = wait_state(&roots, t.pid, true, Duration::from_secs(1));
+        stopped = wait_state(roots, t.pid, true, Duration::from_secs(1));
         if !stopped {
             warnings.push(format!(
                 "pid {} did not stop within 1 s (a task in uninterruptible I/O wait stops only when its request completes)",
                 t.pid
             ));
         }
-        let m = measure(&mut c, a.for_, &stop);
+        let m = measure(&mut c, a.for_, stop);
         // Resume first, whatever the measurement did.
         let _ = handle.signal(rustix::process::Signal::CONT);
-        resumed = wait_state(&roots, t.pid, false, Duration::from_secs(2));
+        resumed = wait_state(roots, t.pid, false, Duration::from_secs(2));
         m
     };
     guardian.done();
@@ -327,7 +318,7 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         if stop.load(Ordering::Relaxed) {
             &quiet
         } else {
-            &stop
+            stop
         },
     )?;
     let devices: Vec<DeviceEffect> = names
@@ -358,12 +349,17 @@ pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
         summary,
         warnings,
     };
-    print(a, &r)?;
-    if !resumed && state_of(&roots, t.pid).is_some() {
+    Ok(r)
+}
+
+/// After the report is printed: an error if the process was not seen to resume and is
+/// still there.
+pub fn check_resumed(roots: &Roots, r: &PauseReport) -> Result<()> {
+    if !r.dry_run && !r.resumed && state_of(roots, r.pid).is_some() {
         bail!(
             "pid {} may still be stopped: run `kill -CONT {}`",
-            t.pid,
-            t.pid
+            r.pid,
+            r.pid
         );
     }
     Ok(())
@@ -438,62 +434,6 @@ pub fn verdict(
                 t.pid, t.comm
             ),
         )
-    }
-}
-
-fn print(a: &PauseArgs, r: &PauseReport) -> Result<()> {
-    match a.format {
-        ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
-        ActFormat::Text => {
-            let mut o = String::new();
-            for w in &r.warnings {
-                o.push_str(&format!("warning: {w}\n"));
-            }
-            if r.dry_run {
-                o.push_str(&format!("dry run: {}\n", r.summary));
-                return emit(&o);
-            }
-            o.push_str(&format!(
-                "paused pid {} ({}) for {:.1} s; {}\n",
-                r.pid,
-                r.comm,
-                r.paused_s,
-                if r.resumed {
-                    "resumed"
-                } else {
-                    "NOT confirmed resumed"
-                }
-            ));
-            let mut t = crate::render::table::Table::new(&[
-                "DEVICE", "PHASE", "%util", "await ms", "w/s", "wkB/s", "f/s",
-            ])
-            .text_columns(&[1]);
-            for d in &r.devices {
-                for (n, p) in [
-                    ("before", &d.before),
-                    ("paused", &d.during),
-                    ("after", &d.after),
-                ] {
-                    t.row(vec![
-                        d.device.clone(),
-                        n.into(),
-                        format!("{:.1}", p.util_pct),
-                        format!("{:.2}", p.await_ms),
-                        format!("{:.1}", p.w_per_s),
-                        format!("{:.1}", p.wkb_per_s),
-                        format!("{:.1}", p.f_per_s),
-                    ]);
-                }
-            }
-            o.push_str(&t.render());
-            if let Some([b, d, af]) = r.psi_some_pct {
-                o.push_str(&format!(
-                    "I/O pressure (some): {b:.0}% → {d:.0}% → {af:.0}%\n"
-                ));
-            }
-            o.push_str(&format!("{}\n", r.summary));
-            emit(&o)
-        }
     }
 }
 

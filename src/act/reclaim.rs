@@ -6,30 +6,23 @@
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit};
 use crate::error::usage;
+use crate::roots::Roots;
 use crate::units;
 
-use super::pause::ActFormat;
 use super::{confirm, refuse_unsafe, target};
 
-#[derive(Args, Debug, Clone)]
-pub struct ReclaimArgs {
-    #[arg(value_name = "PID")]
+/// Which fd of which process to truncate, and how to ask.
+#[derive(Debug, Clone)]
+pub struct ReclaimOptions {
     pub pid: u32,
-    #[arg(value_name = "FD")]
     pub fd: i32,
-    /// Truncate without asking (for scripts).
-    #[arg(long)]
+    /// Truncate without asking.
     pub yes: bool,
     /// Say what would be freed, and do nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
-    pub format: ActFormat,
 }
 
 /// Open the fd's file for the truncate — after the prompt, which may have taken minutes:
@@ -38,7 +31,7 @@ pub struct ReclaimArgs {
 /// dev and inode, no name): a process that dup2()ed a live file onto the fd meanwhile
 /// would otherwise have it truncated by root.
 fn reopen_checked(
-    roots: &crate::roots::Roots,
+    roots: &Roots,
     t: &super::Target,
     fd: i32,
     shown: &std::fs::Metadata,
@@ -103,15 +96,11 @@ pub struct ReclaimReport {
     pub warning: String,
 }
 
-pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "reclaim acts on the live machine; it cannot use --fixture",
-        ));
-    }
-    let roots = g.roots();
-    let t = target(&roots, a.pid)?;
-    refuse_unsafe(&roots, &t)?;
+/// Truncate the deleted file on the fd (after the checks and the prompt) and report what
+/// was freed; with `dry_run`, only what would be. The caller prints the report.
+pub fn reclaim(roots: &Roots, a: &ReclaimOptions) -> Result<ReclaimReport> {
+    let t = target(roots, a.pid)?;
+    refuse_unsafe(roots, &t)?;
     let link = roots.fd_link(a.pid, a.fd);
     let name = {
         let mut r = crate::source::reader::Reader::live(roots.clone());
@@ -156,7 +145,7 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
         )));
     }
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
-    let mapped = super::mappers(&roots, dev, md.ino()).pids;
+    let mapped = super::mappers(roots, dev, md.ino()).pids;
     if !mapped.is_empty() {
         return Err(usage(format!(
             "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"
@@ -207,7 +196,7 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             a.yes,
         )?;
         super::test_sync("reclaim-confirmed");
-        let f = reopen_checked(&roots, &t, a.fd, &md)?;
+        let f = reopen_checked(roots, &t, a.fd, &md)?;
         f.set_len(0).context("truncating")?;
         let after = f.metadata()?;
         r.allocated_after_bytes = after.blocks() * 512;
@@ -216,35 +205,5 @@ pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
             .saturating_sub(r.allocated_after_bytes);
         r.filesystem_avail_after_bytes = avail();
     }
-    match a.format {
-        ActFormat::Json => emit(&(serde_json::to_string_pretty(&r)? + "\n")),
-        ActFormat::Text => {
-            let verb = if a.dry_run { "would free" } else { "freed" };
-            let amount = if a.dry_run {
-                r.allocated_before_bytes
-            } else {
-                r.freed_bytes
-            };
-            let mut o = format!(
-                "{verb} {} held by deleted {} (pid {} {}, fd {})\n",
-                units::bytes_u(amount),
-                r.path,
-                r.pid,
-                r.comm,
-                r.fd
-            );
-            if let (Some(b), Some(af)) = (
-                r.filesystem_avail_before_bytes,
-                r.filesystem_avail_after_bytes,
-            ) {
-                o.push_str(&format!(
-                    "filesystem available: {} → {}\n",
-                    units::bytes_u(b),
-                    units::bytes_u(af)
-                ));
-            }
-            o.push_str(&format!("note: {}\n", r.warning));
-            emit(&o)
-        }
-    }
+    Ok(r)
 }

@@ -14,59 +14,39 @@
 //! state; one during the measurement before the limit aborts it, with nothing changed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::error::usage;
-use crate::render::json::r2;
 use crate::roots::Roots;
-use crate::units;
+use crate::units::r2;
 
 use super::cglimit::{self, Kernel, ThrottleState};
 use super::cgroup::{self, Hierarchy, Limits};
 use super::guardian::{Guardian, Undo};
-use super::pause::ActFormat;
 use super::rundir;
 use super::{confirm, depended_on, refuse_unsafe, target};
 
-#[derive(Args, Debug, Clone)]
-pub struct ThrottleArgs {
-    #[arg(value_name = "PID")]
+/// What to throttle (or undo), the limits, and for how long.
+#[derive(Debug, Clone, Default)]
+pub struct ThrottleOptions {
     pub pid: u32,
-    /// Lift a throttle set earlier.
-    #[arg(long, conflicts_with_all = ["write_bps", "read_bps", "write_iops", "read_iops", "for_"])]
+    /// Lift a throttle set earlier instead.
     pub undo: bool,
-    /// Write bandwidth limit, e.g. 10M (bytes per second).
-    #[arg(long, value_parser = parse_bytes)]
-    pub write_bps: Option<u64>,
-    #[arg(long, value_parser = parse_bytes)]
-    pub read_bps: Option<u64>,
-    #[arg(long)]
-    pub write_iops: Option<u64>,
-    #[arg(long)]
-    pub read_iops: Option<u64>,
-    /// Lift the limit after this long (iowhy waits; a guardian lifts it if iowhy dies).
-    /// Without it, the limit stays until `iowhy throttle --undo PID`.
-    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub limits: Limits,
+    /// Lift the limit after this long; without it, the limit stays until undone.
     pub for_: Option<Duration>,
-    /// Limit on this disk instead of the ones behind the process's files (repeatable).
-    #[arg(long = "device", value_name = "NAME")]
+    /// Limit on these disks instead of the ones behind the process's files.
     pub devices: Vec<String>,
     /// How long to measure the process's I/O rate before and after.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub measure: Duration,
     /// Throttle a process others depend on without asking.
-    #[arg(long)]
     pub yes: bool,
-    #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
-    pub format: ActFormat,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -198,39 +178,42 @@ fn save_intent(path: &Path, st: &ThrottleState) -> Result<()> {
     Ok(())
 }
 
-pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "throttle acts on the live machine; it cannot use --fixture",
-        ));
-    }
-    let roots = g.roots();
+/// Throttle the process (or, with `undo`, lift an earlier throttle) and measure its I/O
+/// rate before, while and after limited. `stop_on_signal` (the command's stop flag) is
+/// called once the action starts; a signal on it ends the wait and lifts the limit. The caller prints the report.
+pub fn throttle(
+    roots: &Roots,
+    a: &ThrottleOptions,
+    stop_on_signal: &dyn Fn() -> Arc<AtomicBool>,
+) -> Result<ThrottleReport> {
     if !a.dry_run {
-        super::resume_stale_pauses(&roots);
+        super::resume_stale_pauses(roots);
     }
     if a.undo {
-        return undo_cmd(&roots, a);
+        return undo_cmd(roots, a.pid);
     }
-    let limits = Limits {
-        read_bps: a.read_bps,
-        write_bps: a.write_bps,
-        read_iops: a.read_iops,
-        write_iops: a.write_iops,
-    };
+    let limits = a.limits;
     if limits == Limits::default() {
         return Err(usage(
             "give at least one limit: --write-bps, --read-bps, --write-iops or --read-iops (or --undo)",
         ));
     }
-    if [a.read_bps, a.write_bps, a.read_iops, a.write_iops].contains(&Some(0)) {
+    if [
+        limits.read_bps,
+        limits.write_bps,
+        limits.read_iops,
+        limits.write_iops,
+    ]
+    .contains(&Some(0))
+    {
         return Err(usage(
             "a limit of 0 would stop the process's I/O entirely; use iowhy pause for that",
         ));
     }
-    let t = target(&roots, a.pid)?;
-    refuse_unsafe(&roots, &t)?;
+    let t = target(roots, a.pid)?;
+    refuse_unsafe(roots, &t)?;
     let mut earlier_notes = Vec::new();
-    let sp = state_path(&roots, t.pid);
+    let sp = state_path(roots, t.pid);
     if let Some(old) = rundir::read_trusted(&sp)?
         .and_then(|text| serde_json::from_str::<ThrottleState>(&text).ok())
         .filter(|old| old.start_ticks != t.start_ticks)
@@ -251,7 +234,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             t.pid
         )));
     }
-    let disks = disks_of(&roots, t.pid, &a.devices)?;
+    let disks = disks_of(roots, t.pid, &a.devices)?;
     if disks.is_empty() {
         return Err(usage(format!(
             "pid {} has no file open for writing on a disk; name one with --device",
@@ -260,7 +243,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
     }
     // Decide (and refuse) before measuring or asking anything.
     let st = cglimit::prepare(
-        &roots,
+        roots,
         &t,
         &disks.iter().map(|d| d.0).collect::<Vec<_>>(),
         limits,
@@ -307,17 +290,20 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         }
     }
     if a.dry_run {
-        return print(a, &r);
+        return Ok(r);
     }
-    let stop = crate::cmd::stop_flag();
-    r.before = rates(&roots, t.pid, a.measure, &stop);
+    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
+    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
+    let stop = stop_on_signal();
+    let stop: &AtomicBool = &stop;
+    r.before = rates(roots, t.pid, a.measure, stop);
     if stop.load(Ordering::Relaxed) {
         anyhow::bail!(
             "interrupted during the measurement before the limit: pid {} was not throttled",
             t.pid
         );
     }
-    rundir::ensure(&state_dir(&roots))?;
+    rundir::ensure(&state_dir(roots))?;
     save_intent(&sp, &st)?;
     // The guardian first, then the change: from here on, iowhy dying at any instant
     // leaves nothing behind (the guardian restores from the intent, which is harmless if
@@ -329,7 +315,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             t.start_ticks,
             d + GUARD_MARGIN,
             Some(&sp),
-            &roots,
+            roots,
         ) {
             Ok(g) => Some(g),
             Err(e) => {
@@ -353,7 +339,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         return Err(e);
     }
     let during_for = a.for_.map(|d| d.min(a.measure)).unwrap_or(a.measure);
-    r.during = rates(&roots, t.pid, during_for, &stop);
+    r.during = rates(roots, t.pid, during_for, stop);
     if let Some(d) = a.for_ {
         let t0 = std::time::Instant::now();
         while t0.elapsed() + during_for < d && !stop.load(Ordering::Relaxed) {
@@ -366,7 +352,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
         r.notes.extend(lifted?.1);
         r.lifted = true;
         let quiet = AtomicBool::new(false);
-        r.after = rates(&roots, t.pid, a.measure, &quiet);
+        r.after = rates(roots, t.pid, a.measure, &quiet);
     } else if stop.load(Ordering::Relaxed) {
         // Interrupted while measuring: do not leave a limit behind unasked.
         r.notes.extend(undo_state_file(&sp)?.1);
@@ -377,7 +363,7 @@ pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
             t.pid
         ));
     }
-    print(a, &r)
+    Ok(r)
 }
 
 /// The guardian lifts the limit on its own this long after `--for` should have ended.
@@ -387,19 +373,19 @@ const GUARD_MARGIN: Duration = Duration::from_secs(3);
 /// throttled one exited and its pid was reused): the cgroup state is restored all the
 /// same — that moves only the processes in the group iowhy made — and nothing is done to
 /// the process that has the pid now.
-fn undo_cmd(roots: &Roots, a: &ThrottleArgs) -> Result<()> {
-    let p = state_path(roots, a.pid);
+fn undo_cmd(roots: &Roots, pid: u32) -> Result<ThrottleReport> {
+    let p = state_path(roots, pid);
     if !p.exists() {
         return Err(usage(format!(
             "pid {} has no throttle set by iowhy ({} does not exist)",
-            a.pid,
+            pid,
             p.display()
         )));
     }
     let (st, stale) = undo_state_file(&p)?;
-    let now = target(roots, a.pid).ok();
+    let now = target(roots, pid).ok();
     let mut r = ThrottleReport {
-        pid: a.pid,
+        pid,
         comm: now
             .as_ref()
             .filter(|t| t.start_ticks == st.start_ticks)
@@ -416,79 +402,14 @@ fn undo_cmd(roots: &Roots, a: &ThrottleArgs) -> Result<()> {
         Some(t) if t.start_ticks == st.start_ticks => {}
         Some(_) => r.notes.push(format!(
             "pid {} is another process now (the throttled one exited): restored the cgroup state only, and left that process alone",
-            a.pid
+            pid
         )),
         None => r.notes.push(format!(
             "pid {} has exited: restored the cgroup state",
-            a.pid
+            pid
         )),
     }
-    print(a, &r)
-}
-
-fn print(a: &ThrottleArgs, r: &ThrottleReport) -> Result<()> {
-    match a.format {
-        ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
-        ActFormat::Text => {
-            let mut o = String::new();
-            if r.action == "undo" {
-                o.push_str(&format!(
-                    "lifted the throttle on pid {}{}\n",
-                    r.pid,
-                    if r.comm.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", r.comm)
-                    }
-                ));
-                for n in &r.notes {
-                    o.push_str(&format!("  note: {n}\n"));
-                }
-                return emit(&o);
-            }
-            let l = r.limits.unwrap_or_default();
-            let lim: Vec<String> = [
-                ("write", l.write_bps.map(|v| units::rate(v as f64))),
-                ("read", l.read_bps.map(|v| units::rate(v as f64))),
-                ("write IOPS", l.write_iops.map(|v| v.to_string())),
-                ("read IOPS", l.read_iops.map(|v| v.to_string())),
-            ]
-            .into_iter()
-            .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
-            .collect();
-            o.push_str(&format!(
-                "{}throttle pid {} ({}) to {} on {} ({:?}, group {})\n",
-                if r.dry_run { "dry run: " } else { "" },
-                r.pid,
-                r.comm,
-                lim.join(", "),
-                r.devices.join(", "),
-                r.hierarchy.unwrap_or(Hierarchy::V1),
-                r.group.clone().unwrap_or_default()
-            ));
-            for (n, x) in [
-                ("before", &r.before),
-                ("limited", &r.during),
-                ("after", &r.after),
-            ] {
-                if let Some(x) = x {
-                    o.push_str(&format!(
-                        "  {n:8} writes {}, reads {} (over {:.1} s)\n",
-                        units::rate(x.write_bytes_per_s),
-                        units::rate(x.read_bytes_per_s),
-                        x.seconds
-                    ));
-                }
-            }
-            if r.lifted {
-                o.push_str("  the limit is lifted\n");
-            }
-            for n in &r.notes {
-                o.push_str(&format!("  note: {n}\n"));
-            }
-            emit(&o)
-        }
-    }
+    Ok(r)
 }
 
 #[cfg(test)]

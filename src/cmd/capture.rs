@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
 use crate::error::usage;
 use crate::source::{Collector, Origin, SnapshotOptions};
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct CaptureArgs {

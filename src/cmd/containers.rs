@@ -7,23 +7,18 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::render::containers;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ContainersFormat {
-    Text,
-    Json,
-}
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ContainersArgs {
     /// How long to watch (rates are averages over it).
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
-    #[arg(long, short = 'f', value_enum, default_value_t = ContainersFormat::Text)]
-    pub format: ContainersFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
     /// Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per
     /// container and shim. Processes started before it stay unknown.
     #[arg(long)]
@@ -37,14 +32,15 @@ pub fn run(g: &Global, a: &ContainersArgs) -> Result<()> {
     // The same window as diagnose, without syscall tracing: containers need none.
     let da = super::diagnose::DiagnoseArgs {
         duration: a.duration,
-        format: crate::render::Format::Json,
-        tracing: crate::trace::TracingChoice::Off,
+        format: OutputFormat::Json,
+        tracing: crate::cmd::Tracing::Off,
         enable_delayacct: a.enable_delayacct,
+        exit_code: false,
     };
     let d = super::diagnose::diagnose(g, &da)?;
     let out = match a.format {
-        ContainersFormat::Text => containers::text(&d),
-        ContainersFormat::Json => serde_json::to_string_pretty(&containers::report(&d))? + "\n",
+        OutputFormat::Text | OutputFormat::Markdown => containers::text(&d),
+        OutputFormat::Json => serde_json::to_string_pretty(&containers::report(&d))? + "\n",
     };
     emit(&out)
 }

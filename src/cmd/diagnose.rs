@@ -7,39 +7,72 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, OutputFormat, Tracing, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
 use crate::render::json::BlindSpot;
-use crate::render::{self, Diagnosis, Format};
+use crate::render::{self, Diagnosis};
 use crate::source::SnapshotOptions;
 use crate::trace::delayacct::DelayAcctGuard;
-use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::trace::{self, TraceRequest};
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = AFTER_HELP)]
 pub struct DiagnoseArgs {
     /// How long to watch the machine (e.g. 5s, 500ms, 1m). Rates are averages over it.
     #[arg(long, short = 'd', value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
     /// text: the story for a person; json: the stable contract (DESIGN.md); markdown: an
     /// incident note for a ticket.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// How to see syscalls during the window: auto picks the best allowed (ebpf, perf,
     /// then sampling /proc); off skips tracing.
-    #[arg(long, value_enum, default_value_t = TracingChoice::Auto)]
-    pub tracing: TracingChoice,
+    #[arg(long, value_enum, default_value_t = Tracing::Auto)]
+    pub tracing: Tracing,
     /// Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per
     /// process. Processes started before it stay unknown.
     #[arg(long)]
     pub enable_delayacct: bool,
+    /// Exit by the worst finding, for monitoring checks and cron (the Nagios/Icinga plugin
+    /// convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose.
+    #[arg(long)]
+    pub exit_code: bool,
 }
+
+/// The `--exit-code` status of a diagnosis that ran: its worst finding, as a Nagios plugin
+/// reports it (OK 0, WARNING 1, CRITICAL 2). [`COULD_NOT_DIAGNOSE`] is UNKNOWN.
+pub fn exit_code_of(findings: &[findings::Finding]) -> i32 {
+    findings
+        .iter()
+        .map(|f| match f.severity {
+            findings::Severity::Critical => 2,
+            findings::Severity::Warning => 1,
+            findings::Severity::Info => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `--exit-code` when the run failed (a bad root, an unreadable kernel file): Nagios'
+/// UNKNOWN.
+pub const COULD_NOT_DIAGNOSE: i32 = 3;
+
+/// What `--exit-code` means, for `iowhy diagnose --help`.
+pub const AFTER_HELP: &str = "\
+With --exit-code, the exit status is the worst finding (the Nagios/Icinga plugin
+convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose (the run
+failed: a root that is not procfs, a kernel file that cannot be read). A command line
+that cannot be parsed still exits 2.";
 
 /// The shortest window that gives meaningful rates (/proc/uptime has 10 ms resolution).
 const MIN_WINDOW: Duration = Duration::from_millis(200);
 
-pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
+/// Diagnose and print; returns the exit status (0, or the worst finding with
+/// `--exit-code`).
+pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<i32> {
     if a.duration < MIN_WINDOW {
         return Err(usage(format!(
             "--duration must be at least {} ms",
@@ -48,9 +81,14 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
     }
     let (d, session) = diagnose_keep(g, a)?;
     let out = match a.format {
-        Format::Text => render::text::render(&d),
-        Format::Markdown => render::markdown::render(&d),
-        Format::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
+        OutputFormat::Text => render::text::render(&d),
+        OutputFormat::Markdown => render::markdown::render(&d),
+        OutputFormat::Json => serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
+    };
+    let code = if a.exit_code {
+        exit_code_of(&d.findings)
+    } else {
+        0
     };
     let r = emit(&out);
     // Closing perf events and BPF links waits for RCU grace periods: after the report
@@ -58,7 +96,7 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<()> {
     if let Some((s, _)) = session {
         trace::release(s);
     }
-    r
+    r.map(|()| code)
 }
 
 /// Take the two snapshots, trace in between, run the rules. Ctrl-C during the window
@@ -96,8 +134,8 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
         duration: a.duration,
         ..Default::default()
     };
-    let mut session = if live && a.tracing != TracingChoice::Off {
-        Some(trace::open(&req, &roots, a.tracing)?)
+    let mut session = if live && a.tracing != Tracing::Off {
+        Some(trace::open(&req, &roots, a.tracing.into())?)
     } else {
         None
     };

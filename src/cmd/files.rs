@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::hoststr::for_terminal as esc;
 use crate::interval::{FileRates, Interval};
@@ -20,12 +20,7 @@ use crate::render::table::Table;
 use crate::snapshot::GapKind;
 use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
 use crate::units;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FilesFormat {
-    Text,
-    Json,
-}
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct FilesArgs {
@@ -35,8 +30,8 @@ pub struct FilesArgs {
     /// Window for the growth of each file (0 for a single look, without growth).
     #[arg(long, short = 'd', default_value = "1s", value_parser = parse_duration)]
     pub duration: Duration,
-    #[arg(long, short = 'f', value_enum, default_value_t = FilesFormat::Text)]
-    pub format: FilesFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
 }
 
 #[derive(Serialize)]
@@ -140,7 +135,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
     };
     if after.kthread {
         return emit(&match a.format {
-            FilesFormat::Json => format!(
+            OutputFormat::Json => format!(
                 "{}\n",
                 serde_json::to_string_pretty(&FilesReport {
                     pid: a.pid,
@@ -150,7 +145,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
                     files: Vec::new(),
                 })?
             ),
-            FilesFormat::Text => format!(
+            OutputFormat::Text | OutputFormat::Markdown => format!(
                 "pid {} {} is a kernel thread: it has no open files of its own\n",
                 a.pid,
                 esc(&after.comm)
@@ -181,7 +176,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         .process(a.pid)
         .ok_or_else(|| anyhow::anyhow!("process {} exited during the window", a.pid))?;
     let out = match a.format {
-        FilesFormat::Json => {
+        OutputFormat::Json => {
             let r = FilesReport {
                 pid: p.pid,
                 comm: &p.comm,
@@ -217,7 +212,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
             };
             serde_json::to_string_pretty(&r)? + "\n"
         }
-        FilesFormat::Text => {
+        OutputFormat::Text | OutputFormat::Markdown => {
             let mut o = format!("pid {} {} — {}", p.pid, esc(&p.comm), esc(&p.cmdline));
             if !a.duration.is_zero() {
                 o.push_str(&format!(" ({:.1} s window)", iv.elapsed_s));

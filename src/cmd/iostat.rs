@@ -9,19 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::interval::disk::{self, DeviceRates};
 use crate::render::json::{IostatBasic, IostatDevice, IostatSample, r2};
 use crate::snapshot::Snapshot;
 use crate::source::SnapshotOptions;
 use crate::units;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum IostatFormat {
-    Text,
-    Json,
-}
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct IostatArgs {
@@ -40,8 +35,8 @@ pub struct IostatArgs {
     /// Only these devices (repeatable).
     #[arg(long = "device", value_name = "NAME")]
     pub devices: Vec<String>,
-    #[arg(long, short = 'f', value_enum, default_value_t = IostatFormat::Text)]
-    pub format: IostatFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
     /// Seconds between reports (e.g. 1, 0.5, 2s). Without it: one report since boot.
     #[arg(value_name = "INTERVAL", value_parser = parse_duration)]
     pub interval: Option<Duration>,
@@ -77,7 +72,7 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
             };
             let devs = select(a, prev.as_ref(), &s, itv);
             let out = match a.format {
-                IostatFormat::Json => {
+                OutputFormat::Json => {
                     let timestamp = units::rfc3339(s.wall_unix_ms);
                     let interval_seconds = r2(itv as f64 / 100.0);
                     let line = if a.extended {
@@ -95,7 +90,7 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
                     };
                     line + "\n"
                 }
-                IostatFormat::Text => {
+                OutputFormat::Text | OutputFormat::Markdown => {
                     let mut o = String::new();
                     if !header_done {
                         let _ = writeln!(

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{Global, emit};
+use crate::cmd::{Global, emit};
 use crate::source::{ProcessOptions, SnapshotOptions};
 
 #[derive(Args, Debug, Clone)]

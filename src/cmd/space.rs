@@ -16,7 +16,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, emit};
+use crate::cmd::{OutputFormat, TEXT_JSON, format_parser};
 use crate::error::usage;
 use crate::interval::process::deleted_by_inode;
 use crate::interval::{FsRates, Interval};
@@ -24,12 +25,7 @@ use crate::render::table::Table;
 use crate::source::SnapshotOptions;
 use crate::source::reader::guard;
 use crate::units;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SpaceFormat {
-    Text,
-    Json,
-}
+use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct SpaceArgs {
@@ -45,8 +41,8 @@ pub struct SpaceArgs {
     /// Window for growth and time-to-full (0 to skip).
     #[arg(long, short = 'd', default_value = "2s", value_parser = parse_duration)]
     pub duration: Duration,
-    #[arg(long, short = 'f', value_enum, default_value_t = SpaceFormat::Text)]
-    pub format: SpaceFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
 }
 
 #[derive(Serialize, Default)]
@@ -194,8 +190,8 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
 
 fn print_space(report: &SpaceReport, a: &SpaceArgs) -> Result<()> {
     let out = match a.format {
-        SpaceFormat::Json => serde_json::to_string_pretty(report)? + "\n",
-        SpaceFormat::Text => text(report),
+        OutputFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+        OutputFormat::Text | OutputFormat::Markdown => text(report),
     };
     emit(&out)
 }

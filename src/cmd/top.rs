@@ -10,19 +10,14 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_duration};
+use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::interval::{Interval, ProcessRates};
 use crate::render::json::r2o;
 use crate::render::table::Table;
 use crate::source::{ProcessOptions, SnapshotOptions};
 use crate::units;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TopFormat {
-    Text,
-    Json,
-}
+use crate::units::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortKey {
@@ -52,8 +47,8 @@ pub struct TopArgs {
     /// Show at most this many processes per report.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    #[arg(long, short = 'f', value_enum, default_value_t = TopFormat::Text)]
-    pub format: TopFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
 }
 
 #[derive(Serialize)]
@@ -98,7 +93,7 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
         block: true,
         containers: false,
     };
-    let redraw = !a.batch && std::io::stdout().is_terminal() && a.format == TopFormat::Text;
+    let redraw = !a.batch && std::io::stdout().is_terminal() && a.format == OutputFormat::Text;
     let total = a
         .iterations
         .unwrap_or(if redraw || c.is_live() { u64::MAX } else { 1 });
@@ -110,8 +105,8 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
         let s = c.snapshot(&opts)?;
         let iv = Interval::new(prev, s);
         let out = match a.format {
-            TopFormat::Json => serde_json::to_string(&sample(&iv, a))? + "\n",
-            TopFormat::Text => {
+            OutputFormat::Json => serde_json::to_string(&sample(&iv, a))? + "\n",
+            OutputFormat::Text | OutputFormat::Markdown => {
                 let mut o = String::new();
                 if redraw {
                     o.push_str("\x1b[H\x1b[2J");

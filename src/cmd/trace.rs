@@ -9,21 +9,18 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Global, emit, parse_bytes, parse_duration};
+use crate::cmd::Tracing;
+use crate::cmd::{Global, emit};
+use crate::cmd::{OutputFormat, TEXT_JSON, format_parser};
 use crate::error::usage;
 use crate::interval::trace::{FileSyncRates, TraceRates};
 use crate::parse::fdinfo;
 use crate::render::json::r2;
 use crate::render::table::Table;
 use crate::trace::model::{FileTrace, ProcTrace, TraceData};
-use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::trace::{self, TraceRequest};
 use crate::units;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TraceFormat {
-    Text,
-    Json,
-}
+use crate::units::{parse_bytes, parse_duration};
 
 #[derive(Args, Debug, Clone)]
 pub struct TraceArgs {
@@ -36,13 +33,13 @@ pub struct TraceArgs {
     #[arg(long, short = 'd', default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Force a tracing layer (default: the best available: ebpf, then perf, then sampling).
-    #[arg(long, value_enum, default_value_t = TracingChoice::Auto)]
-    pub tracing: TracingChoice,
+    #[arg(long, value_enum, default_value_t = Tracing::Auto)]
+    pub tracing: Tracing,
     /// perf ring buffer per CPU.
     #[arg(long, default_value = "1M", value_parser = parse_bytes)]
     pub ring_size: u64,
-    #[arg(long, short = 'f', value_enum, default_value_t = TraceFormat::Text)]
-    pub format: TraceFormat,
+    #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
+    pub format: OutputFormat,
 }
 
 #[derive(Serialize)]
@@ -455,7 +452,7 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
         ..Default::default()
     };
     let stop = super::stop_flag();
-    let (mut data, session) = trace::run_keep(&req, &g.roots(), &stop, a.tracing)?;
+    let (mut data, session) = trace::run_keep(&req, &g.roots(), &stop, a.tracing.into())?;
     let names = if data.block.is_empty() {
         Default::default()
     } else {
@@ -469,8 +466,8 @@ pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {
     };
     let j = to_json(&data, &names);
     let r = emit(&match a.format {
-        TraceFormat::Json => serde_json::to_string_pretty(&j)? + "\n",
-        TraceFormat::Text => text(&j),
+        OutputFormat::Json => serde_json::to_string_pretty(&j)? + "\n",
+        OutputFormat::Text | OutputFormat::Markdown => text(&j),
     });
     // The kernel's slow part of detaching, after the report and by a child.
     trace::release(session);

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::stage::Stage;
-use super::{Event, LabArgs};
+use super::{Event, LabOptions};
 use crate::container::cmdline;
 use crate::roots::Roots;
 
@@ -151,7 +151,13 @@ fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-pub(super) fn run(st: &mut Stage, a: &LabArgs, stop: &AtomicBool, busybox: &Path) -> Result<Event> {
+pub(super) fn run(
+    st: &mut Stage,
+    a: &LabOptions,
+    stop: &AtomicBool,
+    busybox: &Path,
+    event: &mut dyn FnMut(&Event) -> Result<()>,
+) -> Result<Event> {
     let id = format!("iowhy-flood-{}", std::process::id());
     let rootfs = st.dir.join("rootfs");
     let log = st.dir.join("logs").join(format!("{id}.log"));
@@ -234,7 +240,7 @@ pub(super) fn run(st: &mut Stage, a: &LabArgs, stop: &AtomicBool, busybox: &Path
         shim_pid: shim,
         ..Default::default()
     };
-    super::print_event(a, &ev, true)?;
+    event(&ev)?;
     let deadline = Instant::now()
         .checked_add(a.duration)
         .unwrap_or_else(Instant::now);

@@ -14,15 +14,15 @@ pub mod worker;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 
-use crate::cli::{Global, emit, parse_bytes, parse_duration};
 use crate::units;
 use stage::Stage;
 use worker::{SyncMode, WorkerKind};
@@ -59,7 +59,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// disk-fill wants to fill up quickly; the others want room so that they do not.
-    fn default_size(self) -> u64 {
+    pub fn default_size(self) -> u64 {
         match self {
             Scenario::DiskFill => 256 << 20,
             Scenario::ContainerLogFlood => 512 << 20,
@@ -69,7 +69,7 @@ impl Scenario {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Scenario::FsyncLogger => "fsync-logger",
             Scenario::DiskFill => "disk-fill",
@@ -84,74 +84,58 @@ impl Scenario {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LabFormat {
-    Text,
-    /// JSON Lines: a "started" event (pids, paths, mountpoint, device) and a "stopped" one.
-    Json,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct LabArgs {
-    #[arg(value_enum)]
+/// A lab to run (the flags of `iowhy lab`, see `cmd::lab`).
+#[derive(Debug, Clone)]
+pub struct LabOptions {
     pub scenario: Scenario,
     /// Stop after this long.
-    #[arg(long, short = 'd', default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Work in a new directory under DIR instead of a loop-device filesystem of the lab's own.
-    #[arg(long, value_name = "DIR")]
+    /// Work in a new directory under this one instead of a loop-device filesystem.
     pub dir: Option<PathBuf>,
-    /// Size of the lab's own filesystem [default: 256M for disk-fill, 1G otherwise].
-    #[arg(long, value_parser = parse_bytes)]
+    /// Size of the lab's own filesystem (default: [`Scenario::default_size`]).
     pub size: Option<u64>,
-    /// fsync-logger: how many writer processes (each with its own log).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    /// fsync-logger: how many writer processes.
     pub writers: u32,
-    /// fsync-logger: lines per second per writer; disk-fill: bytes per second (e.g. 8M). 0 = as fast as possible.
-    #[arg(long, default_value = "0", value_parser = parse_bytes)]
+    /// fsync-logger: lines per second per writer; disk-fill, slow-disk: bytes per second.
     pub rate: u64,
     /// fsync-logger: how each line is made durable.
-    #[arg(long, value_enum, default_value_t = SyncMode::Fsync)]
     pub sync: SyncMode,
-    /// fsync-logger: write exactly this many lines per writer, then idle (0 = no limit).
-    #[arg(long, default_value_t = 0)]
+    /// fsync-logger: lines per writer, then idle (0 = no limit).
     pub lines: u64,
-    /// Let the writers wait this long before their first write (for tracers to attach).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    /// Let the writers wait this long before their first write.
     pub start_after: Duration,
-    #[arg(long, short = 'f', value_enum, default_value_t = LabFormat::Text)]
-    pub format: LabFormat,
     /// pipe-block: what the reader does.
-    #[arg(long, value_enum, default_value_t = pipe::ReaderMode::Stopped)]
     pub reader: pipe::ReaderMode,
 }
 
+/// What a lab started (`event: "started"`) and, at the end, what it cleaned up
+/// (`"stopped"`): the `--format json` lines.
 #[derive(Serialize, Debug, Default)]
-struct Event {
-    event: &'static str,
-    scenario: &'static str,
-    pids: Vec<u32>,
-    paths: Vec<String>,
-    mountpoint: Option<String>,
-    device: Option<String>,
-    base: Option<String>,
-    duration_s: f64,
+pub struct Event {
+    pub event: &'static str,
+    pub scenario: &'static str,
+    pub pids: Vec<u32>,
+    pub paths: Vec<String>,
+    pub mountpoint: Option<String>,
+    pub device: Option<String>,
+    pub base: Option<String>,
+    pub duration_s: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    cleaned: Vec<String>,
+    pub cleaned: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    container_id: Option<String>,
+    pub container_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    runtime_namespace: Option<String>,
+    pub runtime_namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    shim_pid: Option<u32>,
+    pub shim_pid: Option<u32>,
     /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
     #[serde(skip_serializing_if = "Option::is_none")]
-    writer_pid: Option<u32>,
+    pub writer_pid: Option<u32>,
     /// frozen-fs: the process whose mmap_lock is held (its /proc/PID/cmdline blocks).
     #[serde(skip_serializing_if = "Option::is_none")]
-    mmap_stuck_pid: Option<u32>,
+    pub mmap_stuck_pid: Option<u32>,
 }
 
 /// A process the lab started. Dropped, it is stopped and reaped: a `?` on the way
@@ -247,35 +231,30 @@ fn spawn_with(
     })
 }
 
-pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
-    if a.scenario == Scenario::Cleanup {
-        let out = orphans::cleanup_orphans();
-        emit(&if out.done.is_empty() {
-            "nothing left behind by earlier labs\n".to_string()
-        } else {
-            out.done.join("\n") + "\n"
-        })?;
-        if !out.ignored.is_empty() {
-            bail!(
-                "{} lab state file(s) not obeyed:\n  {}",
-                out.ignored.len(),
-                out.ignored.join("\n  ")
-            );
-        }
-        return Ok(());
-    }
-    // Check containerd before making anything, so that a missing one is one clear line.
-    let busybox = match a.scenario {
+/// Check what a scenario needs before anything is made, so that a missing one is one clear
+/// line: for container-log-flood, root and a running containerd (the busybox image to run).
+pub fn preflight(scenario: Scenario) -> Result<Option<PathBuf>> {
+    match scenario {
         Scenario::ContainerLogFlood => {
             if !stage::is_root() {
                 bail!("container-log-flood starts a containerd container: run as root");
             }
-            Some(container::preflight()?)
+            Ok(Some(container::preflight()?))
         }
-        _ => None,
-    };
-    // SIGINT, SIGTERM and SIGHUP (a dropped ssh session) all end the lab with its cleanup.
-    let stop = crate::cmd::stop_flag();
+        _ => Ok(None),
+    }
+}
+
+/// Run the lab until its duration passes or `stop` is set (SIGINT, SIGTERM and SIGHUP, a
+/// dropped ssh session: see `cmd::stop_flag`), then stop its workers and remove what it
+/// made. `event` is called with the started event and, at the end, the stopped one.
+/// `busybox` is what [`preflight`] returned.
+pub fn run(
+    a: &LabOptions,
+    busybox: Option<PathBuf>,
+    stop: &Arc<AtomicBool>,
+    event: &mut dyn FnMut(&Event) -> Result<()>,
+) -> Result<()> {
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
         bail!("--size must be at least 32M (ext4 needs room for its journal)");
@@ -304,14 +283,14 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
         (None, _) => Stage::in_dir(&std::env::temp_dir())?,
     };
     if let Some(bb) = busybox {
-        let res = container::run(&mut st, a, &stop, &bb);
+        let res = container::run(&mut st, a, stop, &bb, event);
         let cleaned = st.cleanup();
         let mut ev = res?;
         ev.event = "stopped";
         ev.cleaned = cleaned;
-        return print_event(a, &ev, false);
+        return event(&ev);
     }
-    let result = run_in(&mut st, a, size, &stop);
+    let result = run_in(&mut st, a, size, stop, event);
     // Cleanup happens whatever run_in returned (workers first, then the stage).
     let (workers, mut ev) = match result {
         Ok(x) => x,
@@ -324,48 +303,15 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     cleaned.extend(st.cleanup());
     ev.event = "stopped";
     ev.cleaned = cleaned;
-    print_event(a, &ev, false)
-}
-
-fn print_event(a: &LabArgs, ev: &Event, started: bool) -> Result<()> {
-    match a.format {
-        LabFormat::Json => emit(&(serde_json::to_string(ev)? + "\n")),
-        LabFormat::Text if started => {
-            let mut o = format!("lab {}: started\n", ev.scenario);
-            for (pid, p) in ev.pids.iter().zip(&ev.paths) {
-                o.push_str(&format!("  pid {pid} writes {p}\n"));
-            }
-            if let Some(m) = &ev.mountpoint {
-                o.push_str(&format!(
-                    "  filesystem {m}{}\n",
-                    ev.device
-                        .as_ref()
-                        .map(|d| format!(" (ext4 on /dev/{d})"))
-                        .unwrap_or_default()
-                ));
-            }
-            if let Some(n) = &ev.note {
-                o.push_str(&format!("  {n}\n"));
-            }
-            o.push_str(&format!(
-                "  stops in {} or on Ctrl-C and removes all of it; meanwhile try: iowhy diagnose\n",
-                units::duration(ev.duration_s)
-            ));
-            emit(&o)
-        }
-        LabFormat::Text => emit(&format!(
-            "lab {}: stopped; {}\n",
-            ev.scenario,
-            ev.cleaned.join("; ")
-        )),
-    }
+    event(&ev)
 }
 
 fn run_in(
     st: &mut Stage,
-    a: &LabArgs,
+    a: &LabOptions,
     size: u64,
-    stop: &std::sync::atomic::AtomicBool,
+    stop: &AtomicBool,
+    event: &mut dyn FnMut(&Event) -> Result<()>,
 ) -> Result<(Vec<Worker>, Event)> {
     let dir = st.dir.join("app");
     std::fs::create_dir_all(&dir)?;
@@ -554,7 +500,7 @@ fn run_in(
         mmap_stuck_pid,
         ..Default::default()
     };
-    print_event(a, &ev, true)?;
+    event(&ev)?;
     let deadline = Instant::now()
         .checked_add(a.duration)
         .unwrap_or_else(Instant::now);

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 
 use super::worker::WorkerKind;
-use super::{LabArgs, Worker, spawn_with};
+use super::{LabOptions, Worker, spawn_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReaderMode {
@@ -24,7 +24,7 @@ pub enum ReaderMode {
 }
 
 /// Start the reader and the writer; returns them (writer first) and the pipe's name.
-pub(super) fn start(dir: &Path, a: &LabArgs) -> Result<(Vec<Worker>, String)> {
+pub(super) fn start(dir: &Path, a: &LabOptions) -> Result<(Vec<Worker>, String)> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe(2)")?;
     let ino = rustix::fs::fstat(w.as_fd())
         .context("fstat of the pipe")?

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use crate::cli::parse_bytes;
+use crate::units::parse_bytes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum WorkerKind {
@@ -95,7 +95,7 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 1)]
     pub threads: u32,
     /// Wait this long before the first write (lets tracers attach first).
-    #[arg(long, default_value = "0s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = crate::units::parse_duration)]
     pub start_after: Duration,
 }
 

@@ -8,18 +8,7 @@ use crate::interval::DeviceRates;
 
 pub const VERSION: u32 = 1;
 
-/// Round to sysstat's two decimals.
-pub fn r2(v: f64) -> f64 {
-    if v.is_finite() {
-        (v * 100.0).round() / 100.0
-    } else {
-        0.0
-    }
-}
-
-pub fn r2o(v: Option<f64>) -> Option<f64> {
-    v.map(r2)
-}
+pub use crate::units::{r2, r2o};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {

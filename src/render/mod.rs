@@ -8,10 +8,3 @@ pub mod table;
 pub mod text;
 
 pub use report::{Diagnosis, build_report};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Markdown,
-}

@@ -101,7 +101,7 @@ pub fn numbered_entries(
 }
 
 /// Which layer to use: forced, or the best available.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TracingChoice {
     Auto,
     Ebpf,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::RotateArgs;
+use super::RotateOptions;
 use crate::act::holders::{self, Holder};
 use crate::act::{SignalFate, signal_fate};
 use crate::error::usage;
@@ -49,7 +49,7 @@ pub(super) fn is_mount_root(
 /// A truncate in place is only safe when nothing maps the file and every holder is known.
 pub(super) fn refuse_truncate(
     roots: &Roots,
-    a: &RotateArgs,
+    a: &RotateOptions,
     dev: (u32, u32),
     ino: u64,
     held: &holders::Holders,
@@ -95,7 +95,7 @@ pub(super) fn unreadable_maps_note(roots: &Roots, dev: (u32, u32), ino: u64) -> 
 
 /// A rename rotation needs writers that handle the signal (the default action of SIGHUP
 /// is to terminate), and at least one that will reopen.
-pub(super) fn refuse_signal(a: &RotateArgs, ws: &[Holder]) -> Result<()> {
+pub(super) fn refuse_signal(a: &RotateOptions, ws: &[Holder]) -> Result<()> {
     let signo = a.signal.as_raw();
     if let Some(w) = ws
         .iter()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{RotateArgs, RotateReport};
+use super::{RotateOptions, RotateReport};
 use crate::act::holders;
 use crate::act::rotated::{self, Gzipped, Rotated, existing};
 use crate::act::safe_open::{Identity, kind_of};
@@ -28,7 +28,7 @@ pub(super) fn keep_reason(roots: &Roots, p: &Path) -> Option<Kept> {
 /// itself is done by now and must not be reported as failed.
 pub(super) fn old_files(
     roots: &Roots,
-    a: &RotateArgs,
+    a: &RotateOptions,
     dir: &Path,
     base: &str,
     removals: &[String],

@@ -17,7 +17,7 @@
 //! The parts: `checks` refuses what cannot be done safely, `reopen` renames and waits
 //! for the writers to reopen, `truncate` copytruncates (directly or as the fallback),
 //! `keep` applies `--keep` and `--compress` to the old rotations, and `report` says
-//! what was (or would be) done. The numbering of rotated names is in `rotated`.
+//! what was (or would be) done (`cmd::rotate` prints it). The numbering of rotated names is in `rotated`.
 
 mod checks;
 mod keep;
@@ -30,65 +30,47 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
-use crate::cli::{Global, parse_duration};
 use crate::error::usage;
+use crate::roots::Roots;
 
 use super::holders;
-use super::pause::ActFormat;
 use super::rotated::{existing, plan, rename_noreplace};
 use super::safe_open::Identity;
-use super::{parse_signal, refuse_unsafe, signal_fate};
+use super::{refuse_unsafe, signal_fate};
 use checks::{is_mount_root, refuse_signal, refuse_truncate, unreadable_maps_note};
 use keep::old_files;
 use reopen::rename_and_reopen;
 pub use report::{RotateReport, WriterReport};
-use report::{dry_run, fate_name, print};
+use report::{dry_run, fate_name};
 use truncate::{copy_truncate, fallback};
 
-#[derive(Args, Debug, Clone)]
-pub struct RotateArgs {
+/// What to rotate and how (the flags of `iowhy rotate`, see `cmd::rotate`).
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
     /// The log to rotate (as the host names it).
-    #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// The signal that makes the writers reopen their log: HUP, USR1 or USR2.
-    #[arg(long, default_value = "HUP", value_parser = parse_signal)]
+    /// The signal that makes the writers reopen their log.
     pub signal: rustix::process::Signal,
-    /// Copy and truncate in place instead of renaming (for O_APPEND writers that cannot reopen).
-    #[arg(long)]
+    /// Copy and truncate in place instead of renaming.
     pub copytruncate: bool,
-    /// If no writer reopens, undo the rename and copytruncate instead (O_APPEND writers only).
-    #[arg(long)]
+    /// If no writer reopens, undo the rename and copytruncate instead.
     pub fallback_copytruncate: bool,
-    /// Keep N rotated files, like logrotate's `rotate N`: rotations beyond N are removed —
-    /// except one still open in a process or whose holders cannot all be checked. This is
-    /// the only thing a rotate ever deletes (--compress replaces PATH.N by PATH.N.gz).
-    /// Default: keep all.
-    #[arg(long, value_name = "N")]
+    /// Keep this many rotated files (default: all).
     pub keep: Option<u32>,
-    /// gzip rotated files once no process holds them (owner and mode kept).
-    #[arg(long)]
+    /// gzip rotated files once no process holds them.
     pub compress: bool,
     /// How long to wait for the writers to reopen.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Say what would be done, and do nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, short = 'f', value_enum, default_value_t = ActFormat::Text)]
-    pub format: ActFormat,
 }
 
-pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "rotate acts on the live machine; it cannot use --fixture",
-        ));
-    }
-    let roots = g.roots();
+/// Rotate the log (or, with `dry_run`, say how it would be rotated) and report per writer
+/// whether it reopened. The caller prints the report.
+pub fn rotate(roots: &Roots, a: &RotateOptions) -> Result<RotateReport> {
     if !a.dry_run {
-        super::resume_stale_pauses(&roots);
+        super::resume_stale_pauses(roots);
     }
     let host = if a.path.is_absolute() {
         a.path.clone()
@@ -126,11 +108,11 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         })?
         .to_string();
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
-    let held = holders::scan(&roots, dev, md.ino(), &host.display().to_string())?;
+    let held = holders::scan(roots, dev, md.ino(), &host.display().to_string())?;
     super::test_sync("rotate-scanned");
     let ws = held.writers();
     for w in &ws {
-        refuse_unsafe(&roots, &w.target)?;
+        refuse_unsafe(roots, &w.target)?;
     }
     let signo = a.signal.as_raw();
     let mut report = RotateReport {
@@ -162,10 +144,10 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
     report.rotated_to = Some(roots.host_path_of(&rotated).display().to_string());
     let copytruncate = a.copytruncate;
     if copytruncate || a.fallback_copytruncate {
-        refuse_truncate(&roots, a, dev, md.ino(), &held)?;
+        refuse_truncate(roots, a, dev, md.ino(), &held)?;
         report
             .notes
-            .extend(unreadable_maps_note(&roots, dev, md.ino()));
+            .extend(unreadable_maps_note(roots, dev, md.ino()));
     }
     if copytruncate {
         if let Some(w) = ws.iter().find(|w| !w.append) {
@@ -189,7 +171,7 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         ));
     }
     if a.dry_run {
-        return dry_run(&roots, a, &dir, &md, &plan, ws.len(), report);
+        return dry_run(roots, a, &dir, &md, &plan, ws.len(), report);
     }
     for (f, t) in &plan.renames {
         rename_noreplace(&dir.join(f), &dir.join(t))
@@ -200,16 +182,16 @@ pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
         ));
     }
     if copytruncate {
-        copy_truncate(&roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
+        copy_truncate(roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
     } else {
-        rename_and_reopen(&roots, a, &path, &rotated, &md, &ws, &mut report)?;
+        rename_and_reopen(roots, a, &path, &rotated, &md, &ws, &mut report)?;
         if !report.all_reopened
             && a.fallback_copytruncate
             && report.writers.iter().all(|w| !w.reopened)
         {
-            fallback(&roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
+            fallback(roots, &ws, &path, &rotated, Identity::of(&md), &mut report)?;
         }
     }
-    old_files(&roots, a, &dir, &base, &plan.removals, &mut report);
-    print(a, &report)
+    old_files(roots, a, &dir, &base, &plan.removals, &mut report);
+    Ok(report)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{RotateArgs, RotateReport};
+use super::{RotateOptions, RotateReport};
 use crate::act::holders::Holder;
 use crate::act::proc_handle::ProcHandle;
 use crate::act::rotated::rename_noreplace;
@@ -34,7 +34,7 @@ pub(super) fn fd_of(roots: &Roots, pid: u32, dev: u64, ino: u64) -> Option<i32> 
 
 pub(super) fn rename_and_reopen(
     roots: &Roots,
-    a: &RotateArgs,
+    a: &RotateOptions,
     path: &Path,
     rotated: &Path,
     md: &std::fs::Metadata,

@@ -1,5 +1,5 @@
 //! What a rotate did, or with `--dry-run` would do: the report (its JSON is the
-//! `--format json` output) and its text rendering.
+//! `--format json` output); `cmd::rotate` renders it as text.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -7,16 +7,13 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::RotateArgs;
+use super::RotateOptions;
 use super::checks::signame;
 use super::keep::{Kept, keep_reason};
 use crate::act::SignalFate;
 use crate::act::holders::Unknown;
-use crate::act::pause::ActFormat;
 use crate::act::rotated;
-use crate::cli::emit;
 use crate::roots::Roots;
-use crate::units;
 
 #[derive(Serialize, Debug, Clone)]
 pub struct WriterReport {
@@ -71,13 +68,13 @@ pub(super) fn fate_name(f: SignalFate) -> &'static str {
 
 pub(super) fn dry_run(
     roots: &Roots,
-    a: &RotateArgs,
+    a: &RotateOptions,
     dir: &Path,
     md: &std::fs::Metadata,
     plan: &rotated::Plan,
     writers: usize,
     mut report: RotateReport,
-) -> Result<()> {
+) -> Result<RotateReport> {
     report.mode = if a.copytruncate {
         "copytruncate"
     } else {
@@ -111,82 +108,5 @@ pub(super) fn dry_run(
             signame(a.signal)
         )
     });
-    print(a, &report)
-}
-
-pub(super) fn print(a: &RotateArgs, r: &RotateReport) -> Result<()> {
-    match a.format {
-        ActFormat::Json => emit(&(serde_json::to_string_pretty(r)? + "\n")),
-        ActFormat::Text => {
-            let mut o = String::new();
-            if r.dry_run {
-                o.push_str(&format!("dry run: {}\n", r.path));
-            } else {
-                o.push_str(&format!(
-                    "rotated {} → {} ({}, {})\n",
-                    r.path,
-                    r.rotated_to.clone().unwrap_or_default(),
-                    r.mode,
-                    units::bytes_u(r.bytes_rotated)
-                ));
-            }
-            for (f, t) in &r.renamed {
-                o.push_str(&format!("  renamed {f} → {t}\n"));
-            }
-            for w in &r.writers {
-                o.push_str(&format!(
-                    "  writer pid {} ({}) fd {}{}: {}\n",
-                    w.pid,
-                    w.comm,
-                    w.fd,
-                    if w.append { " O_APPEND" } else { "" },
-                    if w.note.is_empty() {
-                        format!("signal {}", w.signal_fate)
-                    } else {
-                        w.note.clone()
-                    }
-                ));
-            }
-            if r.writers.is_empty() {
-                o.push_str("  no process has it open for writing\n");
-            }
-            if let Some(b) = r.written_during_copy_bytes {
-                o.push_str(&format!(
-                    "  written during the copy: {}\n",
-                    units::bytes_u(b)
-                ));
-            }
-            if let Some(b) = r.at_risk_bytes.filter(|b| *b > 0) {
-                o.push_str(&format!(
-                    "  written between the last copy and the truncate (lost): {}\n",
-                    units::bytes_u(b)
-                ));
-            }
-            if !r.unknown_holders.is_empty() {
-                o.push_str(&format!(
-                    "  {} process(es) may hold it unseen (their open files could not be read)\n",
-                    r.unknown_holders.len()
-                ));
-            }
-            for x in &r.removed {
-                o.push_str(&format!(
-                    "  {} {x}\n",
-                    if r.dry_run { "would remove" } else { "removed" }
-                ));
-            }
-            for x in &r.compressed {
-                o.push_str(&format!("  compressed {x}\n"));
-            }
-            for x in &r.kept_open {
-                o.push_str(&format!("  kept {x}: still open in a process\n"));
-            }
-            for x in &r.kept_unknown {
-                o.push_str(&format!("  kept {x}: who holds it cannot all be known\n"));
-            }
-            for n in &r.notes {
-                o.push_str(&format!("  note: {n}\n"));
-            }
-            emit(&o)
-        }
-    }
+    Ok(report)
 }
