@@ -126,9 +126,6 @@ pub fn live_ready(needs: &[&str]) -> bool {
 pub struct LiveLock(#[allow(dead_code)] Vec<std::fs::File>);
 
 pub const LOCK_DIR: &str = "/run/iowhy-tests";
-/// Branches not yet moved to LOCK_DIR lock here; taken too (never created) while they may
-/// still run beside us.
-const LEGACY_LOCK: &str = "/tmp/iowhy-live-tests.lock";
 
 fn lock_dir() -> PathBuf {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -163,17 +160,7 @@ pub fn live_lock() -> LiveLock {
         .open(lock_dir().join("live.lock"))
         .expect("lock file");
     flock(&f);
-    let mut held = vec![f];
-    let legacy = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(LEGACY_LOCK);
-    if let Ok(l) = legacy {
-        if l.metadata().is_ok_and(|m| m.is_file() && m.uid() == 0) {
-            flock(&l);
-            held.push(l);
-        }
-    }
+    let held = vec![f];
     LiveLock(held)
 }
 
