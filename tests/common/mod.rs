@@ -150,7 +150,7 @@ fn flock(f: &std::fs::File) {
 }
 
 pub fn live_lock() -> LiveLock {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
