@@ -196,8 +196,9 @@ fn every_read_only_command_finishes_under_a_frozen_filesystem_and_says_what_is_s
     drop(lab);
 }
 
-/// With a read deadline far longer than the test, diagnose really sits in a stuck read;
-/// SIGTERM (and SIGINT, SIGHUP) must end it within 1 s.
+/// With a read deadline far longer than the test, diagnose (and files) really sit in a
+/// stuck read (the stuck process's cmdline); SIGTERM, SIGINT and SIGHUP must each end them
+/// within 1 s.
 #[test]
 fn a_signal_ends_a_diagnose_stuck_on_a_read_within_a_second() {
     if !live_ready(&["losetup", "mkfs.ext4", "timeout"]) {
@@ -207,20 +208,20 @@ fn a_signal_ends_a_diagnose_stuck_on_a_read_within_a_second() {
     let _cleanup = CleanupOnDrop;
     let lab = Lab::start(&["frozen-fs", "--duration", "60s"]);
     let stuck = lab.event.mmap_stuck_pid.expect("mmap_stuck_pid");
-    for sig in [
-        rustix::process::Signal::TERM,
-        rustix::process::Signal::INT,
-        rustix::process::Signal::HUP,
+    let s = stuck.to_string();
+    let diagnose: &[&str] = &["diagnose", "-d", "30s", "--tracing", "off"];
+    let files: &[&str] = &["files", &s, "--duration", "0s"];
+    for (cmd, sig) in [
+        (diagnose, rustix::process::Signal::TERM),
+        (diagnose, rustix::process::Signal::INT),
+        (diagnose, rustix::process::Signal::HUP),
+        (files, rustix::process::Signal::TERM),
+        (files, rustix::process::Signal::INT),
+        (files, rustix::process::Signal::HUP),
     ] {
         let mut child = Command::new(bin())
-            .args([
-                "--read-timeout",
-                "60s",
-                "files",
-                &stuck.to_string(),
-                "--duration",
-                "0s",
-            ])
+            .args(["--read-timeout", "60s"])
+            .args(cmd)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -247,8 +248,8 @@ fn a_signal_ends_a_diagnose_stuck_on_a_read_within_a_second() {
             let _ = child.wait();
             panic!("{sig:?} did not end iowhy within 5 s");
         };
-        eprintln!("{sig:?}: iowhy ended {took:?} after the signal");
-        assert!(took < Duration::from_secs(1), "{sig:?}: {took:?}");
+        eprintln!("{cmd:?} {sig:?}: iowhy ended {took:?} after the signal");
+        assert!(took < Duration::from_secs(1), "{cmd:?} {sig:?}: {took:?}");
     }
     drop(lab);
 }
