@@ -184,24 +184,7 @@ fn read_process(
         .and_then(|s| s.kthread)
         .unwrap_or_else(|| st.is_kthread());
     let mut blocked_reads = Vec::new();
-    let io = match r.read_at(&pd, "io") {
-        Ok(text) => kv::parse_io(&text).ok(),
-        Err(e) if e.is_not_found() => return Err(e),
-        Err(e) if e.is_timed_out() => {
-            blocked_reads.push("io".to_string());
-            None
-        }
-        Err(e) => {
-            if !kthread {
-                gaps.record(
-                    GapKind::ProcessIo,
-                    r.spell(e.path()),
-                    gap_reason(&e, r.euid()),
-                );
-            }
-            None
-        }
-    };
+    let io = read_io(r, &pd, kthread, &mut blocked_reads, gaps)?;
     let mut p = Process {
         pid,
         ppid: st.ppid,
@@ -222,21 +205,7 @@ fn read_process(
         ..Default::default()
     };
     if opts.details {
-        p.cmdline = match r.cmdline(&pd, pid, st.start_ticks) {
-            Ok(v) => Some(v),
-            Err(e) if e.is_not_found() => return Err(e),
-            Err(e) => {
-                if e.is_timed_out() {
-                    p.blocked_reads.push("cmdline".to_string());
-                }
-                None
-            }
-        };
-        p.wchan = read_wchan(r, &pd, "wchan");
-        p.cgroups = r
-            .read_at(&pd, "cgroup")
-            .ok()
-            .and_then(|t| cgroup::parse(&t).ok());
+        read_details(r, &pd, &mut p)?;
     }
     if opts.threads && st.num_threads > 1 && !kthread {
         read_threads(r, &pd, &mut p);
@@ -269,6 +238,56 @@ fn read_process(
         };
     }
     Ok(p)
+}
+
+/// `/proc/PID/io`: `None` when refused (a gap, except for kernel threads, which have
+/// none to show) or blocked (noted in `blocked`); a vanished process is an error.
+fn read_io(
+    r: &mut Reader,
+    pd: &DirHandle,
+    kthread: bool,
+    blocked: &mut Vec<String>,
+    gaps: &mut Gaps,
+) -> Result<Option<crate::parse::kv::ProcIo>, ReadError> {
+    match r.read_at(pd, "io") {
+        Ok(text) => Ok(kv::parse_io(&text).ok()),
+        Err(e) if e.is_not_found() => Err(e),
+        Err(e) if e.is_timed_out() => {
+            blocked.push("io".to_string());
+            Ok(None)
+        }
+        Err(e) => {
+            if !kthread {
+                gaps.record(
+                    GapKind::ProcessIo,
+                    r.spell(e.path()),
+                    gap_reason(&e, r.euid()),
+                );
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// cmdline (cached per process life; a blocked read is noted, the process kept), wchan
+/// and cgroup.
+fn read_details(r: &mut Reader, pd: &DirHandle, p: &mut Process) -> Result<(), ReadError> {
+    p.cmdline = match r.cmdline(pd, p.pid, p.start_ticks) {
+        Ok(v) => Some(v),
+        Err(e) if e.is_not_found() => return Err(e),
+        Err(e) => {
+            if e.is_timed_out() {
+                p.blocked_reads.push("cmdline".to_string());
+            }
+            None
+        }
+    };
+    p.wchan = read_wchan(r, pd, "wchan");
+    p.cgroups = r
+        .read_at(pd, "cgroup")
+        .ok()
+        .and_then(|t| cgroup::parse(&t).ok());
+    Ok(())
 }
 
 fn gap_reason(e: &ReadError, euid: u32) -> String {

@@ -316,8 +316,8 @@ where
     let f = Arc::new(f);
     let deadline = guard.deadline();
     let mut tries = vec![0u8; n];
-    let mut beats: Vec<(Arc<Heartbeat>, std::thread::JoinHandle<()>)> = Vec::new();
-    let spawn = |beats: &mut Vec<(Arc<Heartbeat>, std::thread::JoinHandle<()>)>| {
+    let mut beats: Workers = Vec::new();
+    let spawn = |beats: &mut Workers| {
         if guard.abandoned() >= MAX_ABANDONED {
             return false;
         }
@@ -346,21 +346,7 @@ where
         }
     }
     let poll = (deadline / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
-    loop {
-        {
-            let done = lock(&work.finished);
-            if *done >= n {
-                break;
-            }
-            drop(
-                work.cv
-                    .wait_timeout(done, poll)
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-        }
-        if *lock(&work.finished) >= n {
-            break;
-        }
+    while !wait_done(&work, n, poll) {
         // Interrupted (SIGINT, SIGTERM, SIGHUP): the work goes on, so that the report
         // is whole, but no read is waited for longer than `STOP_DEADLINE`.
         let deadline = if stopping() {
@@ -368,23 +354,7 @@ where
         } else {
             deadline
         };
-        let mut replace = 0;
-        for (hb, _) in beats.iter().filter(|b| !b.0.is_abandoned()) {
-            let Some((item, stuck)) = hb.abandon_if_overdue(deadline) else {
-                continue;
-            };
-            guard.abandoned.fetch_add(1, Ordering::Relaxed);
-            guard.mark_stuck(stuck.path.clone(), stuck.since);
-            replace += 1;
-            if let Some(i) = item {
-                tries[i] += 1;
-                if tries[i] <= MAX_RETRIES {
-                    lock(&work.retry).push(i);
-                } else {
-                    finish(&work, i, Outcome::Stuck(stuck));
-                }
-            }
-        }
+        let replace = abandon_overdue(guard, &work, &beats, &mut tries, deadline);
         for _ in 0..replace {
             if !spawn(&mut beats) {
                 break;
@@ -395,11 +365,63 @@ where
             break;
         }
     }
-    // The workers that were not given up on are done, or about to be: wait for them, so
-    // that nothing they hold (the items, the closure) outlives this call. Any other worker
-    // is stuck in a read; it finds itself abandoned when that returns, and drops its
-    // result.
-    let all_done = *lock(&work.finished) >= n;
+    release_workers(beats, *lock(&work.finished) >= n);
+    let mut results = lock(&work.results);
+    results
+        .iter_mut()
+        .map(|r| r.take().unwrap_or(Outcome::NotRun))
+        .collect()
+}
+
+type Workers = Vec<(Arc<Heartbeat>, std::thread::JoinHandle<()>)>;
+
+/// Wait up to `poll` for the work to be done; whether it is.
+fn wait_done<I, T>(work: &Work<I, T>, n: usize, poll: Duration) -> bool {
+    let done = lock(&work.finished);
+    if *done >= n {
+        return true;
+    }
+    let (done, _) = work
+        .cv
+        .wait_timeout(done, poll)
+        .unwrap_or_else(|e| e.into_inner());
+    *done >= n
+}
+
+/// Give up on every worker whose read is older than `deadline`: register the stuck path,
+/// and hand its item back for a retry (or report it stuck after `MAX_RETRIES`). Returns
+/// how many workers were given up on, for the caller to replace.
+fn abandon_overdue<I, T>(
+    guard: &Guard,
+    work: &Work<I, T>,
+    beats: &Workers,
+    tries: &mut [u8],
+    deadline: Duration,
+) -> usize {
+    let mut given_up = 0;
+    for (hb, _) in beats.iter().filter(|b| !b.0.is_abandoned()) {
+        let Some((item, stuck)) = hb.abandon_if_overdue(deadline) else {
+            continue;
+        };
+        guard.abandoned.fetch_add(1, Ordering::Relaxed);
+        guard.mark_stuck(stuck.path.clone(), stuck.since);
+        given_up += 1;
+        if let Some(i) = item {
+            tries[i] += 1;
+            if tries[i] <= MAX_RETRIES {
+                lock(&work.retry).push(i);
+            } else {
+                finish(work, i, Outcome::Stuck(stuck));
+            }
+        }
+    }
+    given_up
+}
+
+/// The workers that were not given up on are done, or about to be: wait for them, so
+/// that nothing they hold (the items, the closure) outlives the run. Any other worker is
+/// stuck in a read; it finds itself abandoned when that returns, and drops its result.
+fn release_workers(beats: Workers, all_done: bool) {
     let until = Instant::now().checked_add(Duration::from_millis(100));
     for (hb, j) in beats {
         if all_done && !hb.is_abandoned() {
@@ -415,11 +437,6 @@ where
         }
         hb.abandoned.store(true, Ordering::Relaxed);
     }
-    let mut results = lock(&work.results);
-    results
-        .iter_mut()
-        .map(|r| r.take().unwrap_or(Outcome::NotRun))
-        .collect()
 }
 
 fn finish<I, T>(work: &Work<I, T>, i: usize, o: Outcome<T>) {
