@@ -63,6 +63,16 @@ fn parse_read_timeout(s: &str) -> std::result::Result<Duration, String> {
 }
 
 impl Global {
+    /// The actions change the live machine: a fixture is refused with one line.
+    pub fn live_only(&self, command: &str) -> anyhow::Result<()> {
+        match self.fixture {
+            Some(_) => Err(crate::error::usage(format!(
+                "{command} acts on the live machine; it cannot use --fixture"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn roots(&self) -> Roots {
         Roots::new(&self.proc_root, &self.sys_root, &self.root)
     }

@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::{Global, OutputFormat, TEXT_JSON, emit, format_parser, stop_flag};
 use crate::act::pause::{PauseOptions, PauseReport, check_resumed, pause};
-use crate::error::usage;
 use crate::units::parse_duration;
 
 #[derive(Args, Debug, Clone)]
@@ -33,11 +32,7 @@ pub struct PauseArgs {
 }
 
 pub fn run(g: &Global, a: &PauseArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "pause acts on the live machine; it cannot use --fixture",
-        ));
-    }
+    g.live_only("pause")?;
     let roots = g.roots();
     let o = PauseOptions {
         pid: a.pid,

@@ -6,7 +6,6 @@ use clap::Args;
 
 use super::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::act::reclaim::{ReclaimOptions, ReclaimReport, reclaim};
-use crate::error::usage;
 use crate::units;
 
 #[derive(Args, Debug, Clone)]
@@ -26,11 +25,7 @@ pub struct ReclaimArgs {
 }
 
 pub fn run(g: &Global, a: &ReclaimArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "reclaim acts on the live machine; it cannot use --fixture",
-        ));
-    }
+    g.live_only("reclaim")?;
     let o = ReclaimOptions {
         pid: a.pid,
         fd: a.fd,

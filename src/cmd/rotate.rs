@@ -10,7 +10,6 @@ use clap::Args;
 use super::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::act::parse_signal;
 use crate::act::rotate::{RotateOptions, RotateReport, rotate};
-use crate::error::usage;
 use crate::units;
 use crate::units::parse_duration;
 
@@ -48,11 +47,7 @@ pub struct RotateArgs {
 }
 
 pub fn run(g: &Global, a: &RotateArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "rotate acts on the live machine; it cannot use --fixture",
-        ));
-    }
+    g.live_only("rotate")?;
     let o = RotateOptions {
         path: a.path.clone(),
         signal: a.signal,

@@ -10,7 +10,6 @@ use clap::Args;
 use super::{Global, OutputFormat, TEXT_JSON, emit, format_parser, stop_flag};
 use crate::act::cgroup::{Hierarchy, Limits};
 use crate::act::throttle::{ThrottleOptions, ThrottleReport, throttle};
-use crate::error::usage;
 use crate::units;
 use crate::units::{parse_bytes, parse_duration};
 
@@ -50,11 +49,7 @@ pub struct ThrottleArgs {
 }
 
 pub fn run(g: &Global, a: &ThrottleArgs) -> Result<()> {
-    if g.fixture.is_some() {
-        return Err(usage(
-            "throttle acts on the live machine; it cannot use --fixture",
-        ));
-    }
+    g.live_only("throttle")?;
     let o = ThrottleOptions {
         pid: a.pid,
         undo: a.undo,
