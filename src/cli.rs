@@ -82,6 +82,7 @@ pub enum Command {
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
     /// Print one raw snapshot (every counter read, nothing computed) as JSON.
+    Serve(cmd::serve::ServeArgs),
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.
@@ -201,6 +202,7 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Containers(a) => cmd::containers::run(g, &a),
         Command::Lab(a) => cmd::lab::run(g, &a),
         Command::Playbook => emit(cmd::playbook::TEXT),
+        Command::Serve(a) => cmd::serve::run(g, &a),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),
         Command::LabWorker(a) => crate::lab::worker::run(&a),

@@ -12,6 +12,7 @@ pub mod pause;
 pub mod playbook;
 pub mod reclaim;
 pub mod rotate;
+pub mod serve;
 pub mod snapshot;
 pub mod space;
 pub mod throttle;
@@ -34,13 +35,13 @@ use crate::source::{Collector, Origin};
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Where procfs is mounted (node_exporter's --path.procfs).
-    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_PROC, env = "IOWHY_PROC_ROOT")]
+    #[arg(long, global = true, visible_alias = "path.procfs", value_name = "DIR", default_value = DEFAULT_PROC, env = "IOWHY_PROC_ROOT")]
     pub proc_root: PathBuf,
     /// Where sysfs is mounted.
-    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_SYS, env = "IOWHY_SYS_ROOT")]
+    #[arg(long, global = true, visible_alias = "path.sysfs", value_name = "DIR", default_value = DEFAULT_SYS, env = "IOWHY_SYS_ROOT")]
     pub sys_root: PathBuf,
     /// Where the host's / is mounted (for mountpoints and files).
-    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT, env = "IOWHY_ROOT")]
+    #[arg(long, global = true, visible_alias = "path.rootfs", value_name = "DIR", default_value = DEFAULT_ROOT, env = "IOWHY_ROOT")]
     pub root: PathBuf,
     /// Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live
     /// machine: offline diagnosis of a capture, and the tests.

@@ -41,6 +41,25 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, for exporters that print a series per kind.
+    pub const ALL: [Kind; 15] = [
+        Kind::DeviceSaturated,
+        Kind::TopIoWriter,
+        Kind::FsyncStorm,
+        Kind::FilesystemFull,
+        Kind::InodeExhaustion,
+        Kind::DeletedFileHeldOpen,
+        Kind::RunawayLog,
+        Kind::IoPressure,
+        Kind::DStateTasks,
+        Kind::DirtyWritebackPressure,
+        Kind::PipeBlocked,
+        Kind::ContainerLogFlood,
+        Kind::LogRotationMissing,
+        Kind::FilesystemUnresponsive,
+        Kind::FilesystemFrozen,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::DeviceSaturated => "device_saturated",
@@ -93,6 +112,8 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",

@@ -105,6 +105,15 @@ impl Hist {
         self.max_ns = self.max_ns.max(o.max_ns);
     }
 
+    /// Each non-empty bucket as (its smallest value in ns, how many values fell in it).
+    pub fn nonzero_buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(b, c)| (bounds(b).0, *c as u64))
+    }
+
     pub fn mean_ns(&self) -> Option<f64> {
         (self.count > 0).then(|| self.total_ns as f64 / self.count as f64)
     }
