@@ -2,6 +2,8 @@
 //! golden files, and (for live tests) serialise incidents and skip or fail by policy.
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -110,12 +112,43 @@ pub fn live_ready(needs: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let msg = format!("live test needs {}", missing.join(", "));
+    skip(&format!("live test needs {}", missing.join(", ")))
+}
+
+/// Skip a test: print `SKIPPED: why` and return false; with `IOWHY_REQUIRE_LIVE=1` (CI) a
+/// skip is a failure instead.
+pub fn skip(why: &str) -> bool {
     if std::env::var("IOWHY_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
-        panic!("{msg} (IOWHY_REQUIRE_LIVE=1: a skip is a failure)");
+        panic!("{why} (IOWHY_REQUIRE_LIVE=1: a skip is a failure)");
     }
-    eprintln!("SKIPPED: {msg}");
+    eprintln!("SKIPPED: {why}");
     false
+}
+
+/// Where `.ci/run` unpacks Debian's prometheus package (its binaries, no service).
+pub const CI_PROMETHEUS_BIN: &str = "/opt/iowhy-ci/prometheus/usr/bin";
+
+/// `name` on PATH, else in `CI_PROMETHEUS_BIN`.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    });
+    on_path.or_else(|| Some(Path::new(CI_PROMETHEUS_BIN).join(name)).filter(|f| f.is_file()))
+}
+
+/// A tool a test cannot run without (promtool, kubernetes-validate, systemd-analyze):
+/// its path, or None after a skip (a failure under `IOWHY_REQUIRE_LIVE=1`). Root is not
+/// required.
+pub fn need_tool(name: &str) -> Option<PathBuf> {
+    let found = find_tool(name);
+    if found.is_none() {
+        skip(&format!(
+            "test needs the `{name}` command (on PATH or in {CI_PROMETHEUS_BIN}; .ci/run installs it)"
+        ));
+    }
+    found
 }
 
 /// Live tests create incidents on the one machine: run them one at a time, across test
