@@ -5,7 +5,7 @@
 mod common;
 
 use common::{fixture, golden, iowhy, lab_event, ok};
-use iowhy::render::json::{FindingJson, Report};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 fn diagnose(name: &str) -> Report {
     let dir = fixture(name);

@@ -8,7 +8,8 @@
 mod common;
 
 use common::{fixture, golden, ok};
-use iowhy::render::json::{ContainerJson, ContainersReport, FindingJson, Report};
+use iowhy::wire::containers::{ContainerJson, ContainersReport};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 fn containers(name: &str) -> ContainersReport {
     let dir = fixture(name);
@@ -127,15 +128,15 @@ fn a_real_containerd_container_flooding_its_log_file() {
         .find(|p| Some(p.pid as u64) == l["pids"][0].as_u64());
     if let Some(p) = p {
         let cj = p.container.as_ref().expect("container object");
-        assert_eq!(cj["id"], id);
-        assert_eq!(cj["role"], "container");
+        assert_eq!(cj.container.id, id);
+        assert_eq!(cj.role, "container");
     }
     let s = d
         .processes
         .iter()
         .find(|p| Some(p.pid as u64) == l["shim_pid"].as_u64())
         .expect("shim listed");
-    assert_eq!(s.container.as_ref().unwrap()["role"], "shim");
+    assert_eq!(s.container.as_ref().unwrap().role, "shim");
     assert!(
         !d.findings
             .iter()
@@ -504,9 +505,9 @@ fn diagnose_json_carries_containers_by_process() {
         .find(|p| p.pid == 40102)
         .expect("the blocked app is listed");
     let c = p.container.as_ref().unwrap();
-    assert_eq!(c["pod"], "flood-7d9");
-    assert_eq!(c["role"], "container");
-    assert_eq!(c["shim_pid"], 40100);
+    assert_eq!(c.container.pod.as_deref(), Some("flood-7d9"));
+    assert_eq!(c.role, "container");
+    assert_eq!(c.shim_pid, Some(40100));
     // I/O wait by shim and log size by pod are numbers (null wait: no delay accounting).
     assert!(d.shims.iter().any(|s| s.pid == 40100 && s.role == "shim"));
     assert!(d.pods.iter().all(|p| p.log_bytes > 0));

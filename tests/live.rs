@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Lab, live_lock, live_ready, ok};
-use iowhy::render::json::{FindingJson, Report};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 fn diagnose(secs: u32) -> Report {
     let d = format!("{secs}s");

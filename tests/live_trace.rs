@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Lab, bin, live_lock, live_ready, ok};
-use iowhy::render::json::Report;
+use iowhy::wire::diagnose::Report;
 
 fn lines(path: &str) -> u64 {
     std::fs::read(path)
@@ -1185,7 +1185,10 @@ fn files_that_reuse_an_fd_number_stay_apart_and_keep_their_flags() {
                 .map(|f| f["writes"].as_u64().unwrap())
                 .sum();
             assert_eq!(on_fd, 60, "{layer}: every write on fd {fa}: {p:#}");
-            assert!(aw >= 10 && bw >= 20, "{layer}: half the opens named: {aw} {bw}");
+            assert!(
+                aw >= 10 && bw >= 20,
+                "{layer}: half the opens named: {aw} {bw}"
+            );
         }
         let flags = |f: &serde_json::Value| -> Vec<String> {
             f["flags"]
