@@ -141,7 +141,7 @@ fn flooding_container_is_attributed_reported_and_removed() {
     );
     let (base, dev) = (lab.base.clone(), lab.event.device.clone());
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     // Task, container and shim are gone; so are the files and the loop device.
     let ls = Command::new("ctr")
         .args(["-n", "iowhy-lab", "containers", "ls", "-q"])
@@ -192,7 +192,7 @@ fn pipe_lab(reader: &str, state: &str) {
     assert_eq!(f.severity, "critical", "{}", f.summary);
     let base = lab.base.clone();
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     assert!(
         wait_gone(writer) && wait_gone(rd),
         "lab workers left running"

@@ -74,7 +74,10 @@ mod tests {
             #[serde(deserialize_with = "nan_if_null")]
             v: f64,
         }
-        let s = serde_json::to_string(&T { v: r2n(f64::INFINITY - f64::INFINITY) }).unwrap();
+        let s = serde_json::to_string(&T {
+            v: r2n(f64::INFINITY - f64::INFINITY),
+        })
+        .unwrap();
         assert_eq!(s, r#"{"v":null}"#);
         assert!(serde_json::from_str::<T>(&s).unwrap().v.is_nan());
         assert_eq!(serde_json::from_str::<T>(r#"{"v":1.5}"#).unwrap().v, 1.5);
