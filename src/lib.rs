@@ -24,3 +24,4 @@ pub mod snapshot;
 pub mod source;
 pub mod trace;
 pub mod units;
+pub mod wire;

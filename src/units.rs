@@ -134,19 +134,6 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Round to sysstat's two decimals.
-pub fn r2(v: f64) -> f64 {
-    if v.is_finite() {
-        (v * 100.0).round() / 100.0
-    } else {
-        0.0
-    }
-}
-
-pub fn r2o(v: Option<f64>) -> Option<f64> {
-    v.map(r2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

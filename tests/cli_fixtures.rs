@@ -4,8 +4,11 @@
 
 mod common;
 
-use common::{fixture, golden, iowhy, lab_event, ok};
-use iowhy::render::json::{FindingJson, Report};
+use common::{fixture, golden, iowhy, lab_event, ok, wire, wire_lines};
+use iowhy::wire::diagnose::{FindingJson, Report};
+use iowhy::wire::files::FilesReport;
+use iowhy::wire::iostat::{IostatBasic, IostatSample};
+use iowhy::wire::space::SpaceReport;
 
 fn diagnose(name: &str) -> Report {
     let dir = fixture(name);
@@ -17,7 +20,7 @@ fn diagnose(name: &str) -> Report {
         "json",
     ]);
     golden(&format!("{name}.diagnose.json"), &text);
-    serde_json::from_str(&text).expect("diagnose JSON parses into the contract types")
+    wire(&text)
 }
 
 fn find<'a>(r: &'a Report, kind: &str) -> &'a FindingJson {
@@ -223,12 +226,15 @@ fn iostat_json_on_a_fixture_uses_sysstat_keys() {
         "-f",
         "json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    let disk = v["disk"].as_array().unwrap();
-    let vda = disk
+    let samples: Vec<IostatSample> = wire_lines(&out);
+    let vda = samples[0]
+        .disk
         .iter()
-        .find(|d| d["disk_device"] == "vda")
+        .find(|d| d.disk_device == "vda")
         .expect("vda");
+    assert!(vda.util >= 0.0 && vda.w_s >= 0.0);
+    // sysstat's keys, every one a number.
+    let vda = serde_json::to_value(vda).unwrap();
     for k in [
         "r/s", "w/s", "d/s", "f/s", "rkB/s", "wkB/s", "dkB/s", "rrqm/s", "wrqm/s", "drqm/s",
         "rrqm", "wrqm", "drqm", "r_await", "w_await", "d_await", "f_await", "rareq-sz", "wareq-sz",
@@ -240,7 +246,16 @@ fn iostat_json_on_a_fixture_uses_sysstat_keys() {
         );
     }
     // Since boot: the interval is the uptime.
-    assert!(v["interval_seconds"].as_f64().unwrap() > 60.0);
+    assert!(samples[0].interval_seconds > 60.0);
+    // Without -x: sysstat's basic report, through its own type.
+    let basic: Vec<IostatSample<IostatBasic>> = wire_lines(&ok(&[
+        "--fixture",
+        dir.to_str().unwrap(),
+        "iostat",
+        "-f",
+        "json",
+    ]));
+    assert!(basic[0].disk.iter().any(|d| d.disk_device == "vda"));
 }
 
 #[test]
@@ -256,24 +271,18 @@ fn files_of_the_deleted_open_writer() {
         "-f",
         "json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let f = v["files"]
-        .as_array()
-        .unwrap()
+    let r: FilesReport = wire(&out);
+    assert_eq!(r.pid, lab.pids[0]);
+    let f = r
+        .files
         .iter()
-        .find(|f| f["path"] == lab.paths[0].as_str())
+        .find(|f| f.path == lab.paths[0])
         .expect("the file");
-    assert_eq!(f["deleted"], true);
-    assert_eq!(f["type"], "REG");
-    assert_eq!(f["mode"], "w");
-    assert_eq!(f["mountpoint"].as_str(), lab.mountpoint.as_deref());
-    assert!(
-        f["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x == "O_APPEND")
-    );
+    assert!(f.deleted);
+    assert_eq!(f.kind, "REG");
+    assert_eq!(f.mode, "w");
+    assert_eq!(f.mountpoint.as_deref(), lab.mountpoint.as_deref());
+    assert!(f.flags.iter().any(|x| x == "O_APPEND"));
     let text = ok(&["--fixture", dir.to_str().unwrap(), "files", &pid]);
     assert!(text.contains("(deleted)"));
 }
@@ -283,10 +292,15 @@ fn space_on_a_fixture_reports_the_df_du_gap() {
     let lab = lab_event("deleted-open");
     let dir = fixture("deleted-open");
     let out = ok(&["--fixture", dir.to_str().unwrap(), "space", "-f", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let d = &v["deleted_open"][0];
-    assert_eq!(d["pid"].as_u64(), Some(lab.pids[0] as u64));
-    assert!(d["size_bytes"].as_u64().unwrap() >= 16 << 20);
+    let r: SpaceReport = wire(&out);
+    let d = &r.deleted_open[0];
+    assert_eq!(d.pid, lab.pids[0]);
+    assert!(d.size_bytes >= 16 << 20);
+    assert!(
+        r.deleted_open_by_process
+            .iter()
+            .any(|p| p.pid == lab.pids[0] && p.bytes >= 16 << 20)
+    );
 }
 
 #[test]
@@ -438,4 +452,13 @@ fn help_teaches() {
     );
     let pb = ok(&["playbook"]);
     assert!(pb.starts_with("# I/O stall playbook"));
+}
+
+#[test]
+fn snapshot_json_reads_back_as_the_snapshot_type() {
+    let lab = lab_event("fsync-logger");
+    let dir = fixture("fsync-logger");
+    let s: iowhy::snapshot::Snapshot = wire(&ok(&["--fixture", dir.to_str().unwrap(), "snapshot"]));
+    assert!(s.processes.iter().any(|p| p.pid == lab.pids[0]));
+    assert!(s.disks.iter().any(|d| d.name == "vda"));
 }

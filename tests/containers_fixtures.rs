@@ -8,7 +8,8 @@
 mod common;
 
 use common::{fixture, golden, ok};
-use iowhy::render::json::{ContainerJson, ContainersReport, FindingJson, Report};
+use iowhy::wire::containers::{ContainerJson, ContainersReport};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 fn containers(name: &str) -> ContainersReport {
     let dir = fixture(name);
@@ -20,7 +21,7 @@ fn containers(name: &str) -> ContainersReport {
         "json",
     ]);
     golden(&format!("{name}.containers.json"), &text);
-    serde_json::from_str(&text).expect("containers JSON parses into the contract types")
+    common::wire(&text)
 }
 
 fn diagnose(name: &str) -> Report {
@@ -32,12 +33,11 @@ fn diagnose(name: &str) -> Report {
         "--format",
         "json",
     ]);
-    serde_json::from_str(&text).expect("diagnose JSON parses")
+    common::wire(&text)
 }
 
-fn lab(name: &str) -> serde_json::Value {
-    let p = fixture(name).join("lab.json");
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+fn lab(name: &str) -> common::LabEvent {
+    common::lab_event(name)
 }
 
 fn find<'a>(
@@ -75,14 +75,14 @@ fn ctr<'a>(r: &'a ContainersReport, id: &str) -> &'a ContainerJson {
 #[test]
 fn a_real_containerd_container_flooding_its_log_file() {
     let l = lab("container-log-flood");
-    let id = l["container_id"].as_str().unwrap();
-    let log = l["paths"][0].as_str().unwrap();
+    let id = l.container_id.as_deref().unwrap();
+    let log = l.paths[0].as_str();
     let r = containers("container-log-flood");
     let c = ctr(&r, id);
     assert_eq!(c.container.runtime, "containerd");
     assert_eq!(c.container.runtime_namespace.as_deref(), Some("iowhy-lab"));
-    assert_eq!(c.shim_pid.map(u64::from), l["shim_pid"].as_u64());
-    assert!(c.pids.contains(&(l["pids"][0].as_u64().unwrap() as u32)));
+    assert_eq!(c.shim_pid, l.shim_pid);
+    assert!(c.pids.contains(&l.pids[0]));
     assert!(c.container.sources.iter().any(|s| s == "cgroup"));
     let lg = &c.logs[0];
     assert_eq!(lg.path, log);
@@ -93,7 +93,7 @@ fn a_real_containerd_container_flooding_its_log_file() {
     assert!(g > 3.0e6 && g < 5.0e6, "growth {g}");
     assert!(lg.lines_per_s.unwrap() > 10_000.0);
     assert_eq!(lg.rotation.state, "missing");
-    assert_eq!(lg.mountpoint, l["mountpoint"].as_str().map(String::from));
+    assert_eq!(lg.mountpoint, l.mountpoint);
     assert!(lg.time_to_full_s.is_some());
     // I/O by shim: the shim is the one writing to disk.
     let shim = r.shims.iter().find(|s| Some(s.pid) == c.shim_pid).unwrap();
@@ -121,21 +121,18 @@ fn a_real_containerd_container_flooding_its_log_file() {
     // Diagnose: the container's process and its shim carry their container object, and
     // runaway_log does not repeat the flood without the container.
     let d = diagnose("container-log-flood");
-    let p = d
-        .processes
-        .iter()
-        .find(|p| Some(p.pid as u64) == l["pids"][0].as_u64());
+    let p = d.processes.iter().find(|p| p.pid == l.pids[0]);
     if let Some(p) = p {
         let cj = p.container.as_ref().expect("container object");
-        assert_eq!(cj["id"], id);
-        assert_eq!(cj["role"], "container");
+        assert_eq!(cj.container.id, id);
+        assert_eq!(cj.role, "container");
     }
     let s = d
         .processes
         .iter()
-        .find(|p| Some(p.pid as u64) == l["shim_pid"].as_u64())
+        .find(|p| Some(p.pid) == l.shim_pid)
         .expect("shim listed");
-    assert_eq!(s.container.as_ref().unwrap()["role"], "shim");
+    assert_eq!(s.container.as_ref().unwrap().role, "shim");
     assert!(
         !d.findings
             .iter()
@@ -152,16 +149,13 @@ fn a_real_containerd_container_flooding_its_log_file() {
 #[test]
 fn a_writer_blocked_on_a_stopped_reader() {
     let l = lab("pipe-block");
-    let (writer, reader) = (
-        l["pids"][0].as_u64().unwrap(),
-        l["pids"][1].as_u64().unwrap(),
-    );
+    let (writer, reader) = (u64::from(l.pids[0]), u64::from(l.pids[1]));
     let d = diagnose("pipe-block");
     let f = find(&d.findings, "pipe_blocked", |f| {
         f.subject.pid.map(u64::from) == Some(writer)
     });
     assert_eq!(f.severity, "critical", "{}", f.summary);
-    assert_eq!(f.subject.path.as_deref(), l["paths"][0].as_str());
+    assert_eq!(f.subject.path.as_deref(), Some(l.paths[0].as_str()));
     assert_eq!(f.evidence["reader_pid"].as_u64(), Some(reader));
     assert_eq!(f.evidence["reader_state"], "stopped");
     assert_eq!(f.evidence["wchan"], "anon_pipe_write");
@@ -504,9 +498,9 @@ fn diagnose_json_carries_containers_by_process() {
         .find(|p| p.pid == 40102)
         .expect("the blocked app is listed");
     let c = p.container.as_ref().unwrap();
-    assert_eq!(c["pod"], "flood-7d9");
-    assert_eq!(c["role"], "container");
-    assert_eq!(c["shim_pid"], 40100);
+    assert_eq!(c.container.pod.as_deref(), Some("flood-7d9"));
+    assert_eq!(c.role, "container");
+    assert_eq!(c.shim_pid, Some(40100));
     // I/O wait by shim and log size by pod are numbers (null wait: no delay accounting).
     assert!(d.shims.iter().any(|s| s.pid == 40100 && s.role == "shim"));
     assert!(d.pods.iter().all(|p| p.log_bytes > 0));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Lab, live_lock, live_ready, ok};
-use iowhy::render::json::{FindingJson, Report};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 fn diagnose(secs: u32) -> Report {
     let d = format!("{secs}s");
@@ -31,8 +31,8 @@ fn find<'a>(r: &'a Report, kind: &str, pid: u32) -> &'a FindingJson {
         })
 }
 
-fn assert_cleaned(lab_base: Option<&str>, stopped: &serde_json::Value, device: Option<&str>) {
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+fn assert_cleaned(lab_base: Option<&str>, stopped: &common::LabEvent, device: Option<&str>) {
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     if let Some(b) = lab_base {
         assert!(!Path::new(b).exists(), "lab left {b} behind");
     }
@@ -145,8 +145,8 @@ fn buffered_flood_is_diagnosed_and_device_limits_restored() {
     assert_eq!(
         ratio.trim(),
         "100",
-        "max_ratio restored; cleaned: {}",
-        stopped["cleaned"]
+        "max_ratio restored; cleaned: {:?}",
+        stopped.cleaned
     );
 }
 

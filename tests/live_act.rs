@@ -303,7 +303,7 @@ fn the_logrotate_stanza_validates() {
     let _l = live_lock();
     let lab = Lab::start(&["disk-fill", "--duration", "40s", "--size", "256M"]);
     std::thread::sleep(Duration::from_secs(4));
-    let r: iowhy::render::json::Report = serde_json::from_str(&ok(&[
+    let r: iowhy::wire::diagnose::Report = serde_json::from_str(&ok(&[
         "diagnose",
         "-d",
         "2",

@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Lab, Reap, live_lock, live_ready, ok};
-use iowhy::render::json::{ContainersReport, FindingJson, Report};
+use iowhy::wire::containers::ContainersReport;
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 /// containerd must be running (`.ci/run` starts it); a skip under IOWHY_REQUIRE_LIVE=1
 /// is a failure, like every other missing piece.
@@ -135,12 +136,12 @@ fn flooding_container_is_attributed_reported_and_removed() {
         .expect("the shim writes: it is listed");
     let cj = sp.container.as_ref().expect("the shim's container object");
     assert_eq!(
-        (cj["id"].as_str(), cj["role"].as_str()),
-        (Some(id.as_str()), Some("shim"))
+        (cj.container.id.as_str(), cj.role.as_str()),
+        (id.as_str(), "shim")
     );
     let (base, dev) = (lab.base.clone(), lab.event.device.clone());
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     // Task, container and shim are gone; so are the files and the loop device.
     let ls = Command::new("ctr")
         .args(["-n", "iowhy-lab", "containers", "ls", "-q"])
@@ -191,7 +192,7 @@ fn pipe_lab(reader: &str, state: &str) {
     assert_eq!(f.severity, "critical", "{}", f.summary);
     let base = lab.base.clone();
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     assert!(
         wait_gone(writer) && wait_gone(rd),
         "lab workers left running"

@@ -123,7 +123,7 @@ fn frozen_fs_blocks_a_writer_and_a_cmdline_read_then_thaws() {
 
     let (base, dev) = (lab.base.clone(), lab.event.device.clone());
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped.event, "stopped", "{stopped:?}");
     assert!(
         wait_gone(writer, Duration::from_secs(2)),
         "writer {writer} still there"
@@ -280,7 +280,7 @@ fn planted_lab_directories_and_links_are_never_followed() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!((md.uid(), md.mode() & 0o777), (0, 0o700), "{base}");
     let stopped = lab.stop();
-    assert_eq!(stopped["event"], "stopped");
+    assert_eq!(stopped.event, "stopped");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(std::fs::read_dir(&victim_dir).unwrap().count(), 0);
     assert!(!Path::new(&base).exists(), "the lab left {base}");
@@ -387,7 +387,7 @@ fn a_lab_failing_midway_stops_its_workers_and_leaves_nothing() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .expect("the started event");
-    let ev: common::StartedEvent = serde_json::from_str(&line).expect("started event");
+    let ev: common::LabEvent = common::wire(&line);
     let status = child.wait().expect("the lab exits");
     assert_eq!(status.code(), Some(1), "the lab fails on purpose");
     for pid in &ev.pids {

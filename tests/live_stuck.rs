@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Lab, bin, live_lock, live_ready};
-use iowhy::render::json::{FindingJson, Report};
+use iowhy::wire::diagnose::{FindingJson, Report};
 
 /// Runs `iowhy lab cleanup` when dropped: a failing test must not leave the lab's
 /// filesystem frozen.

@@ -8,8 +8,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lab, bin, live_lock, live_ready, ok};
-use iowhy::render::json::Report;
+use common::{Lab, bin, live_lock, live_ready, ok, wire};
+use iowhy::wire::diagnose::Report;
+use iowhy::wire::trace::TraceJson;
 
 fn lines(path: &str) -> u64 {
     std::fs::read(path)
@@ -589,17 +590,10 @@ impl Drop for Reap {
     }
 }
 
-#[test]
-fn signals_release_everything() {
-    if !live_ready(&["bpftool"]) {
-        return;
-    }
-    let _l = live_lock();
-    let cpus = std::thread::available_parallelism().unwrap().get();
-    let was_mounted = tracefs_mounted();
-    // Let iowhy mount tracefs itself, once, to see it unmount it: only if nothing else
-    // uses it (it is mounted back as it was, whatever happens).
-    let unmounted_by_test = if !was_mounted {
+/// Let iowhy mount tracefs itself, once, to see it unmount it: only if nothing else uses
+/// it (the caller mounts it back as it was, whatever happens). True if it is unmounted now.
+fn unmount_tracefs_for_the_test(was_mounted: bool) -> bool {
+    if !was_mounted {
         true
     } else if let Some(why) = tracefs_in_use() {
         eprintln!("NOT CHECKED: tracefs unmount after the run: {why}");
@@ -609,7 +603,58 @@ fn signals_release_everything() {
         false
     } else {
         true
-    };
+    }
+}
+
+/// Attached: the programs, links and perf events are there, held by the process.
+fn wait_attached(cmd: &str, layer: &str, cpid: u32, cpus: usize) -> Held {
+    let t = Instant::now();
+    loop {
+        let h = held_by(cpid);
+        let ready = match layer {
+            "ebpf" => h.progs.len() >= 20 && h.links.len() >= 20,
+            _ => h.perf >= cpus * 20,
+        };
+        if ready {
+            return h;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{cmd}: not attached after 20 s: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Released by the child within the kernel's detach time, never left behind: what is
+/// still loaded 10 s after the exit (nothing, when all is well).
+fn wait_released(held: &Held) -> Vec<u64> {
+    let t = Instant::now();
+    loop {
+        let (progs, links) = (loaded("prog"), loaded("link"));
+        let left: Vec<u64> = held
+            .progs
+            .iter()
+            .filter(|p| progs.contains(p))
+            .chain(held.links.iter().filter(|l| links.contains(l)))
+            .copied()
+            .collect();
+        if left.is_empty() || t.elapsed() > Duration::from_secs(10) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn signals_release_everything() {
+    if !live_ready(&["bpftool"]) {
+        return;
+    }
+    let _l = live_lock();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let was_mounted = tracefs_mounted();
+    let unmounted_by_test = unmount_tracefs_for_the_test(was_mounted);
     let _remount = Remount(was_mounted && unmounted_by_test);
     use rustix::process::Signal;
     // `iowhy trace` with each layer, and `iowhy diagnose` (tracing on: auto picks eBPF),
@@ -643,23 +688,7 @@ fn signals_release_everything() {
             .unwrap();
         let cpid = child.id();
         let mut reap = Reap(Some(child));
-        // Attached: the programs, links and perf events are there, held by the process.
-        let t = Instant::now();
-        let held = loop {
-            let h = held_by(cpid);
-            let ready = match layer {
-                "ebpf" => h.progs.len() >= 20 && h.links.len() >= 20,
-                _ => h.perf >= cpus * 20,
-            };
-            if ready {
-                break h;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "{cmd}: not attached after 20 s: {h:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let held = wait_attached(cmd, layer, cpid, cpus);
         // diagnose takes its first snapshot after attaching: let the window open.
         std::thread::sleep(Duration::from_secs(if cmd == "diagnose" { 2 } else { 1 }));
         let (progs, links) = (loaded("prog"), loaded("link"));
@@ -700,34 +729,18 @@ fn signals_release_everything() {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+        let stdout = String::from_utf8(out.stdout).expect("utf-8 report");
         if cmd == "diagnose" {
-            let r: Report =
-                serde_json::from_slice(&out.stdout).expect("the report after the signal");
+            let r: Report = wire(&stdout);
             assert_eq!(r.capabilities.tracing, layer);
             assert!(r.window_seconds < 30.0);
         } else {
-            let v: serde_json::Value =
-                serde_json::from_slice(&out.stdout).expect("the report after the signal");
-            assert_eq!(v["layer"], layer);
-            assert!(v["duration_s"].as_f64().unwrap() < 30.0);
-            assert!(v["events"].as_u64().unwrap() > 0, "{cmd}: it was tracing");
+            let t: TraceJson = wire(&stdout);
+            assert_eq!(t.layer, layer);
+            assert!(t.duration_s < 30.0);
+            assert!(t.events > 0, "{cmd}: it was tracing");
         }
-        // Released by the child within the kernel's detach time, never left behind.
-        let t = Instant::now();
-        let left = loop {
-            let (progs, links) = (loaded("prog"), loaded("link"));
-            let left: Vec<u64> = held
-                .progs
-                .iter()
-                .filter(|p| progs.contains(p))
-                .chain(held.links.iter().filter(|l| links.contains(l)))
-                .copied()
-                .collect();
-            if left.is_empty() || t.elapsed() > Duration::from_secs(10) {
-                break left;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let left = wait_released(&held);
         assert!(
             left.is_empty(),
             "{cmd} {sig:?}: programs or links {left:?} still loaded 10 s after the exit"

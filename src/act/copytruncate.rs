@@ -352,7 +352,7 @@ pub fn run(
     if truncated.is_err() {
         let _ = std::fs::remove_file(rotated);
     }
-    out.frozen_ms = (frozen_at.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+    out.frozen_ms = frozen_at.elapsed().as_secs_f64() * 1e3;
     frozen.thaw();
     if let Err(e) = truncated {
         return Err(refuse(path, &format!("truncating failed: {e}")));

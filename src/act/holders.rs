@@ -4,12 +4,12 @@
 //! other users' processes are all unknown.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use crate::parse::fdinfo;
 use crate::parse::fdlink::FdKind;
 use crate::roots::Roots;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+pub use crate::wire::act::Unknown;
 
 use super::{Target, target};
 
@@ -21,17 +21,6 @@ pub struct Holder {
     pub writable: bool,
     pub append: bool,
     pub target: Target,
-}
-
-/// A process that may hold the file: iowhy could not see.
-#[derive(Clone, Debug, Serialize)]
-pub struct Unknown {
-    pub pid: u32,
-    pub comm: String,
-    pub why: String,
-    /// Refused even to root (a non-dumpable process in another user namespace, say):
-    /// running as root would not help, unlike another user's process seen by a user.
-    pub denied_to_root: bool,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use serde::Serialize;
 
 use crate::error::usage;
 use crate::interval::Interval;
@@ -19,7 +18,8 @@ use crate::interval::disk::{self, DeviceRates};
 use crate::roots::Roots;
 use crate::snapshot::Snapshot;
 use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
-use crate::units::r2;
+pub use crate::wire::act::{DeviceEffect, PauseReport, Phase};
+use crate::wire::{r2, r2n};
 
 use super::guardian::{Guardian, Undo};
 use super::proc_handle::ProcHandle;
@@ -37,40 +37,6 @@ pub struct PauseOptions {
     pub yes: bool,
     /// Say what would be done, and do nothing.
     pub dry_run: bool,
-}
-
-#[derive(Serialize, Clone, Debug, Default)]
-pub struct Phase {
-    pub seconds: f64,
-    pub util_pct: f64,
-    pub await_ms: f64,
-    pub w_per_s: f64,
-    pub wkb_per_s: f64,
-    pub f_per_s: f64,
-}
-
-#[derive(Serialize, Debug)]
-pub struct DeviceEffect {
-    pub device: String,
-    pub before: Phase,
-    pub during: Phase,
-    pub after: Phase,
-}
-
-#[derive(Serialize, Debug)]
-pub struct PauseReport {
-    pub pid: u32,
-    pub comm: String,
-    pub dry_run: bool,
-    pub paused_s: f64,
-    pub stopped: bool,
-    pub resumed: bool,
-    pub devices: Vec<DeviceEffect>,
-    pub psi_some_pct: Option<[f64; 3]>,
-    /// "cause" | "not_the_cause" | "device_not_busy" | "unclear"
-    pub verdict: String,
-    pub summary: String,
-    pub warnings: Vec<String>,
 }
 
 /// Longest pause allowed: an experiment, not a way to park a process.
@@ -166,12 +132,12 @@ fn phase(devs: &[DeviceRates], name: &str, secs: f64) -> Phase {
     devs.iter()
         .find(|d| d.name == name)
         .map(|d| Phase {
-            seconds: r2(secs),
-            util_pct: r2(d.util_pct),
-            await_ms: r2(d.await_ms),
-            w_per_s: r2(d.w_s),
-            wkb_per_s: r2(d.wkb_s),
-            f_per_s: r2(d.f_s),
+            seconds: r2n(secs),
+            util_pct: r2n(d.util_pct),
+            await_ms: r2n(d.await_ms),
+            w_per_s: r2n(d.w_s),
+            wkb_per_s: r2n(d.wkb_s),
+            f_per_s: r2n(d.f_s),
         })
         .unwrap_or_default()
 }
@@ -331,8 +297,9 @@ pub fn pause(
             after: phase(&after, n, sa),
         })
         .collect();
-    let psi = match (psi_b, psi_d, psi_a) {
-        (Some(b), Some(d), Some(a)) => Some([r2(b), r2(d), r2(a)]),
+    let r = |v: Option<f64>| v.and_then(r2);
+    let psi = match (r(psi_b), r(psi_d), r(psi_a)) {
+        (Some(b), Some(d), Some(a)) => Some([b, d, a]),
         _ => None,
     };
     let (verdict, summary) = verdict(&t, &devices, psi);
@@ -340,7 +307,7 @@ pub fn pause(
         pid: t.pid,
         comm: t.comm.clone(),
         dry_run: false,
-        paused_s: r2(sd),
+        paused_s: r2n(sd),
         stopped,
         resumed,
         devices,

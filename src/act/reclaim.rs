@@ -6,11 +6,11 @@
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
 use crate::error::usage;
 use crate::roots::Roots;
 use crate::units;
+pub use crate::wire::act::ReclaimReport;
 
 use super::{confirm, refuse_unsafe, target};
 
@@ -77,23 +77,6 @@ fn reopen_checked(
         )));
     }
     Ok(f)
-}
-
-#[derive(Serialize, Debug)]
-pub struct ReclaimReport {
-    pub pid: u32,
-    pub comm: String,
-    pub fd: i32,
-    pub path: String,
-    pub dry_run: bool,
-    pub size_bytes: u64,
-    /// Allocated bytes before and after the truncation.
-    pub allocated_before_bytes: u64,
-    pub allocated_after_bytes: u64,
-    pub freed_bytes: u64,
-    pub filesystem_avail_before_bytes: Option<u64>,
-    pub filesystem_avail_after_bytes: Option<u64>,
-    pub warning: String,
 }
 
 /// Truncate the deleted file on the fd (after the checks and the prompt) and report what

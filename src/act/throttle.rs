@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
 use crate::error::usage;
 use crate::roots::Roots;
-use crate::units::r2;
+pub use crate::wire::act::{ThrottleRates, ThrottleReport};
+use crate::wire::r2n;
 
 use super::cglimit::{self, Kernel, ThrottleState};
 use super::cgroup::{self, Hierarchy, Limits};
@@ -47,30 +47,6 @@ pub struct ThrottleOptions {
     /// Throttle a process others depend on without asking.
     pub yes: bool,
     pub dry_run: bool,
-}
-
-#[derive(Serialize, Debug, Default)]
-pub struct Rates {
-    pub seconds: f64,
-    pub write_bytes_per_s: f64,
-    pub read_bytes_per_s: f64,
-}
-
-#[derive(Serialize, Debug, Default)]
-pub struct ThrottleReport {
-    pub pid: u32,
-    pub comm: String,
-    pub action: String,
-    pub dry_run: bool,
-    pub hierarchy: Option<Hierarchy>,
-    pub group: Option<String>,
-    pub devices: Vec<String>,
-    pub limits: Option<Limits>,
-    pub before: Option<Rates>,
-    pub during: Option<Rates>,
-    pub after: Option<Rates>,
-    pub lifted: bool,
-    pub notes: Vec<String>,
 }
 
 fn state_dir(roots: &Roots) -> PathBuf {
@@ -119,7 +95,7 @@ fn io_bytes(roots: &Roots, pid: u32) -> Option<(u64, u64)> {
     Some((io.read_bytes, io.write_bytes))
 }
 
-fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<Rates> {
+fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<ThrottleRates> {
     let t0 = std::time::Instant::now();
     let a = io_bytes(roots, pid)?;
     while t0.elapsed() < d && !stop.load(Ordering::Relaxed) {
@@ -127,10 +103,10 @@ fn rates(roots: &Roots, pid: u32, d: Duration, stop: &AtomicBool) -> Option<Rate
     }
     let b = io_bytes(roots, pid)?;
     let s = t0.elapsed().as_secs_f64();
-    Some(Rates {
-        seconds: r2(s),
-        write_bytes_per_s: r2(b.1.saturating_sub(a.1) as f64 / s),
-        read_bytes_per_s: r2(b.0.saturating_sub(a.0) as f64 / s),
+    Some(ThrottleRates {
+        seconds: r2n(s),
+        write_bytes_per_s: r2n(b.1.saturating_sub(a.1) as f64 / s),
+        read_bytes_per_s: r2n(b.0.saturating_sub(a.0) as f64 / s),
     })
 }
 

@@ -11,12 +11,12 @@ use crate::cmd::{Global, OutputFormat, Tracing, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
-use crate::render::json::BlindSpot;
 use crate::render::{self, Diagnosis};
 use crate::source::SnapshotOptions;
 use crate::trace::delayacct::DelayAcctGuard;
 use crate::trace::{self, TraceRequest};
 use crate::units::parse_duration;
+use crate::wire::diagnose::BlindSpot;
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = AFTER_HELP)]

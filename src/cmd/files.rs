@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 
 use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
@@ -15,12 +14,13 @@ use crate::hoststr::for_terminal as esc;
 use crate::interval::{FileRates, Interval};
 use crate::parse::fdinfo::{O_ACCMODE, O_RDWR, O_WRONLY};
 use crate::parse::fdlink::FdKind;
-use crate::render::json::r2o;
 use crate::render::table::Table;
 use crate::snapshot::GapKind;
 use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
 use crate::units;
 use crate::units::parse_duration;
+use crate::wire::files::{FileEntry, FilesReport};
+use crate::wire::r2o;
 
 #[derive(Args, Debug, Clone)]
 pub struct FilesArgs {
@@ -32,33 +32,6 @@ pub struct FilesArgs {
     pub duration: Duration,
     #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
     pub format: OutputFormat,
-}
-
-#[derive(Serialize)]
-struct FilesReport<'a> {
-    pid: u32,
-    comm: &'a str,
-    cmdline: &'a str,
-    window_seconds: f64,
-    files: Vec<FileEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct FileEntry<'a> {
-    fd: i32,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    mode: &'static str,
-    path: &'a str,
-    deleted: bool,
-    size_bytes: Option<u64>,
-    growth_bytes_per_s: Option<f64>,
-    pos_bytes: Option<u64>,
-    flags: Vec<&'static str>,
-    inode: Option<u64>,
-    mountpoint: Option<&'a str>,
-    fstype: Option<&'a str>,
-    device: Option<&'a str>,
 }
 
 /// lsof's TYPE column.
@@ -139,8 +112,8 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
                 "{}\n",
                 serde_json::to_string_pretty(&FilesReport {
                     pid: a.pid,
-                    comm: &after.comm,
-                    cmdline: "",
+                    comm: after.comm.clone(),
+                    cmdline: String::new(),
                     window_seconds: 0.0,
                     files: Vec::new(),
                 })?
@@ -179,8 +152,8 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         OutputFormat::Json => {
             let r = FilesReport {
                 pid: p.pid,
-                comm: &p.comm,
-                cmdline: &p.cmdline,
+                comm: p.comm.clone(),
+                cmdline: p.cmdline.clone(),
                 window_seconds: if a.duration.is_zero() {
                     0.0
                 } else {
@@ -191,9 +164,9 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
                     .iter()
                     .map(|f| FileEntry {
                         fd: f.fd,
-                        kind: type_name(f, mode_of(f.fd)),
-                        mode: mode_letter(f.flags),
-                        path: &f.path,
+                        kind: type_name(f, mode_of(f.fd)).into(),
+                        mode: mode_letter(f.flags).into(),
+                        path: f.path.clone(),
                         deleted: f.deleted,
                         size_bytes: f.size_bytes,
                         growth_bytes_per_s: if a.duration.is_zero() {
@@ -202,11 +175,11 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
                             r2o(f.growth_bytes_per_s)
                         },
                         pos_bytes: f.pos_bytes,
-                        flags: f.flag_names(),
+                        flags: f.flag_names().into_iter().map(String::from).collect(),
                         inode: f.ino,
-                        mountpoint: f.mountpoint.as_deref(),
-                        fstype: f.fstype.as_deref(),
-                        device: f.devices.first().map(String::as_str),
+                        mountpoint: f.mountpoint.clone(),
+                        fstype: f.fstype.clone(),
+                        device: f.devices.first().cloned(),
                     })
                     .collect(),
             };

@@ -12,11 +12,12 @@ use clap::Args;
 use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::interval::disk::{self, DeviceRates};
-use crate::render::json::{IostatBasic, IostatDevice, IostatSample, r2};
 use crate::snapshot::Snapshot;
 use crate::source::SnapshotOptions;
 use crate::units;
 use crate::units::parse_duration;
+use crate::wire::iostat::{IostatBasic, IostatDevice, IostatSample};
+use crate::wire::r2n;
 
 #[derive(Args, Debug, Clone)]
 pub struct IostatArgs {
@@ -74,7 +75,7 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
             let out = match a.format {
                 OutputFormat::Json => {
                     let timestamp = units::rfc3339(s.wall_unix_ms);
-                    let interval_seconds = r2(itv as f64 / 100.0);
+                    let interval_seconds = r2n(itv as f64 / 100.0);
                     let line = if a.extended {
                         serde_json::to_string(&IostatSample {
                             timestamp,

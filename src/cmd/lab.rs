@@ -10,9 +10,10 @@ use clap::Args;
 use super::{Global, OutputFormat, TEXT_JSON, emit, format_parser, stop_flag};
 use crate::lab::pipe::ReaderMode;
 use crate::lab::worker::SyncMode;
-use crate::lab::{Event, LabOptions, Scenario, orphans};
+use crate::lab::{LabOptions, Scenario, orphans};
 use crate::units;
 use crate::units::{parse_bytes, parse_duration};
+use crate::wire::lab::LabEvent;
 
 #[derive(Args, Debug, Clone)]
 pub struct LabArgs {
@@ -84,7 +85,7 @@ pub fn run(_g: &Global, a: &LabArgs) -> Result<()> {
     crate::lab::run(&o, busybox, &stop_flag(), &mut |ev| print_event(format, ev))
 }
 
-fn print_event(format: OutputFormat, ev: &Event) -> Result<()> {
+fn print_event(format: OutputFormat, ev: &LabEvent) -> Result<()> {
     let started = ev.event == "started";
     match format {
         OutputFormat::Json => emit(&(serde_json::to_string(ev)? + "\n")),

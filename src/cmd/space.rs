@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::Serialize;
 
 use crate::cmd::{Global, emit};
 use crate::cmd::{OutputFormat, TEXT_JSON, format_parser};
@@ -26,6 +25,8 @@ use crate::source::SnapshotOptions;
 use crate::source::reader::guard;
 use crate::units;
 use crate::units::parse_duration;
+use crate::wire::diagnose::{BlindSpot, Filesystem};
+use crate::wire::space::{DeletedByProcess, DeletedOpen, Entry, SpaceReport, Walk};
 
 #[derive(Args, Debug, Clone)]
 pub struct SpaceArgs {
@@ -43,58 +44,6 @@ pub struct SpaceArgs {
     pub duration: Duration,
     #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
     pub format: OutputFormat,
-}
-
-#[derive(Serialize, Default)]
-pub struct SpaceReport {
-    pub window_seconds: f64,
-    pub filesystems: Vec<crate::render::json::Filesystem>,
-    pub deleted_open: Vec<DeletedOpen>,
-    /// The same bytes summed per holding process (an inode shared by a parent and its
-    /// children counts for each holder).
-    pub deleted_open_by_process: Vec<DeletedByProcess>,
-    pub walk: Option<Walk>,
-    /// What this run could not see (another user's open files, a refused statvfs): the
-    /// deleted-open list is complete only when this is empty.
-    pub blind_spots: Vec<crate::render::json::BlindSpot>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct DeletedByProcess {
-    pub pid: u32,
-    pub comm: String,
-    pub files: usize,
-    pub bytes: u64,
-}
-
-#[derive(Serialize, Clone, Debug)]
-pub struct DeletedOpen {
-    pub pid: u32,
-    pub comm: String,
-    pub fd: i32,
-    pub path: String,
-    pub size_bytes: u64,
-    pub mountpoint: Option<String>,
-}
-
-#[derive(Serialize, Default, Debug)]
-pub struct Walk {
-    pub path: String,
-    pub mountpoint: Option<String>,
-    /// Allocated bytes (du's default), counting hard links once.
-    pub total_bytes: u64,
-    pub files: u64,
-    pub dirs: u64,
-    /// Entries we could not read (permission denied, vanished).
-    pub errors: u64,
-    pub biggest_files: Vec<Entry>,
-    pub biggest_dirs: Vec<Entry>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Entry {
-    pub bytes: u64,
-    pub path: String,
 }
 
 pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
@@ -163,7 +112,7 @@ pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
                 .any(|s| s.mountpoint.as_deref() == Some(mp))
         };
         if let Some(mp) = mountpoint.as_deref().filter(|mp| stuck(mp)) {
-            report.blind_spots.push(crate::render::json::BlindSpot {
+            report.blind_spots.push(BlindSpot {
                 what: format!("the walk of {host_path}: {mp} does not answer (statfs timed out), so it was not walked"),
                 how_to_see: "see `iowhy diagnose` for the stuck filesystem; walk it once it answers".into(),
             });
@@ -209,7 +158,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
-pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<crate::render::json::Filesystem> {
+pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<Filesystem> {
     let mut v = crate::render::report::filesystems_json(fs);
     if !with_growth {
         for f in &mut v {

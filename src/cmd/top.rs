@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 
 use crate::cmd::{Global, OutputFormat, TEXT_JSON, emit, format_parser};
 use crate::error::usage;
 use crate::interval::{Interval, ProcessRates};
-use crate::render::json::r2o;
 use crate::render::table::Table;
 use crate::source::{ProcessOptions, SnapshotOptions};
 use crate::units;
 use crate::units::parse_duration;
+use crate::wire::r2o;
+use crate::wire::top::{TopProcess, TopSample};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortKey {
@@ -49,32 +49,6 @@ pub struct TopArgs {
     pub limit: usize,
     #[arg(long, short = 'f', default_value = "text", value_parser = format_parser(TEXT_JSON))]
     pub format: OutputFormat,
-}
-
-#[derive(Serialize)]
-struct TopSample<'a> {
-    timestamp: String,
-    interval_seconds: f64,
-    total_read_bytes_per_s: f64,
-    total_write_bytes_per_s: f64,
-    device_read_bytes_per_s: f64,
-    device_write_bytes_per_s: f64,
-    processes: Vec<TopProcess<'a>>,
-}
-
-#[derive(Serialize)]
-struct TopProcess<'a> {
-    pid: u32,
-    uid: Option<u32>,
-    comm: &'a str,
-    cmdline: &'a str,
-    state: String,
-    read_bytes_per_s: Option<f64>,
-    write_bytes_per_s: Option<f64>,
-    cancelled_write_bytes_per_s: Option<f64>,
-    io_wait_pct: Option<f64>,
-    d_state_threads: usize,
-    wchan: Option<&'a str>,
 }
 
 pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
@@ -218,7 +192,7 @@ fn text(iv: &Interval, a: &TopArgs) -> String {
     o
 }
 
-fn sample<'a>(iv: &'a Interval, a: &TopArgs) -> TopSample<'a> {
+fn sample(iv: &Interval, a: &TopArgs) -> TopSample {
     let (r, w, dr, dw) = totals(iv);
     TopSample {
         timestamp: units::rfc3339(iv.after.wall_unix_ms),
@@ -232,15 +206,15 @@ fn sample<'a>(iv: &'a Interval, a: &TopArgs) -> TopSample<'a> {
             .map(|p| TopProcess {
                 pid: p.pid,
                 uid: p.uid,
-                comm: &p.comm,
-                cmdline: &p.cmdline,
+                comm: p.comm.clone(),
+                cmdline: p.cmdline.clone(),
                 state: p.state.to_string(),
                 read_bytes_per_s: r2o(p.read_bytes_per_s),
                 write_bytes_per_s: r2o(p.write_bytes_per_s),
                 cancelled_write_bytes_per_s: r2o(p.cancelled_write_bytes_per_s),
                 io_wait_pct: r2o(p.io_wait_pct),
                 d_state_threads: p.d_tasks,
-                wchan: p.wchan.as_deref(),
+                wchan: p.wchan.clone(),
             })
             .collect(),
     }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 
 use crate::cmd::Tracing;
 use crate::cmd::{Global, emit};
@@ -15,12 +14,15 @@ use crate::cmd::{OutputFormat, TEXT_JSON, format_parser};
 use crate::error::usage;
 use crate::interval::trace::{FileSyncRates, TraceRates};
 use crate::parse::fdinfo;
-use crate::render::json::r2;
 use crate::render::table::Table;
 use crate::trace::model::{FileTrace, ProcTrace, TraceData};
 use crate::trace::{self, TraceRequest};
 use crate::units;
 use crate::units::{parse_bytes, parse_duration};
+use crate::wire::trace::{
+    SyncJson, SyscallJson, TraceDeviceJson, TraceFileJson, TraceJson, TraceProcessJson,
+};
+use crate::wire::{self, r2n};
 
 #[derive(Args, Debug, Clone)]
 pub struct TraceArgs {
@@ -42,121 +44,40 @@ pub struct TraceArgs {
     pub format: OutputFormat,
 }
 
-#[derive(Serialize)]
-pub struct TraceJson {
-    pub layer: &'static str,
-    pub estimate: bool,
-    pub duration_s: f64,
-    pub events: u64,
-    pub lost_events: u64,
-    pub dropped_keys: u64,
-    /// perf: syscall exits without their entry (lost or out of order), not counted.
-    pub unpaired_events: u64,
-    pub consumer_cpu_s: f64,
-    pub notes: Vec<String>,
-    pub processes: Vec<ProcJson>,
-    pub devices: Vec<DevJson>,
-}
-
-#[derive(Serialize)]
-pub struct ProcJson {
-    pub pid: u32,
-    pub comm: String,
-    pub exited_in_window: bool,
-    pub exec_in_window: Option<String>,
-    pub syncs: u64,
-    pub sync_per_s: Option<f64>,
-    pub writes: u64,
-    pub write_bytes: u64,
-    pub sampled_sync_share: Option<f64>,
-    /// Per syscall, all files together: what `strace -c` prints (counting layers).
-    pub syscalls: std::collections::BTreeMap<&'static str, SyscallJson>,
-    pub files: Vec<FileJson>,
-}
-
-#[derive(Serialize)]
-pub struct SyscallJson {
-    pub calls: u64,
-    pub per_s: f64,
-    /// Write calls: the bytes they returned.
-    pub bytes: Option<u64>,
-    /// Time spent in the calls, all together.
-    pub total_ms: f64,
-    pub us_per_call: f64,
-    /// Sync calls: the slowest.
-    pub max_ms: Option<f64>,
-}
-
-#[derive(Serialize)]
-pub struct FileJson {
-    pub fd: i32,
-    pub path: Option<String>,
-    pub flags: Vec<&'static str>,
-    pub writes: u64,
-    pub write_bytes: u64,
-    pub writes_per_s: f64,
-    pub syncs: std::collections::BTreeMap<&'static str, SyncJson>,
-    pub sync_per_s: f64,
-    pub writes_per_sync: Option<f64>,
-    pub bytes_per_sync: Option<f64>,
-    pub sync_p50_ms: Option<f64>,
-    pub sync_p99_ms: Option<f64>,
-    pub sync_max_ms: Option<f64>,
-    /// Share of the window spent inside sync calls on this file (counting layers).
-    pub sync_time_share: Option<f64>,
-    pub sampled_sync_share: Option<f64>,
-}
-
-#[derive(Serialize)]
-pub struct SyncJson {
-    pub count: u64,
-    pub per_s: f64,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub max_ms: f64,
-}
-
-#[derive(Serialize)]
-pub struct DevJson {
-    pub device: String,
-    pub op: &'static str,
-    pub count: u64,
-    pub per_s: f64,
-    pub queue_p50_ms: Option<f64>,
-    pub queue_p99_ms: Option<f64>,
-    pub device_p50_ms: Option<f64>,
-    pub device_p99_ms: Option<f64>,
-    pub device_max_ms: f64,
-}
-
 fn ms(ns: Option<u64>) -> Option<f64> {
     ms4(ns.map(|v| v as f64 / 1e6))
 }
 
 /// Milliseconds to four decimals.
 fn ms4(v: Option<f64>) -> Option<f64> {
-    v.map(|v| r2(v * 100.0) / 100.0)
+    v.and_then(|v| wire::round(v, 4))
 }
 
-pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> FileJson {
+pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
     let all = f.all_syncs();
     let n = all.count;
-    FileJson {
+    TraceFileJson {
         fd: f.fd,
         path: f.path.clone(),
-        flags: f.flags.map(fdinfo::flag_names).unwrap_or_default(),
+        flags: f
+            .flags
+            .map(fdinfo::flag_names)
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::from)
+            .collect(),
         writes: f.writes,
         write_bytes: f.write_bytes,
-        writes_per_s: r2(r.writes_per_s),
+        writes_per_s: r2n(r.writes_per_s),
         syncs: f
             .syncs
             .iter()
             .map(|(k, h)| {
                 (
-                    k.name(),
+                    k.name().to_string(),
                     SyncJson {
                         count: h.count,
-                        per_s: r2(r.kind_per_s.get(k).copied().unwrap_or(0.0)),
+                        per_s: r2n(r.kind_per_s.get(k).copied().unwrap_or(0.0)),
                         p50_ms: ms(h.quantile_ns(0.5)),
                         p99_ms: ms(h.quantile_ns(0.99)),
                         max_ms: h.max_ns as f64 / 1e6,
@@ -164,33 +85,30 @@ pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> FileJson {
                 )
             })
             .collect(),
-        sync_per_s: r2(r.syncs_per_s),
-        writes_per_sync: r.writes_per_sync.map(r2),
-        bytes_per_sync: r.bytes_per_sync.map(r2),
+        sync_per_s: r2n(r.syncs_per_s),
+        writes_per_sync: wire::r2o(r.writes_per_sync),
+        bytes_per_sync: wire::r2o(r.bytes_per_sync),
         sync_p50_ms: ms(all.quantile_ns(0.5)),
         sync_p99_ms: ms(all.quantile_ns(0.99)),
         sync_max_ms: (n > 0).then(|| all.max_ns as f64 / 1e6),
-        sync_time_share: r.sync_time_share.map(|v| r2(v * 100.0) / 100.0),
+        sync_time_share: r.sync_time_share.and_then(|v| wire::round(v, 4)),
         sampled_sync_share: f.sampled_sync_share,
     }
 }
 
-pub fn syscalls_json(
-    p: &ProcTrace,
-    secs: f64,
-) -> std::collections::BTreeMap<&'static str, SyscallJson> {
+pub fn syscalls_json(p: &ProcTrace, secs: f64) -> std::collections::BTreeMap<String, SyscallJson> {
     p.syscalls()
         .into_iter()
         .map(|(k, v)| {
             (
-                k,
+                k.to_string(),
                 SyscallJson {
                     calls: v.calls,
-                    per_s: r2(v.calls as f64 / secs),
+                    per_s: r2n(v.calls as f64 / secs),
                     bytes: v.bytes,
-                    total_ms: r2(v.total_ns as f64 / 1e6),
-                    us_per_call: r2(v.total_ns as f64 / 1e3 / v.calls.max(1) as f64),
-                    max_ms: v.max_ns.map(|m| r2(m as f64 / 1e6)),
+                    total_ms: r2n(v.total_ns as f64 / 1e6),
+                    us_per_call: r2n(v.total_ns as f64 / 1e3 / v.calls.max(1) as f64),
+                    max_ms: v.max_ns.and_then(|m| wire::r2(m as f64 / 1e6)),
                 },
             )
         })
@@ -222,9 +140,9 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
         .collect();
     procs.sort_by_key(|p| std::cmp::Reverse((p.sync_count(), p.write_bytes())));
     TraceJson {
-        layer: d.layer.name(),
+        layer: d.layer.name().into(),
         estimate: d.estimate,
-        duration_s: r2(d.duration_s),
+        duration_s: r2n(d.duration_s),
         events: d.events,
         lost_events: d.lost_events,
         dropped_keys: d.dropped_keys,
@@ -248,13 +166,13 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
                 let mut files: Vec<(&FileTrace, &FileSyncRates)> =
                     p.files.values().zip(&r.files).collect();
                 files.sort_by_key(|(f, _)| std::cmp::Reverse((f.sync_count(), f.write_bytes)));
-                ProcJson {
+                TraceProcessJson {
                     pid: p.pid,
                     comm: p.comm.clone(),
                     exited_in_window: p.exited_in_window,
                     exec_in_window: p.exec_in_window.clone(),
                     syncs: p.sync_count(),
-                    sync_per_s: r.syncs_per_s.map(r2),
+                    sync_per_s: wire::r2o(r.syncs_per_s),
                     writes: p.writes(),
                     write_bytes: p.write_bytes(),
                     sampled_sync_share: p.sampled_sync_share,
@@ -271,14 +189,14 @@ pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), Stri
             .block
             .iter()
             .flat_map(|(dev, b)| {
-                b.ops.iter().map(move |(op, l)| DevJson {
+                b.ops.iter().map(move |(op, l)| TraceDeviceJson {
                     device: names
                         .get(dev)
                         .cloned()
                         .unwrap_or_else(|| format!("{}:{}", dev.0, dev.1)),
-                    op: op.name(),
+                    op: op.name().into(),
                     count: l.count,
-                    per_s: r2(l.per_s),
+                    per_s: r2n(l.per_s),
                     queue_p50_ms: ms4(l.queue_p50_ms),
                     queue_p99_ms: ms4(l.queue_p99_ms),
                     device_p50_ms: ms4(l.device_p50_ms),
@@ -361,8 +279,8 @@ fn text(j: &TraceJson) -> String {
                     .unwrap_or_default(),
                 f.flags
                     .iter()
-                    .filter(|n| !n.starts_with("O_RD") && **n != "O_WRONLY")
-                    .copied()
+                    .map(String::as_str)
+                    .filter(|n| !n.starts_with("O_RD") && *n != "O_WRONLY")
                     .collect::<Vec<_>>()
                     .join("|"),
             ]);
@@ -373,7 +291,7 @@ fn text(j: &TraceJson) -> String {
     } else {
         o.push_str(&t.render());
     }
-    let counted: Vec<&ProcJson> = j
+    let counted: Vec<&TraceProcessJson> = j
         .processes
         .iter()
         .filter(|p| !p.syscalls.is_empty())
@@ -419,7 +337,7 @@ fn text(j: &TraceJson) -> String {
             let f = |v: Option<f64>| v.map(|x| format!("{x:.3}ms")).unwrap_or_else(|| "-".into());
             t.row(vec![
                 d.device.clone(),
-                d.op.into(),
+                d.op.clone(),
                 format!("{:.1}", d.per_s),
                 f(d.queue_p50_ms),
                 f(d.queue_p99_ms),

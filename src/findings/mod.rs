@@ -16,11 +16,11 @@ pub mod story;
 pub mod stuck;
 pub mod writer;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::interval::Interval;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     DeviceSaturated,
@@ -103,7 +103,7 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Critical,
@@ -123,24 +123,39 @@ impl Severity {
     }
 }
 
+/// A kind or severity read back from the JSON compares with its wire name
+/// (`f.kind == "fsync_storm"`).
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for Severity {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// What a finding is about. Every field is optional; the JSON leaves out absent ones.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// The wire type of `findings[].subject` too ([`crate::wire::diagnose::FindingJson`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Subject {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mountpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
@@ -153,15 +168,12 @@ pub enum Value {
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            // Round to what a person can read; keep integers integral.
-            Value::Num(v) if v.is_finite() => {
-                if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                    s.serialize_i64(*v as i64)
-                } else {
-                    s.serialize_f64((v * 100.0).round() / 100.0)
-                }
-            }
-            Value::Num(_) => s.serialize_none(),
+            // Keep integers integral; round the rest by the wire's rule (null if unknown).
+            Value::Num(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => s.serialize_i64(*v as i64),
+            Value::Num(v) => match crate::wire::r2(*v) {
+                Some(r) => s.serialize_f64(r),
+                None => s.serialize_none(),
+            },
             Value::Text(t) => s.serialize_str(t),
         }
     }

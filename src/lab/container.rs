@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::LabOptions;
 use super::stage::Stage;
-use super::{Event, LabOptions};
 use crate::container::cmdline;
 use crate::roots::Roots;
+use crate::wire::lab::LabEvent;
 
 /// The containerd namespace every lab container lives in.
 pub const NAMESPACE: &str = "iowhy-lab";
@@ -156,8 +157,8 @@ pub(super) fn run(
     a: &LabOptions,
     stop: &AtomicBool,
     busybox: &Path,
-    event: &mut dyn FnMut(&Event) -> Result<()>,
-) -> Result<Event> {
+    event: &mut dyn FnMut(&LabEvent) -> Result<()>,
+) -> Result<LabEvent> {
     let id = format!("iowhy-flood-{}", std::process::id());
     let rootfs = st.dir.join("rootfs");
     let log = st.dir.join("logs").join(format!("{id}.log"));
@@ -221,9 +222,9 @@ pub(super) fn run(
         c.shim_pid = shim;
     }
     st.persist();
-    let ev = Event {
-        event: "started",
-        scenario: a.scenario.name(),
+    let ev = LabEvent {
+        event: "started".into(),
+        scenario: a.scenario.name().into(),
         pids: vec![init],
         paths: vec![log.display().to_string()],
         mountpoint: st.loop_dev.as_ref().map(|_| st.dir.display().to_string()),

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 
 use crate::units;
+use crate::wire::lab::LabEvent;
 use stage::Stage;
 use worker::{SyncMode, WorkerKind};
 
@@ -106,36 +106,6 @@ pub struct LabOptions {
     pub start_after: Duration,
     /// pipe-block: what the reader does.
     pub reader: pipe::ReaderMode,
-}
-
-/// What a lab started (`event: "started"`) and, at the end, what it cleaned up
-/// (`"stopped"`): the `--format json` lines.
-#[derive(Serialize, Debug, Default)]
-pub struct Event {
-    pub event: &'static str,
-    pub scenario: &'static str,
-    pub pids: Vec<u32>,
-    pub paths: Vec<String>,
-    pub mountpoint: Option<String>,
-    pub device: Option<String>,
-    pub base: Option<String>,
-    pub duration_s: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cleaned: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shim_pid: Option<u32>,
-    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub writer_pid: Option<u32>,
-    /// frozen-fs: the process whose mmap_lock is held (its /proc/PID/cmdline blocks).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mmap_stuck_pid: Option<u32>,
 }
 
 /// A process the lab started. Dropped, it is stopped and reaped: a `?` on the way
@@ -253,7 +223,7 @@ pub fn run(
     a: &LabOptions,
     busybox: Option<PathBuf>,
     stop: &Arc<AtomicBool>,
-    event: &mut dyn FnMut(&Event) -> Result<()>,
+    event: &mut dyn FnMut(&LabEvent) -> Result<()>,
 ) -> Result<()> {
     let size = a.size.unwrap_or(a.scenario.default_size());
     if size < (32 << 20) {
@@ -286,7 +256,7 @@ pub fn run(
         let res = container::run(&mut st, a, stop, &bb, event);
         let cleaned = st.cleanup();
         let mut ev = res?;
-        ev.event = "stopped";
+        ev.event = "stopped".into();
         ev.cleaned = cleaned;
         return event(&ev);
     }
@@ -301,7 +271,7 @@ pub fn run(
     };
     let mut cleaned = stop_workers(workers);
     cleaned.extend(st.cleanup());
-    ev.event = "stopped";
+    ev.event = "stopped".into();
     ev.cleaned = cleaned;
     event(&ev)
 }
@@ -311,8 +281,8 @@ fn run_in(
     a: &LabOptions,
     size: u64,
     stop: &AtomicBool,
-    event: &mut dyn FnMut(&Event) -> Result<()>,
-) -> Result<(Vec<Worker>, Event)> {
+    event: &mut dyn FnMut(&LabEvent) -> Result<()>,
+) -> Result<(Vec<Worker>, LabEvent)> {
     let dir = st.dir.join("app");
     std::fs::create_dir_all(&dir)?;
     let mut workers = Vec::new();
@@ -475,9 +445,9 @@ fn run_in(
         }
         Scenario::Cleanup | Scenario::ContainerLogFlood => unreachable!("handled before"),
     }
-    let ev = Event {
-        event: "started",
-        scenario: a.scenario.name(),
+    let ev = LabEvent {
+        event: "started".into(),
+        scenario: a.scenario.name().into(),
         pids: workers.iter().map(|w| w.child.id()).collect(),
         paths: match a.scenario {
             // The writer's pipe (the reader's is the same one).

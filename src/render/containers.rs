@@ -9,12 +9,14 @@ use crate::interval::Interval;
 use crate::interval::container::{ContainerRates, LogRates};
 use crate::units;
 
-use super::json::{
-    BlindSpot, ContainerIdJson, ContainerJson, ContainerLogJson, ContainersReport, PodJson,
-    ProcessContainerJson, RotationJson, ShimJson, r2, r2o,
-};
 use super::report::{Diagnosis, finding_json};
 use super::table::Table;
+use crate::wire::containers::{
+    ContainerIdJson, ContainerJson, ContainerLogJson, ContainersReport, PodJson,
+    ProcessContainerJson, RotationJson, ShimJson,
+};
+use crate::wire::diagnose::BlindSpot;
+use crate::wire::{r2n, r2o};
 
 /// The finding kinds `iowhy containers` shows.
 pub const KINDS: &[Kind] = &[
@@ -39,19 +41,19 @@ fn id_json(c: &ContainerRates) -> ContainerIdJson {
 }
 
 /// `processes[].container` for every attributed pid.
-pub fn by_pid(iv: &Interval) -> HashMap<u32, serde_json::Value> {
+pub fn by_pid(iv: &Interval) -> HashMap<u32, ProcessContainerJson> {
     iv.containers
         .attribution
         .by_pid
         .iter()
-        .filter_map(|(pid, (i, role))| {
+        .map(|(pid, (i, role))| {
             let c = &iv.containers.containers[*i];
             let j = ProcessContainerJson {
                 container: id_json(c),
                 role: role.as_str().to_string(),
                 shim_pid: c.info.shim_pid,
             };
-            Some((*pid, serde_json::to_value(j).ok()?))
+            (*pid, j)
         })
         .collect()
 }
@@ -193,10 +195,10 @@ fn blind_spots(d: &Diagnosis) -> Vec<BlindSpot> {
 pub fn report(d: &Diagnosis) -> ContainersReport {
     let iv = &d.interval;
     ContainersReport {
-        version: super::json::VERSION,
+        version: crate::wire::VERSION,
         host: iv.after.hostname.clone(),
         started_at: units::rfc3339(iv.before.wall_unix_ms),
-        window_seconds: r2(iv.elapsed_s),
+        window_seconds: r2n(iv.elapsed_s),
         containers: containers_json(iv),
         pods: pods_json(iv),
         shims: shims_json(iv),

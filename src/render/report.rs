@@ -8,10 +8,11 @@ use crate::interval::{Interval, ProcessRates};
 use crate::snapshot::{DelayAcct, GapKind};
 use crate::units;
 
-use super::json::{
-    self, BlindSpot, Capabilities, FileJson, Filesystem, FindingJson, IostatDevice, ProcessJson,
-    Report, SubjectJson, r2, r2o,
+use crate::wire::diagnose::{
+    BlindSpot, Capabilities, FileJson, Filesystem, FindingJson, ProcessJson, Report,
 };
+use crate::wire::iostat::IostatDevice;
+use crate::wire::{self, r2n, r2o};
 
 /// At most this many processes in the report: the ones with I/O, in D state, or named by
 /// a finding.
@@ -22,8 +23,8 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub capabilities: Capabilities,
     pub blind_spots: Vec<BlindSpot>,
-    /// Per-process container objects (issue 4), when known.
-    pub containers: std::collections::HashMap<u32, serde_json::Value>,
+    /// Per-process container objects, when known.
+    pub containers: std::collections::HashMap<u32, wire::containers::ProcessContainerJson>,
 }
 
 impl Diagnosis {
@@ -201,11 +202,11 @@ fn blind_spots(iv: &Interval, caps: &Capabilities) -> Vec<BlindSpot> {
 pub fn build_report(d: &Diagnosis) -> Report {
     let iv = &d.interval;
     Report {
-        version: json::VERSION,
+        version: wire::VERSION,
         host: iv.after.hostname.clone(),
         kernel: iv.after.kernel.clone(),
         started_at: units::rfc3339(iv.before.wall_unix_ms),
-        window_seconds: r2(iv.elapsed_s),
+        window_seconds: r2n(iv.elapsed_s),
         capabilities: d.capabilities.clone(),
         devices: iv
             .whole_devices()
@@ -213,11 +214,10 @@ pub fn build_report(d: &Diagnosis) -> Report {
                 let mut j = IostatDevice::extended(dev);
                 if let Some(t) = iv.block_latency(dev) {
                     if let Some(ms) = t.device_mean_ms {
-                        j.traced_device_time_ms = Some((ms * 1000.0).round() / 1000.0);
+                        j.traced_device_time_ms = wire::round(ms, 3);
                         j.traced_device_time_p99_ms =
-                            t.device_p99_ms.map(|v| (v * 1000.0).round() / 1000.0);
-                        j.traced_queue_time_ms =
-                            t.queue_mean_ms.map(|v| (v * 1000.0).round() / 1000.0);
+                            t.device_p99_ms.and_then(|v| wire::round(v, 3));
+                        j.traced_queue_time_ms = t.queue_mean_ms.and_then(|v| wire::round(v, 3));
                     }
                 }
                 j
@@ -282,7 +282,7 @@ fn process_json(d: &Diagnosis, p: &ProcessRates) -> ProcessJson {
         read_bytes_per_s: r2o(p.read_bytes_per_s),
         write_bytes_per_s: r2o(p.write_bytes_per_s),
         io_wait_pct: r2o(p.io_wait_pct),
-        fsync_per_s: d.fsync_per_s(p.pid).map(r2),
+        fsync_per_s: r2o(d.fsync_per_s(p.pid)),
         container: d.containers.get(&p.pid).cloned(),
         files: interesting_files(p)
             .map(|f| FileJson {
@@ -314,19 +314,10 @@ pub fn finding_json(f: &Finding) -> FindingJson {
         _ => Default::default(),
     };
     FindingJson {
-        kind: f.kind.as_str().into(),
-        severity: f.severity.as_str().into(),
+        kind: f.kind,
+        severity: f.severity,
         summary: f.summary.clone(),
-        subject: SubjectJson {
-            pid: f.subject.pid,
-            comm: f.subject.comm.clone(),
-            device: f.subject.device.clone(),
-            path: f.subject.path.clone(),
-            mountpoint: f.subject.mountpoint.clone(),
-            container_id: f.subject.container_id.clone(),
-            pod: f.subject.pod.clone(),
-            namespace: f.subject.namespace.clone(),
-        },
+        subject: f.subject.clone(),
         evidence,
         remediation: f.remediation.clone(),
         explanation: f.explanation.clone(),

@@ -112,7 +112,7 @@ impl Table {
 
 /// The filesystem table of every report (df's columns plus inode use, growth and time
 /// to full); pseudo filesystems and tiny ones are left out.
-pub fn filesystems(fs: &[super::json::Filesystem]) -> Table {
+pub fn filesystems(fs: &[crate::wire::diagnose::Filesystem]) -> Table {
     use crate::units;
     let mut t = Table::new(&[
         "Mountpoint",

@@ -36,25 +36,44 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// The lab's "started" event saved beside a fixture: the right answer.
-#[derive(serde::Deserialize, Debug)]
-pub struct LabEvent {
-    pub scenario: String,
-    pub pids: Vec<u32>,
-    pub paths: Vec<String>,
-    pub mountpoint: Option<String>,
-    pub device: Option<String>,
-    /// frozen-fs: the process blocked in write(2) on the frozen filesystem.
-    #[serde(default)]
-    pub writer_pid: Option<u32>,
-    /// frozen-fs: the process whose mmap_lock is held (reading its cmdline blocks).
-    #[serde(default)]
-    pub mmap_stuck_pid: Option<u32>,
+/// Read a command's `--format json` output through its wire type, and insist the type
+/// holds all of it: encoded again it must give back the same JSON, so a field added to the
+/// output without its type (or a type that drops or invents a field) fails here.
+#[track_caller]
+pub fn wire<T: serde::de::DeserializeOwned + serde::Serialize>(text: &str) -> T {
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let t: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        panic!(
+            "does not read as {} ({e}): {text}",
+            std::any::type_name::<T>()
+        )
+    });
+    let back = serde_json::to_value(&t).expect("encode");
+    assert!(
+        back == v,
+        "{} does not round-trip:\noutput:  {v}\nthrough the type: {back}",
+        std::any::type_name::<T>()
+    );
+    t
 }
+
+/// [`wire`] for JSON Lines: one value per line.
+#[track_caller]
+pub fn wire_lines<T: serde::de::DeserializeOwned + serde::Serialize>(text: &str) -> Vec<T> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(wire)
+        .collect()
+}
+
+/// The lab's "started" event (saved beside a fixture: the right answer), read through
+/// its wire type.
+pub use iowhy::wire::lab::LabEvent;
 
 pub fn lab_event(name: &str) -> LabEvent {
     let p = fixture(name).join("lab.json");
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("lab.json")).expect("lab.json parses")
+    wire(&std::fs::read_to_string(&p).expect("lab.json"))
 }
 
 /// Compare `got` with the golden file; `IOWHY_UPDATE_GOLDEN=1` rewrites it. On a
@@ -205,20 +224,6 @@ pub struct Lab {
     out: std::io::BufReader<std::process::ChildStdout>,
 }
 
-#[derive(serde::Deserialize, Debug)]
-pub struct StartedEvent {
-    pub scenario: String,
-    pub pids: Vec<u32>,
-    pub paths: Vec<String>,
-    pub mountpoint: Option<String>,
-    pub device: Option<String>,
-    pub base: Option<String>,
-    #[serde(default)]
-    pub writer_pid: Option<u32>,
-    #[serde(default)]
-    pub mmap_stuck_pid: Option<u32>,
-}
-
 impl Lab {
     pub fn start(args: &[&str]) -> Lab {
         use std::io::BufRead;
@@ -233,26 +238,18 @@ impl Lab {
         let mut line = String::new();
         out.read_line(&mut line)
             .expect("lab prints its started event");
-        let ev: StartedEvent =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("lab event {line:?}: {e}"));
+        let ev: LabEvent = wire(&line);
+        assert_eq!(ev.event, "started");
         Lab {
             child: Some(child),
             base: ev.base.clone(),
-            event: LabEvent {
-                scenario: ev.scenario,
-                pids: ev.pids,
-                paths: ev.paths,
-                mountpoint: ev.mountpoint,
-                device: ev.device,
-                writer_pid: ev.writer_pid,
-                mmap_stuck_pid: ev.mmap_stuck_pid,
-            },
+            event: ev,
             out,
         }
     }
 
     /// Stop it as a user would (SIGTERM to the pid we started) and return its last event.
-    pub fn stop(mut self) -> serde_json::Value {
+    pub fn stop(mut self) -> LabEvent {
         use std::io::BufRead;
         let mut child = self.child.take().unwrap();
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
@@ -261,7 +258,9 @@ impl Lab {
         assert!(status.success(), "lab exited with {status}");
         let mut line = String::new();
         self.out.read_line(&mut line).expect("stopped event");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stopped event {line:?}: {e}"))
+        let ev: LabEvent = wire(&line);
+        assert_eq!(ev.event, "stopped", "{line}");
+        ev
     }
 }
 

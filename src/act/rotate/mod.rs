@@ -128,7 +128,7 @@ pub fn rotate(roots: &Roots, a: &RotateOptions) -> Result<RotateReport> {
             comm: w.target.comm.clone(),
             fd: w.fd,
             append: w.append,
-            signal_fate: fate_name(signal_fate(&w.target, signo)),
+            signal_fate: fate_name(signal_fate(&w.target, signo)).into(),
             signalled: false,
             reopened: false,
             new_fd: None,

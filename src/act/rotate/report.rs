@@ -5,58 +5,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::RotateOptions;
 use super::checks::signame;
 use super::keep::{Kept, keep_reason};
 use crate::act::SignalFate;
-use crate::act::holders::Unknown;
 use crate::act::rotated;
 use crate::roots::Roots;
-
-#[derive(Serialize, Debug, Clone)]
-pub struct WriterReport {
-    pub pid: u32,
-    pub comm: String,
-    pub fd: i32,
-    pub append: bool,
-    /// "handled" | "ignored" | "default"
-    pub signal_fate: &'static str,
-    pub signalled: bool,
-    pub reopened: bool,
-    pub new_fd: Option<i32>,
-    pub note: String,
-}
-
-#[derive(Serialize, Debug, Default)]
-pub struct RotateReport {
-    pub path: String,
-    /// "rename" | "copytruncate"
-    pub mode: String,
-    pub dry_run: bool,
-    pub rotated_to: Option<String>,
-    pub bytes_rotated: u64,
-    /// copytruncate: bytes the writers added while the copy ran (all kept).
-    pub written_during_copy_bytes: Option<u64>,
-    /// copytruncate: how long the writers were stopped.
-    pub frozen_ms: Option<f64>,
-    /// copytruncate: bytes written between the last copy and the truncate. Always 0: a
-    /// copytruncate that cannot freeze every writer is refused.
-    pub at_risk_bytes: Option<u64>,
-    pub renamed: Vec<(String, String)>,
-    pub removed: Vec<String>,
-    pub compressed: Vec<String>,
-    /// Old rotations kept although beyond --keep (or not compressed): a process holds them.
-    pub kept_open: Vec<String>,
-    /// Kept because who holds them cannot be known (processes iowhy may not read).
-    pub kept_unknown: Vec<String>,
-    pub writers: Vec<WriterReport>,
-    /// Processes that may hold the log but whose open files iowhy could not read.
-    pub unknown_holders: Vec<Unknown>,
-    pub all_reopened: bool,
-    pub notes: Vec<String>,
-}
+pub use crate::wire::act::{RotateReport, WriterReport};
 
 pub(super) fn fate_name(f: SignalFate) -> &'static str {
     match f {

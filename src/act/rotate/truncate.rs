@@ -107,7 +107,7 @@ pub(super) fn copy_truncate(
     report.bytes_rotated = out.copied_bytes;
     report.written_during_copy_bytes = Some(out.written_during_copy_bytes);
     report.at_risk_bytes = Some(0);
-    report.frozen_ms = Some(out.frozen_ms);
+    report.frozen_ms = crate::wire::round(out.frozen_ms, 2);
     report.rotated_to = Some(roots.host_path_of(rotated).display().to_string());
     report.notes.extend(out.notes);
     Ok(())
