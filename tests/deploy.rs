@@ -38,6 +38,7 @@ const IOWHY_METRICS: &[&str] = &[
     "iowhy_build_info",
     "iowhy_scrape_collector_success",
     "iowhy_scrape_collector_duration_seconds",
+    "iowhy_last_sample_timestamp_seconds",
 ];
 /// Histograms: their series are NAME_bucket, NAME_sum and NAME_count.
 const IOWHY_HISTOGRAMS: &[&str] = &["iowhy_fsync_duration_seconds"];
@@ -685,4 +686,12 @@ fn every_dashboard_query_runs_and_returns_data() {
         failed.join("\n")
     );
     assert!(t_iowhy.requests.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn the_rules_and_dashboard_know_exactly_the_families_serve_exports() {
+    let exported: std::collections::BTreeSet<&str> =
+        iowhy::fields::ALL.iter().map(|f| f.name).collect();
+    let known: std::collections::BTreeSet<&str> = IOWHY_METRICS.iter().copied().collect();
+    assert_eq!(exported, known, "src/fields.rs and IOWHY_METRICS disagree");
 }

@@ -92,6 +92,7 @@ fn prometheus_sees_the_fsync_logger_at_its_real_rate_and_the_scrape_is_clean() {
     let got = prom.query(&q).expect("query");
     assert_eq!(got.len(), 1, "{q}: {got:?}");
     let seen = got[0].1;
+    eprintln!("fsync/s: Prometheus {seen:.1}, the file {real:.1}");
     assert!(
         (seen / real - 1.0).abs() < 0.3,
         "Prometheus says {seen:.1} fsync/s, the file grew by {real:.1} lines/s"
@@ -114,13 +115,12 @@ fn prometheus_sees_the_fsync_logger_at_its_real_rate_and_the_scrape_is_clean() {
     assert!(!storm.is_empty());
     let (code, diag) = http(&addr, "GET", "/diagnosis", "").unwrap();
     assert_eq!(code, 200);
-    let v: serde_json::Value = serde_json::from_str(&diag).expect("diagnosis JSON");
+    // The DESIGN.md contract, read through its wire type.
+    let r: iowhy::wire::diagnose::Report = common::wire(&diag);
     assert!(
-        v["findings"]
-            .as_array()
-            .unwrap()
+        r.findings
             .iter()
-            .any(|f| f["kind"] == "fsync_storm" && f["subject"]["pid"] == writer),
+            .any(|f| f.kind == "fsync_storm" && f.subject.pid == Some(writer)),
         "{diag}"
     );
     let (code, md) = http(&addr, "GET", "/diagnosis?format=markdown", "").unwrap();
@@ -154,7 +154,14 @@ fn prometheus_sees_the_fsync_logger_at_its_real_rate_and_the_scrape_is_clean() {
 
 #[test]
 fn a_containers_log_shows_in_iowhy_container_log_bytes() {
-    if !live_ready(&["ctr", "containerd", "runc", "busybox", "losetup", "mkfs.ext4"]) {
+    if !live_ready(&[
+        "ctr",
+        "containerd",
+        "runc",
+        "busybox",
+        "losetup",
+        "mkfs.ext4",
+    ]) {
         return;
     }
     let _l = live_lock();
@@ -169,10 +176,15 @@ fn a_containers_log_shows_in_iowhy_container_log_bytes() {
     let logs = prom.wait_for(&q, Duration::from_secs(30));
     assert_eq!(logs.len(), 1, "{q}: no such series");
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 0 && logs[0].1 > 0.0, "{path}: {size} on disk, {logs:?}");
+    assert!(
+        size > 0 && logs[0].1 > 0.0,
+        "{path}: {size} on disk, {logs:?}"
+    );
     // It keeps growing: the appended counter moves.
     let grew = prom.wait_for(
-        &format!("increase(iowhy_container_log_appended_bytes_total{{container=\"{id}\"}}[5s]) > 0"),
+        &format!(
+            "increase(iowhy_container_log_appended_bytes_total{{container=\"{id}\"}}[5s]) > 0"
+        ),
         Duration::from_secs(20),
     );
     assert!(!grew.is_empty(), "{}", prom.log());
@@ -209,7 +221,10 @@ fn a_scrape_answers_at_once_while_a_filesystem_is_frozen() {
         if frozen {
             break;
         }
-        assert!(Instant::now() < end, "no frozen-filesystem finding for {mp}: {body}");
+        assert!(
+            Instant::now() < end,
+            "no frozen-filesystem finding for {mp}: {body}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     drop(lab);
