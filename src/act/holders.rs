@@ -92,6 +92,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
             threads: false,
             details: false,
             only: None,
+            known: None,
         }),
         mounts: false,
         block: false,

@@ -83,6 +83,7 @@ pub(super) fn writable_devices(roots: &Roots, pid: u32) -> Result<(Snapshot, Vec
             threads: false,
             details: false,
             only: Some(one),
+            known: None,
         }),
         mounts: true,
         block: true,

@@ -72,6 +72,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
             threads: false,
             details: true,
             only: Some(one),
+            known: None,
         }),
         mounts: true,
         block: true,

@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// How long a group (or file) keeps its series after it drops out of the top.
     #[arg(long = "collector.process.linger", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub linger: Duration,
+    /// Every process's fd table is read again this often; in between, only those of
+    /// processes that did I/O in the last window (an idle process's files do not grow).
+    #[arg(long = "collector.fds.refresh", value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub fds_refresh: Duration,
     /// Files with their own iowhy_file_write_bytes_total series (the fastest written).
     #[arg(long = "collector.files.top-n", value_name = "N", default_value_t = 10)]
     pub files_top_n: usize,
@@ -179,6 +183,7 @@ impl ServeArgs {
                 t => t.into(),
             },
             collectors,
+            fds_refresh: self.fds_refresh,
         })
     }
 }

@@ -193,10 +193,18 @@ impl Accounts {
                 None => Counters::default(),
             };
             d.add(&s.traced);
-            by_group.entry(s.group.clone()).or_default().add(&d);
-            // Every container (and the host) has its remainder series.
-            let o = self.series.entry(s.group.other()).or_default();
-            o.last_seen = now;
+            match by_group.get_mut(&s.group) {
+                Some(c) => c.add(&d),
+                None => {
+                    by_group.insert(s.group.clone(), d);
+                }
+            }
+        }
+        // Every container (and the host) has its remainder series.
+        let mut others: Vec<Group> = by_group.keys().map(Group::other).collect();
+        others.dedup();
+        for o in others {
+            self.series.entry(o).or_default().last_seen = now;
         }
         self.last.retain(|k, _| seen.contains(k));
         self.elect(now, &by_group);

@@ -55,35 +55,113 @@ pub struct ServeOptions {
     pub export: ExportOptions,
     pub tracing: TracingChoice,
     pub collectors: Collectors,
+    /// Every fd table is read again this often (between, only those of processes that
+    /// did I/O).
+    pub fds_refresh: Duration,
+}
+
+/// The latest window's report, rendered once per sample (the interval behind it is not
+/// kept: two snapshots of every process would be most of the agent's memory).
+#[derive(Clone, Debug, Default)]
+struct Reports {
+    json: String,
+    markdown: String,
+    text: String,
 }
 
 /// What the sampler publishes for the server.
 #[derive(Default)]
 struct Latest {
     families: Arc<Vec<Family>>,
-    diagnosis: Option<Arc<Diagnosis>>,
-    /// When the last sample was published, and when the sampler began the one after.
+    reports: Option<Arc<Reports>>,
+    /// When the last sample was published.
     published: Option<Instant>,
     error: Option<String>,
-}
-
-fn snapshot_options(c: &Collectors) -> SnapshotOptions {
-    SnapshotOptions {
-        processes: c.process.then_some(ProcessOptions {
-            fds: if c.fds { FdPolicy::All } else { FdPolicy::None },
-            threads: true,
-            details: true,
-            only: None,
-        }),
-        mounts: true,
-        block: true,
-        containers: c.containers && c.process,
-    }
 }
 
 /// The version and git revision this binary was built from.
 pub fn build_revision() -> &'static str {
     option_env!("IOWHY_GIT_REVISION").unwrap_or("unknown")
+}
+
+/// Which processes' fd tables and cgroups to read in the next sample.
+///
+/// fd tables cost three or four syscalls per open file: a sample re-reads them only for
+/// processes that did I/O (or waited on it) in the last window, and for everyone every
+/// `refresh`; the others keep the table of their last read (an idle process's files do
+/// not grow). A process's cgroup is read once per life, and again at each refresh (an
+/// `iowhy throttle` moves it).
+struct Reuse {
+    refresh: Duration,
+    last_full: Option<Instant>,
+    active: std::collections::BTreeSet<u32>,
+}
+
+impl Reuse {
+    fn options(&mut self, c: &Collectors, prev: &crate::snapshot::Snapshot) -> SnapshotOptions {
+        let full = self.last_full.is_none_or(|t| t.elapsed() >= self.refresh);
+        if full {
+            self.last_full = Some(Instant::now());
+        }
+        let fds = match (c.fds, full) {
+            (false, _) => FdPolicy::None,
+            (true, true) => FdPolicy::All,
+            (true, false) => FdPolicy::Pids(std::mem::take(&mut self.active)),
+        };
+        let known = (!full).then(|| {
+            Arc::new(
+                prev.processes
+                    .iter()
+                    .filter(|p| p.cgroups.is_some())
+                    .map(|p| p.key())
+                    .collect(),
+            )
+        });
+        SnapshotOptions {
+            processes: c.process.then_some(ProcessOptions {
+                fds,
+                threads: true,
+                details: true,
+                only: None,
+                known,
+            }),
+            mounts: true,
+            block: true,
+            containers: c.containers && c.process,
+        }
+    }
+
+    /// Give the processes not re-read what the last sample had for them.
+    fn carry(prev: &crate::snapshot::Snapshot, s: &mut crate::snapshot::Snapshot) {
+        let old: std::collections::HashMap<(u32, u64), &crate::snapshot::Process> =
+            prev.processes.iter().map(|p| (p.key(), p)).collect();
+        for p in &mut s.processes {
+            let Some(o) = old.get(&p.key()) else { continue };
+            if p.fds.is_none() {
+                p.fds = o.fds.clone();
+            }
+            if p.cgroups.is_none() {
+                p.cgroups = o.cgroups.clone();
+            }
+        }
+    }
+
+    /// The processes to re-read next time: those that did I/O in this window.
+    fn learn(&mut self, iv: &Interval) {
+        self.active = iv
+            .processes
+            .iter()
+            .filter(|p| {
+                p.rchar_per_s.unwrap_or(0.0) > 0.0
+                    || p.wchar_per_s.unwrap_or(0.0) > 0.0
+                    || p.syscw_per_s.unwrap_or(0.0) > 0.0
+                    || p.d_tasks > 0
+                    || p.started_in_window
+            })
+            .map(|p| p.pid)
+            .chain(iv.after.pipe_waits.iter().map(|w| w.pid))
+            .collect();
+    }
 }
 
 struct Sampler {
@@ -92,7 +170,7 @@ struct Sampler {
     notes: Vec<trace::Note>,
     exporter: Exporter,
     opts: ServeOptions,
-    snap: SnapshotOptions,
+    reuse: Reuse,
 }
 
 impl Sampler {
@@ -121,15 +199,21 @@ impl Sampler {
             session,
             notes,
             exporter: Exporter::new(opts.export),
-            snap: snapshot_options(&opts.collectors),
+            reuse: Reuse {
+                refresh: opts.fds_refresh,
+                last_full: None,
+                active: Default::default(),
+            },
             opts: opts.clone(),
         })
     }
 
     /// Sample until `stop`, publishing each interval.
     fn run(mut self, latest: &Mutex<Latest>, stop: &AtomicBool) {
+        let empty = crate::snapshot::Snapshot::default();
         let mut prev = loop {
-            match self.collector.snapshot(&self.snap) {
+            let o = self.reuse.options(&self.opts.collectors, &empty);
+            match self.collector.snapshot(&o) {
                 Ok(s) => break s,
                 Err(e) => {
                     set_error(latest, format!("first snapshot failed: {e:#}"));
@@ -141,87 +225,113 @@ impl Sampler {
         };
         while !stop.load(Ordering::Relaxed) {
             let mut runs = Vec::new();
-            let traced = match self.session.as_mut() {
-                Some(s) => {
-                    let req = TraceRequest {
-                        duration: self.opts.interval,
-                        ..Default::default()
-                    };
-                    let r = s.collect(&req, stop, &mut |_| {});
-                    let ok = r.is_ok();
-                    let d = r.ok().map(|mut d| {
-                        d.notes.extend(self.notes.iter().cloned());
-                        d
-                    });
-                    runs.push(CollectorRun {
-                        name: "tracing",
-                        success: ok,
-                        seconds: d.as_ref().map(|d| d.consumer_cpu_s).unwrap_or(0.0),
-                    });
-                    d
-                }
-                None => {
-                    if sleep_or_stop(self.opts.interval, stop) {
-                        return;
-                    }
-                    None
-                }
-            };
+            let traced = self.watch(stop, &mut runs);
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let t1 = Instant::now();
-            let s = match self.collector.snapshot(&self.snap) {
-                Ok(s) => s,
-                Err(e) => {
-                    set_error(latest, format!("snapshot failed: {e:#}"));
-                    continue;
+            let before = std::mem::take(&mut prev);
+            match self.sample(before, traced, runs) {
+                Ok((next, families, reports)) => {
+                    if let Ok(mut l) = latest.lock() {
+                        l.families = Arc::new(families);
+                        l.reports = Some(Arc::new(reports));
+                        l.published = Some(Instant::now());
+                        l.error = None;
+                    }
+                    prev = next;
                 }
-            };
-            let took = t1.elapsed().as_secs_f64();
-            let stuck_proc = s.stuck.iter().any(|r| r.pid.is_some());
-            let stuck_fs = s.stuck.iter().any(|r| r.mountpoint.is_some());
-            runs.push(CollectorRun {
-                name: "process",
-                success: !stuck_proc,
-                seconds: took,
-            });
-            runs.push(CollectorRun {
-                name: "filesystem",
-                success: !stuck_fs,
-                seconds: took,
-            });
-            let next = s.clone();
-            let iv = Interval::with_trace(prev, s, IntervalOptions::default(), traced);
-            let t2 = Instant::now();
-            let found = if self.opts.collectors.findings {
-                findings::run_all(&iv)
-            } else {
-                Vec::new()
-            };
-            runs.push(CollectorRun {
-                name: "findings",
-                success: true,
-                seconds: t2.elapsed().as_secs_f64(),
-            });
-            self.exporter.observe(&iv, &found, runs);
-            let families = self
-                .exporter
-                .families(env!("CARGO_PKG_VERSION"), build_revision());
-            let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
-            let mut d = Diagnosis::new(iv, found, layer);
-            if let Some(t) = &d.interval.trace {
-                d.blind_spots
-                    .extend(crate::cmd::diagnose::trace_blind_spots(t));
+                Err(e) => {
+                    // The window is lost; the next one starts from a fresh snapshot.
+                    set_error(latest, format!("snapshot failed: {e:#}"));
+                    let o = self.reuse.options(&self.opts.collectors, &prev);
+                    if let Ok(s) = self.collector.snapshot(&o) {
+                        prev = s;
+                    }
+                }
             }
-            if let Ok(mut l) = latest.lock() {
-                l.families = Arc::new(families);
-                l.diagnosis = Some(Arc::new(d));
-                l.published = Some(Instant::now());
-                l.error = None;
-            }
-            prev = next;
         }
+    }
+
+    /// One window: tracing drains for `interval` (or a plain wait without it).
+    fn watch(
+        &mut self,
+        stop: &AtomicBool,
+        runs: &mut Vec<CollectorRun>,
+    ) -> Option<trace::TraceData> {
+        let Some(s) = self.session.as_mut() else {
+            sleep_or_stop(self.opts.interval, stop);
+            return None;
+        };
+        let req = TraceRequest {
+            duration: self.opts.interval,
+            ..Default::default()
+        };
+        let r = s.collect(&req, stop, &mut |_| {});
+        let ok = r.is_ok();
+        let d = r.ok().map(|mut d| {
+            d.notes.extend(self.notes.iter().cloned());
+            d
+        });
+        runs.push(CollectorRun {
+            name: "tracing",
+            success: ok,
+            seconds: d.as_ref().map(|d| d.consumer_cpu_s).unwrap_or(0.0),
+        });
+        d
+    }
+
+    /// The snapshot that closes the window, the rules over it, the metrics and reports.
+    fn sample(
+        &mut self,
+        prev: crate::snapshot::Snapshot,
+        traced: Option<trace::TraceData>,
+        mut runs: Vec<CollectorRun>,
+    ) -> Result<(crate::snapshot::Snapshot, Vec<Family>, Reports)> {
+        let t1 = Instant::now();
+        let o = self.reuse.options(&self.opts.collectors, &prev);
+        let mut s = self.collector.snapshot(&o)?;
+        Reuse::carry(&prev, &mut s);
+        let took = t1.elapsed().as_secs_f64();
+        runs.push(CollectorRun {
+            name: "process",
+            success: !s.stuck.iter().any(|r| r.pid.is_some()),
+            seconds: took,
+        });
+        runs.push(CollectorRun {
+            name: "filesystem",
+            success: !s.stuck.iter().any(|r| r.mountpoint.is_some()),
+            seconds: took,
+        });
+        let iv = Interval::with_trace(prev, s, IntervalOptions::default(), traced);
+        self.reuse.learn(&iv);
+        let t2 = Instant::now();
+        let found = if self.opts.collectors.findings {
+            findings::run_all(&iv)
+        } else {
+            Vec::new()
+        };
+        runs.push(CollectorRun {
+            name: "findings",
+            success: true,
+            seconds: t2.elapsed().as_secs_f64(),
+        });
+        self.exporter.observe(&iv, &found, runs);
+        let families = self
+            .exporter
+            .families(env!("CARGO_PKG_VERSION"), build_revision());
+        let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
+        let mut d = Diagnosis::new(iv, found, layer);
+        if let Some(t) = &d.interval.trace {
+            d.blind_spots
+                .extend(crate::cmd::diagnose::trace_blind_spots(t));
+        }
+        let reports = Reports {
+            json: serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
+            markdown: render::markdown::render(&d),
+            text: render::text::render(&d),
+        };
+        // The snapshot that closed this window opens the next one.
+        Ok((d.interval.after, families, reports))
     }
 }
 
@@ -255,10 +365,10 @@ const LANDING: &str = "<html><head><title>iowhy</title></head><body>
 ";
 
 fn route(req: &Request, latest: &Mutex<Latest>, opts: &ServeOptions) -> Response {
-    let (families, diagnosis, published, error) = match latest.lock() {
+    let (families, reports, published, error) = match latest.lock() {
         Ok(l) => (
             l.families.clone(),
-            l.diagnosis.clone(),
+            l.reports.clone(),
             l.published,
             l.error.clone(),
         ),
@@ -286,7 +396,7 @@ fn route(req: &Request, latest: &Mutex<Latest>, opts: &ServeOptions) -> Response
             Response::new(200, expo::CONTENT_TYPE, expo::render(fams))
         }
         "/diagnosis" => {
-            let Some(d) = diagnosis else {
+            let Some(d) = reports else {
                 let why = error.unwrap_or_else(|| {
                     format!(
                         "no diagnosis yet: the first window ends {} s after start",
@@ -296,16 +406,11 @@ fn route(req: &Request, latest: &Mutex<Latest>, opts: &ServeOptions) -> Response
                 return Response::text(503, why + "\n");
             };
             match req.param("format").unwrap_or("json") {
-                "json" => match serde_json::to_string_pretty(&render::build_report(&d)) {
-                    Ok(s) => Response::new(200, "application/json", s + "\n"),
-                    Err(e) => Response::text(500, format!("{e}\n")),
-                },
-                "markdown" => Response::new(
-                    200,
-                    "text/markdown; charset=utf-8",
-                    render::markdown::render(&d),
-                ),
-                "text" => Response::text(200, render::text::render(&d)),
+                "json" => Response::new(200, "application/json", d.json.clone()),
+                "markdown" => {
+                    Response::new(200, "text/markdown; charset=utf-8", d.markdown.clone())
+                }
+                "text" => Response::text(200, d.text.clone()),
                 other => Response::text(
                     400,
                     format!("format={other:?}: one of json, markdown, text\n"),
@@ -349,4 +454,56 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
     http::run(listeners, handler, opts.max_requests, stop);
     let _ = sampler_thread.join();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_processes_keep_their_fd_table_and_writers_are_read_again() {
+        let iv = crate::findings::fixture_interval("fsync-logger");
+        let writer = crate::findings::fixture_lab_pids("fsync-logger")[0];
+        let mut reuse = Reuse {
+            refresh: Duration::from_secs(60),
+            last_full: None,
+            active: Default::default(),
+        };
+        let c = Collectors {
+            process: true,
+            fds: true,
+            containers: true,
+            tracing: true,
+            findings: true,
+        };
+        // The first sample reads everything.
+        let o = reuse.options(&c, &iv.before);
+        let p = o.processes.unwrap();
+        assert_eq!(p.fds, FdPolicy::All);
+        assert!(p.known.is_none());
+        // After a window, only the writer (it did I/O) is read again, and cgroups of the
+        // processes already seen are not.
+        reuse.learn(&iv);
+        assert!(reuse.active.contains(&writer), "{:?}", reuse.active);
+        let o = reuse.options(&c, &iv.after);
+        let p = o.processes.unwrap();
+        match &p.fds {
+            FdPolicy::Pids(s) => assert!(s.contains(&writer) && s.len() < iv.after.processes.len()),
+            other => panic!("{other:?}"),
+        }
+        assert!(p.known.unwrap().contains(&iv.after.processes[0].key()));
+        // What was not read is carried from the last snapshot.
+        let mut s = iv.after.clone();
+        let idle = s
+            .processes
+            .iter_mut()
+            .find(|p| p.pid != writer && p.fds.as_ref().is_some_and(|f| !f.is_empty()))
+            .unwrap();
+        let (idle_pid, had) = (idle.pid, idle.fds.take());
+        idle.cgroups = None;
+        Reuse::carry(&iv.after, &mut s);
+        let back = s.processes.iter().find(|p| p.pid == idle_pid).unwrap();
+        assert_eq!(back.fds.as_ref().map(|f| f.len()), had.map(|f| f.len()));
+        assert!(back.cgroups.is_some());
+    }
 }

@@ -49,6 +49,9 @@ pub struct ProcessOptions {
     pub details: bool,
     /// Only these pids (all when `None`).
     pub only: Option<BTreeSet<u32>>,
+    /// Processes (pid, start time) whose cgroup the caller already has from an earlier
+    /// snapshot (a sampler): their `cgroup` is not read again (`cgroups` stays `None`).
+    pub known: Option<std::sync::Arc<std::collections::HashSet<(u32, u64)>>>,
 }
 
 impl ProcessOptions {
@@ -58,6 +61,7 @@ impl ProcessOptions {
             threads: true,
             details: true,
             only: None,
+            known: None,
         }
     }
 }
@@ -205,7 +209,11 @@ fn read_process(
         ..Default::default()
     };
     if opts.details {
-        read_details(r, &pd, &mut p)?;
+        let known = opts
+            .known
+            .as_ref()
+            .is_some_and(|k| k.contains(&(pid, st.start_ticks)));
+        read_details(r, &pd, &mut p, !known)?;
     }
     if opts.threads && st.num_threads > 1 && !kthread {
         read_threads(r, &pd, &mut p);
@@ -271,7 +279,12 @@ fn read_io(
 
 /// cmdline (cached per process life; a blocked read is noted, the process kept), wchan
 /// and cgroup.
-fn read_details(r: &mut Reader, pd: &DirHandle, p: &mut Process) -> Result<(), ReadError> {
+fn read_details(
+    r: &mut Reader,
+    pd: &DirHandle,
+    p: &mut Process,
+    cgroup: bool,
+) -> Result<(), ReadError> {
     p.cmdline = match r.cmdline(pd, p.pid, p.start_ticks) {
         Ok(v) => Some(v),
         Err(e) if e.is_not_found() => return Err(e),
@@ -283,10 +296,12 @@ fn read_details(r: &mut Reader, pd: &DirHandle, p: &mut Process) -> Result<(), R
         }
     };
     p.wchan = read_wchan(r, pd, "wchan");
-    p.cgroups = r
-        .read_at(pd, "cgroup")
-        .ok()
-        .and_then(|t| cgroup::parse(&t).ok());
+    if cgroup {
+        p.cgroups = r
+            .read_at(pd, "cgroup")
+            .ok()
+            .and_then(|t| cgroup::parse(&t).ok());
+    }
     Ok(())
 }
 
