@@ -134,3 +134,6 @@ for round in 1 2 3; do
   st=$(ddrun 50000 strace -f -c -o /dev/null)
   echo "| round $round | untraced $plain | iowhy ebpf $eb | iowhy perf $pf | strace -c -f $st |"
 done
+
+echo
+IOWHY_BENCH_LOCKED=1 bench/serve.sh "$n" "${IOWHY_SERVE_CHURN_S:-600}"
