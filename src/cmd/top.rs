@@ -153,9 +153,9 @@ fn text(iv: &Interval, a: &TopArgs) -> String {
     let mut t = Table::new(&[
         "PID",
         "UID",
-        "DISK READ",
-        "DISK WRITE",
-        "IO-WAIT%",
+        crate::fields::PROCESS_READ_BYTES.column(),
+        crate::fields::PROCESS_WRITE_BYTES.column(),
+        crate::fields::PROCESS_IO_WAIT.column(),
         "STATE",
         "COMMAND",
     ])

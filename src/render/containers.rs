@@ -246,7 +246,7 @@ pub fn text(d: &Diagnosis) -> String {
             "POD",
             "PIDS",
             "WRITE/s",
-            "IO-WAIT%",
+            crate::fields::PROCESS_IO_WAIT.column(),
             "LOG/s",
             "LOG SIZE",
             "ROTATION",
@@ -289,7 +289,7 @@ pub fn text(d: &Diagnosis) -> String {
             "TASK",
             "CONTAINERS",
             "WRITE/s",
-            "IO-WAIT%",
+            crate::fields::PROCESS_IO_WAIT.column(),
             "LOG/s",
         ])
         .text_columns(&[1, 2, 3]);
