@@ -268,3 +268,36 @@ fn a_thousand_process_starts_a_second_neither_crash_it_nor_grow_its_series() {
     // fixed families: far below the 1500 budget.
     assert!(most < 600, "{most} series");
 }
+
+#[test]
+fn a_writer_blocked_on_a_pipe_nobody_reads_is_a_blocked_task() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["pipe-block", "--duration", "30s", "--reader", "idle"]);
+    let writer = lab.event.pids[0];
+    std::thread::sleep(Duration::from_secs(1));
+    let comm = comm_of(writer);
+    let (_serve, addr) = serve(&[]);
+    let want = format!("comm=\"{comm}\",reason=\"pipe_write\"}} 1");
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = metrics(&addr);
+        if body
+            .lines()
+            .any(|l| l.starts_with("iowhy_process_blocked_tasks{") && l.ends_with(&want))
+        {
+            break;
+        }
+        assert!(Instant::now() < end, "no {want} in:\n{body}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, body) = http(&addr, "GET", "/metrics", "").unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("iowhy_findings{kind=\"pipe_blocked\"") && !l.ends_with(" 0")),
+        "{body}"
+    );
+    drop(lab);
+}

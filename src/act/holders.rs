@@ -97,6 +97,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
         mounts: false,
         block: false,
         containers: false,
+        carry: None,
     })?;
     let me = std::process::id();
     let root = s.euid == 0;

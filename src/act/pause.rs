@@ -88,6 +88,7 @@ pub(super) fn writable_devices(roots: &Roots, pid: u32) -> Result<(Snapshot, Vec
         mounts: true,
         block: true,
         containers: false,
+        carry: None,
     })?;
     let devices = s
         .process(pid)

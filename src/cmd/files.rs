@@ -77,6 +77,7 @@ pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
         mounts: true,
         block: true,
         containers: false,
+        carry: None,
     };
     let s0 = c.snapshot(&opts)?;
     // The interval leaves iowhy's own process out of every table (its reads would top the

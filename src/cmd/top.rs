@@ -66,6 +66,7 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
         mounts: false,
         block: true,
         containers: false,
+        carry: None,
     };
     let redraw = !a.batch && std::io::stdout().is_terminal() && a.format == OutputFormat::Text;
     let total = a

@@ -239,6 +239,8 @@ impl Exporter {
                 }),
                 new: p.start_ticks as f64 / tck > since,
                 traced: Counters::default(),
+                blocked: p.d_tasks.len() as u64
+                    + s.pipe_waits.iter().filter(|w| w.pid == p.pid).count() as u64,
             })
             .collect()
     }
@@ -269,6 +271,7 @@ impl Exporter {
                         raw: None,
                         new: false,
                         traced: traced_counters(t, *pid),
+                        blocked: 0,
                     });
                 }
             }
