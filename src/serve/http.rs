@@ -314,4 +314,23 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap();
     }
+
+    #[test]
+    fn past_max_requests_a_request_gets_503_at_once() {
+        let ls = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let addr = ls[0].local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let h: Handler = Arc::new(|_: &Request| Response::text(200, "ok\n"));
+        let st = stop.clone();
+        let t = std::thread::spawn(move || run(ls, h, 1, st));
+        // A client that connects and says nothing holds the only slot.
+        let _silent = TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let busy = get(addr, "GET /a HTTP/1.1\r\n\r\n");
+        assert!(busy.starts_with("HTTP/1.1 503 "), "{busy}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+    }
 }
