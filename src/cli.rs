@@ -81,8 +81,10 @@ pub enum Command {
     Lab(cmd::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
-    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
+    /// Prometheus exporter and node agent: per-pod I/O, fsyncs, files, logs and the
+    /// verdict, on /metrics; the latest diagnosis on /diagnosis (like node_exporter).
     Serve(cmd::serve::ServeArgs),
+    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.

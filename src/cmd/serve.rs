@@ -81,8 +81,7 @@ macro_rules! collector_flags {
                 #[doc = $help]
                 #[arg(id = $name, long = $name, overrides_with = $no_name)]
                 pub $field: bool,
-                #[doc = concat!("Turn off --", $name, ".")]
-                #[arg(id = $no_name, long = $no_name, overrides_with = $name)]
+                #[arg(id = $no_name, long = $no_name, overrides_with = $name, help = concat!("Turn off --", $name, "."))]
                 pub $no: bool,
             )*
         }
