@@ -39,7 +39,7 @@ exits by its worst finding instead: 0 none or info, 1 warning, 2 critical, 3 cou
 diagnose (see iowhy diagnose --help).";
 
 #[derive(Parser, Debug)]
-#[command(name = "iowhy", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(name = "iowhy", version, long_version = crate::dist::long_version(), about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
@@ -89,6 +89,11 @@ pub enum Command {
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.
     Capture(cmd::capture::CaptureArgs),
+    /// Print the shell completion script for bash, zsh or fish (the package installs them).
+    Completions(crate::dist::CompletionsArgs),
+    /// Regenerate the man pages and completion scripts into docs/ (for packaging).
+    #[command(name = "generate-docs", hide = true)]
+    GenerateDocs(crate::dist::GenerateDocsArgs),
     #[command(name = "lab-worker", hide = true)]
     LabWorker(crate::lab::worker::WorkerArgs),
     #[command(hide = true)]
@@ -207,6 +212,8 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Serve(a) => cmd::serve::run(g, &a),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),
+        Command::Completions(a) => crate::dist::run_completions(&a),
+        Command::GenerateDocs(a) => crate::dist::run_generate_docs(&a),
         Command::LabWorker(a) => crate::lab::worker::run(&a),
         Command::Guardian(a) => crate::act::guardian::run(&a),
         Command::Rotate(a) => cmd::rotate::run(g, &a),
@@ -237,7 +244,13 @@ fn one_line(msg: &[String]) -> String {
 fn needs_roots(c: Option<&Command>) -> bool {
     !matches!(
         c,
-        Some(Command::Playbook | Command::LabWorker(_) | Command::Guardian(_))
+        Some(
+            Command::Playbook
+                | Command::Completions(_)
+                | Command::GenerateDocs(_)
+                | Command::LabWorker(_)
+                | Command::Guardian(_)
+        )
     )
 }
 

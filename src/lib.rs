@@ -10,6 +10,7 @@ pub mod act;
 pub mod cli;
 pub mod cmd;
 pub mod container;
+pub mod dist;
 pub mod error;
 pub mod fields;
 pub mod findings;

@@ -596,7 +596,7 @@ fn systemd_unit_verifies() {
         return;
     };
     let unit = read(&deploy("systemd/iowhy-serve.service"));
-    let installed = "ExecStart=/usr/local/bin/iowhy serve ";
+    let installed = "ExecStart=/usr/bin/iowhy serve ";
     assert!(unit.contains(installed), "the unit runs {installed}...");
     let dir = tempfile::tempdir().expect("temp dir");
     let copy = dir.path().join("iowhy-serve.service");
