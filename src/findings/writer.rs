@@ -167,25 +167,30 @@ fn finding(iv: &Interval, p: &ProcessRates, top_under_pressure: bool) -> Finding
         }
     }
     f.explanation = why;
-    f.remediation = vec![
+    f.remediation = remedies(p.pid);
+    f
+}
+
+/// Look at its files and calls, then the experiments: pause it, throttle it.
+fn remedies(pid: u32) -> Vec<String> {
+    vec![
         step(
-            format!("iowhy files {}", p.pid),
+            format!("iowhy files {}", pid),
             "every file it has open, with size, growth and open flags",
         ),
         step(
-            format!("iowhy trace --pid {} --duration 5s", p.pid),
+            format!("iowhy trace --pid {} --duration 5s", pid),
             "its write and sync calls per file, without stopping it",
         ),
         step(
-            format!("iowhy pause {} --for 10s", p.pid),
+            format!("iowhy pause {} --for 10s", pid),
             "the kill -STOP experiment, measured: does the stall go away? (always resumed)",
         ),
         step(
-            format!("iowhy throttle {} --write-bps 10M --for 10m", p.pid),
+            format!("iowhy throttle {} --write-bps 10M --for 10m", pid),
             "limit its writes instead of killing it",
         ),
-    ];
-    f
+    ]
 }
 
 #[cfg(test)]

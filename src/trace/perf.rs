@@ -402,7 +402,6 @@ struct Reader<'a> {
 
 /// Read every ring of `rings` into `buf`, decoded (and filtered in user space if so);
 /// opens are paired and named on the way.
-#[allow(clippy::too_many_arguments)]
 fn drain_into(
     rings: &mut [Ring],
     r: &Reader<'_>,
