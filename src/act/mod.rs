@@ -6,6 +6,7 @@
 pub mod cglimit;
 pub mod cgroup;
 pub mod copytruncate;
+pub mod delayacct;
 pub mod guardian;
 pub mod holders;
 pub mod pause;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use crate::act::delayacct::DelayAcctGuard;
 use crate::cmd::{Global, OutputFormat, Tracing, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
 use crate::render::{self, Diagnosis};
 use crate::source::SnapshotOptions;
-use crate::trace::delayacct::DelayAcctGuard;
 use crate::trace::{self, TraceRequest};
 use crate::units::parse_duration;
 use crate::wire::diagnose::BlindSpot;
@@ -126,7 +126,7 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
     };
     // A run killed while it had delay accounting on could not put it back: do it now.
     let recover_failed = (live && !a.enable_delayacct)
-        .then(|| trace::delayacct::recover(&roots).err())
+        .then(|| crate::act::delayacct::recover(&roots).err())
         .flatten();
     // Open tracing before the first snapshot: loading and attaching take a moment that
     // must not count as part of the window.

@@ -197,7 +197,7 @@ pub struct EbpfSession {
     roots: Roots,
     bpf: Ebpf,
     data: TraceData,
-    _tracefs: super::perf::Tracefs,
+    _tracefs: super::tracefs_mount::Tracefs,
     /// RLIMIT_MEMLOCK as it was (raised on kernels before 5.11), put back after the maps
     /// are freed: fields drop in order, after `bpf`.
     _memlock: super::rlimit::Raised,
@@ -259,7 +259,7 @@ impl super::Session for EbpfSession {
 /// Load and attach everything (the verifier takes a moment); counting starts in `collect`.
 pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
     available(roots)?;
-    let tracefs = super::perf::Tracefs::find_or_mount(roots)?;
+    let tracefs = super::tracefs_mount::Tracefs::find_or_mount(roots)?;
     let filter = req.is_filtered();
     let filter_enabled: u32 = filter.into();
     let self_tgid: u32 = std::process::id();
