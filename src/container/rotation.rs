@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::logrotate;
 use super::scan::RuntimeScan;
 use crate::parse::ParseError;
+use crate::parse::container::logrotate;
 
 /// The kubelet's defaults (KubeletConfiguration v1beta1): `containerLogMaxSize: 10Mi`,
 /// `containerLogMaxFiles: 5`, and it looks at the logs every `containerLogMonitorInterval`

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use super::logs::{active_log, push_log};
 use super::names::{apply_names, apply_runtime_name};
 use super::{Builder, ContainerInfo, shim_runtime};
-use crate::container::cgroup::Runtime;
+use crate::container::paths;
 use crate::container::rotation::LogKind;
 use crate::container::scan::RuntimeScan;
-use crate::container::{cmdline, oci, paths};
+use crate::parse::container::cgroup::Runtime;
+use crate::parse::container::{cmdline, oci};
 use crate::parse::fdinfo;
 use crate::snapshot::{Process, Snapshot};
 
@@ -181,9 +182,9 @@ fn from_shim(c: &mut ContainerInfo, procs: &HashMap<u32, &Process>, id: &str) {
 mod tests {
     use super::super::fixtures::*;
     use super::super::{Role, attribute};
-    use crate::container::cgroup::Runtime;
     use crate::container::rotation::LogKind;
     use crate::container::scan::RuntimeScan;
+    use crate::parse::container::cgroup::Runtime;
     use crate::snapshot::Snapshot;
 
     #[test]
