@@ -10,7 +10,7 @@
 //! tmpfs, so a reboot forgets the state along with the sysctl.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -383,8 +383,9 @@ impl Drop for DelayAcctGuard {
     }
 }
 
+#[cfg(test)]
 /// The state file path for a root (for tests and the report).
-pub fn state_path(root: &Path) -> PathBuf {
+pub fn state_path(root: &std::path::Path) -> PathBuf {
     root.join(STATE_DIR).join(STATE_FILE)
 }
 

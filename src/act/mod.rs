@@ -32,7 +32,6 @@ use crate::source::reader::Reader;
 pub struct Target {
     pub pid: u32,
     pub comm: String,
-    pub cmdline: String,
     pub state: char,
     pub kthread: bool,
     pub start_ticks: u64,
@@ -77,27 +76,16 @@ pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
         pid_stat::parse(&text)
             .map_err(|e| anyhow::Error::new(ReadError::parse(&dir.path.join("stat"), e)))?
     };
-    // status and cmdline only refine the picture (signal masks, the command line): a
-    // process without them (exiting meanwhile) is still the one whose stat was read.
+    // status only refines the picture (signal masks): a process without it (exiting
+    // meanwhile) is still the one whose stat was read.
     let status = r
         .read_at(&dir, "status")
         .ok()
         .and_then(|t| kv::parse_status(&t).ok())
         .unwrap_or_default();
-    let cmdline = match r.read_at(&dir, "cmdline") {
-        Ok(_) => r
-            .last_bytes()
-            .split(|c| *c == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-        Err(_) => String::new(),
-    };
     Ok(Target {
         pid,
         comm: st.comm.clone(),
-        cmdline,
         state: st.state,
         kthread: status.kthread.unwrap_or_else(|| st.is_kthread()),
         start_ticks: st.start_ticks,
@@ -431,7 +419,6 @@ mod tests {
         Target {
             pid,
             comm: comm.into(),
-            cmdline: String::new(),
             state: 'S',
             kthread,
             start_ticks: 0,

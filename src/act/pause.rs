@@ -482,7 +482,6 @@ mod tests {
         let t = Target {
             pid: 7,
             comm: "logger".into(),
-            cmdline: String::new(),
             state: 'S',
             kthread: false,
             start_ticks: 0,

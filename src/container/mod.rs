@@ -17,8 +17,7 @@ pub mod rotation;
 pub mod scan;
 
 pub use crate::parse::container::cgroup::Runtime;
-pub use attribute::{Attribution, ContainerInfo, ContainerRef, LogRef, Role};
-pub use rotation::{LogKind, RotatedBy, Rotation};
+pub use attribute::{ContainerInfo, Role};
 pub use scan::RuntimeScan;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::findings::{Finding, Kind};
+use crate::findings::Finding;
 use crate::interval::{Interval, ProcessRates};
 use crate::snapshot::{DelayAcct, GapKind};
 use crate::units;
@@ -322,9 +322,4 @@ pub fn finding_json(f: &Finding) -> FindingJson {
         remediation: f.remediation.clone(),
         explanation: f.explanation.clone(),
     }
-}
-
-/// Is a finding of this kind present?
-pub fn has(d: &Diagnosis, k: Kind) -> bool {
-    d.findings.iter().any(|f| f.kind == k)
 }

@@ -242,9 +242,6 @@ impl super::Session for EbpfSession {
         !self._tracefs.mounted_by_us()
     }
 
-    fn layer(&self) -> Layer {
-        Layer::Ebpf
-    }
 
     fn collect(
         &mut self,
@@ -458,7 +455,7 @@ fn name_of(res: &Resolver, current: &HashMap<(u32, i32), u32>, k: &FileKey) -> O
     // Missing from the kernel's table (aged out): the entry is the fd's latest, at best.
     let now = current.get(&(k.tgid, k.fd)).copied().unwrap_or(k.gen_);
     if now == k.gen_ {
-        res.from_proc(k.tgid, k.fd)
+        res.name_from_proc(k.tgid, k.fd)
     } else {
         None
     }

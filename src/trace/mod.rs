@@ -130,7 +130,6 @@ pub enum TracingChoice {
 /// window. Dropping it releases every perf fd, BPF program and link, and unmounts tracefs
 /// if it was mounted for us.
 pub trait Session {
-    fn layer(&self) -> Layer;
     /// Whether its kernel objects may be released by a child after this process exits
     /// (see [`release`]): not when the session mounted tracefs itself, which it must
     /// unmount once they are gone.
@@ -195,9 +194,6 @@ pub fn release(session: Box<dyn Session>) {
 struct OffSession;
 
 impl Session for OffSession {
-    fn layer(&self) -> Layer {
-        Layer::Off
-    }
     fn collect(
         &mut self,
         req: &TraceRequest,
@@ -251,16 +247,6 @@ pub fn open(
         },
     };
     Ok((s, why))
-}
-
-/// Open, watch one window, close.
-pub fn run(
-    req: &TraceRequest,
-    roots: &Roots,
-    stop: &AtomicBool,
-    choice: TracingChoice,
-) -> Result<TraceData> {
-    run_keep(req, roots, stop, choice).map(|(d, _)| d)
 }
 
 /// As [`run`], also handing back the session, for the caller to [`release`] once its

@@ -141,7 +141,7 @@ impl Resolver {
     }
 
     /// What `/proc/PID/fd/FD` points at now, with the flags from fdinfo.
-    pub fn from_proc(&self, pid: u32, fd: i32) -> Option<Name> {
+    pub fn name_from_proc(&self, pid: u32, fd: i32) -> Option<Name> {
         let path = self.proc_read(pid, |r, roots| r.readlink(&roots.fd_link(pid, fd)))?;
         let flags = self
             .proc_read(pid, |r, roots| {
@@ -289,7 +289,7 @@ impl Resolver {
         let name = match known {
             Some(n) => Some(n),
             None => {
-                let n = self.from_proc(pid, fd);
+                let n = self.name_from_proc(pid, fd);
                 if let Some(n) = &n {
                     self.set_current(pid, fd, n.clone());
                 }
@@ -414,6 +414,7 @@ impl Resolver {
         }
     }
 
+    #[cfg(test)]
     /// Sizes of the tables, for tests of the bounds.
     pub fn table_sizes(&self) -> (usize, usize, usize, usize) {
         (
@@ -446,9 +447,6 @@ impl Resolver {
         data.procs = self.into_procs();
     }
 
-    pub fn procs_mut(&mut self) -> &mut BTreeMap<u32, ProcTrace> {
-        &mut self.procs
-    }
 }
 
 #[cfg(test)]
@@ -519,7 +517,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         let res = Resolver::new(Roots::default());
         let n = res
-            .from_proc(std::process::id(), f.as_file().as_raw_fd())
+            .name_from_proc(std::process::id(), f.as_file().as_raw_fd())
             .unwrap();
         assert_eq!(
             std::path::Path::new(&n.path),

@@ -21,6 +21,7 @@ impl Raised {
         }
     }
 
+    #[cfg(test)]
     pub fn changed(&self) -> bool {
         self.previous.is_some()
     }

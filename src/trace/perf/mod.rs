@@ -20,4 +20,4 @@ pub mod decode;
 pub mod pair;
 mod session;
 
-pub use session::{PerfSession, open, pid_expr};
+pub use session::open;

@@ -52,7 +52,7 @@ impl FastOpens {
                 }
                 let mut e = e;
                 if let Some((enter, mem_read_at)) = enter {
-                    let proc_name = res.from_proc(e.pid, e.arg as i32);
+                    let proc_name = res.name_from_proc(e.pid, e.arg as i32);
                     e.open = Some(Box::new(OpenRes {
                         proc_name,
                         read_at: now_ns(),

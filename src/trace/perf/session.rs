@@ -13,7 +13,7 @@ use perf_event_open_sys as sys;
 use super::decode::{self, TpInfo};
 use crate::roots::Roots;
 use crate::trace::TraceRequest;
-use crate::trace::model::{Layer, TraceData};
+use crate::trace::model::TraceData;
 use crate::trace::ring::Ring;
 use crate::trace::tracefs_mount::{Tracefs, online_cpus};
 
@@ -314,9 +314,6 @@ impl crate::trace::Session for PerfSession {
         !self._tracefs.mounted_by_us()
     }
 
-    fn layer(&self) -> Layer {
-        Layer::Perf
-    }
 
     fn collect(
         &mut self,
