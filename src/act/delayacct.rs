@@ -20,7 +20,7 @@ use crate::roots::Roots;
 use crate::source::reader::Reader;
 
 /// Where the shared state lives, under the root.
-pub const STATE_DIR: &str = "run/iowhy";
+const STATE_DIR: &str = "run/iowhy";
 const STATE_FILE: &str = "delayacct.json";
 const LOCK_FILE: &str = "delayacct.lock";
 /// The lock is held for a few reads and writes: a run that cannot get it within this has
@@ -56,7 +56,7 @@ pub struct Plan {
 
 /// At the start of a run: drop dead runs, put the original back if no live run is left,
 /// then, if `me` wants it on, register and turn it on. `now` is the sysctl's value.
-pub fn plan_start(
+fn plan_start(
     state: Option<State>,
     now: &str,
     me: Option<Run>,
@@ -107,7 +107,7 @@ pub fn plan_start(
 }
 
 /// At the end of a run: unregister `me`; the last live run puts the original back.
-pub fn plan_finish(state: Option<State>, me: Run, alive: impl Fn(&Run) -> bool) -> Plan {
+fn plan_finish(state: Option<State>, me: Run, alive: impl Fn(&Run) -> bool) -> Plan {
     let Some(mut s) = state else {
         return Plan {
             write: None,

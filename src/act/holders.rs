@@ -39,7 +39,7 @@ impl Holders {
 
     #[cfg(test)]
     /// Nobody has it open, as far as anyone can tell.
-    pub fn is_free(&self) -> bool {
+    fn is_free(&self) -> bool {
         self.open.is_empty() && self.unknown.is_empty()
     }
 

@@ -375,7 +375,7 @@ pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, Str
 
 /// The state of each thread of a process (`/proc/PID/task/*/stat`); an error when the
 /// process is gone (or cannot be read). A thread that exits meanwhile is left out.
-pub fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadError> {
+fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadError> {
     let mut r = Reader::live(roots.clone());
     let task = r.open_dir(&roots.pid_dir(pid).join("task"))?;
     let mut tids = Vec::new();
@@ -398,7 +398,7 @@ pub fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadEr
 }
 
 /// A thread that cannot run: stopped by a signal (T), by a tracer (t), or dead (Z, X).
-pub fn cannot_run(state: char) -> bool {
+fn cannot_run(state: char) -> bool {
     matches!(state, 'T' | 't' | 'Z' | 'X')
 }
 

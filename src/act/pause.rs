@@ -40,7 +40,7 @@ pub struct PauseOptions {
 }
 
 /// Longest pause allowed: an experiment, not a way to park a process.
-pub const MAX_PAUSE: Duration = Duration::from_secs(600);
+const MAX_PAUSE: Duration = Duration::from_secs(600);
 /// The guardian resumes on its own this long after the pause should have ended.
 const GUARD_MARGIN: Duration = Duration::from_secs(3);
 

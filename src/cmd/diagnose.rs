@@ -44,7 +44,7 @@ pub struct DiagnoseArgs {
 
 /// The `--exit-code` status of a diagnosis that ran: its worst finding, as a Nagios plugin
 /// reports it (OK 0, WARNING 1, CRITICAL 2). [`COULD_NOT_DIAGNOSE`] is UNKNOWN.
-pub fn exit_code_of(findings: &[findings::Finding]) -> i32 {
+fn exit_code_of(findings: &[findings::Finding]) -> i32 {
     findings
         .iter()
         .map(|f| match f.severity {
@@ -109,7 +109,7 @@ type OpenSession = Option<(Box<dyn trace::Session>, Vec<trace::Note>)>;
 
 /// As [`diagnose`], also handing back the tracing session so the caller can close it
 /// after printing.
-pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession)> {
+fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession)> {
     let mut c = g.collector()?;
     let live = c.is_live();
     let roots = c.roots();

@@ -54,7 +54,7 @@ pub fn type_name(f: &FileRates, mode: Option<u32>) -> &'static str {
 }
 
 /// lsof's access mode letter: r, w or u (read and write).
-pub fn mode_letter(flags: Option<u32>) -> &'static str {
+fn mode_letter(flags: Option<u32>) -> &'static str {
     match flags.map(|f| f & O_ACCMODE) {
         Some(O_WRONLY) => "w",
         Some(O_RDWR) => "u",

@@ -158,7 +158,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
-pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<Filesystem> {
+fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<Filesystem> {
     let mut v = crate::render::report::filesystems_json(fs);
     if !with_growth {
         for f in &mut v {
@@ -193,7 +193,7 @@ pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
 }
 
 /// Bytes of deleted-but-open files per holding process, biggest first.
-pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
+fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
     let mut v: Vec<DeletedByProcess> = iv
         .processes
         .iter()

@@ -53,7 +53,7 @@ fn ms4(v: Option<f64>) -> Option<f64> {
     v.and_then(|v| wire::round(v, 4))
 }
 
-pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
+fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
     let all = f.all_syncs();
     let n = all.count;
     TraceFileJson {
@@ -96,7 +96,7 @@ pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
     }
 }
 
-pub fn syscalls_json(p: &ProcTrace, secs: f64) -> std::collections::BTreeMap<String, SyscallJson> {
+fn syscalls_json(p: &ProcTrace, secs: f64) -> std::collections::BTreeMap<String, SyscallJson> {
     p.syscalls()
         .into_iter()
         .map(|(k, v)| {
@@ -130,7 +130,7 @@ fn dev_names(g: &Global) -> Result<std::collections::HashMap<(u32, u32), String>
         .collect())
 }
 
-pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
+fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
     let rates = TraceRates::new(d);
     let secs = rates.window_s;
     let mut procs: Vec<&ProcTrace> = d

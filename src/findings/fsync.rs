@@ -13,13 +13,13 @@ use super::{Finding, Kind, Severity, device, remedy::step};
 
 /// Syncing this often with this few writes in between is a sync per write.
 pub const MIN_SYNCS_PER_S: f64 = 20.0;
-pub const MAX_WRITES_PER_SYNC: f64 = 4.0;
+const MAX_WRITES_PER_SYNC: f64 = 4.0;
 /// Syncing this often is a storm whatever the batching: each sync is a device flush.
-pub const HEAVY_SYNCS_PER_S: f64 = 200.0;
+const HEAVY_SYNCS_PER_S: f64 = 200.0;
 /// A sync that takes this long at p99 is felt by everything waiting behind it.
-pub const SLOW_SYNC_P99_MS: f64 = 50.0;
+const SLOW_SYNC_P99_MS: f64 = 50.0;
 /// Sampling layer: a process spending this share of its time in sync calls.
-pub const SAMPLED_SHARE: f64 = 0.30;
+const SAMPLED_SHARE: f64 = 0.30;
 
 /// The disks behind a traced file: from the process's fd table when it was read, else by
 /// the mount its path is on.
@@ -48,10 +48,10 @@ fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<St
 
 /// Up to this many writes per sync is "every write is followed by a sync" (a line and its
 /// newline written apart still reads as one write per sync).
-pub const ONE_WRITE_PER_SYNC: f64 = 1.5;
+const ONE_WRITE_PER_SYNC: f64 = 1.5;
 /// Processes of one program (same comm) taken together: at least this many, none a storm
 /// on its own (a shell loop of `dd conv=fsync`, a cron job that syncs each run).
-pub const MIN_GROUP: usize = 2;
+const MIN_GROUP: usize = 2;
 
 /// A process's (or a program's) sync calls and synchronous writes, all files together.
 #[derive(Default)]

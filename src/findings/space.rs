@@ -13,22 +13,22 @@ use super::{Finding, Kind, Severity, remedy};
 pub const FULL_PCT: f64 = 95.0;
 pub const FULL_SOON_S: f64 = 3600.0;
 /// Critical when (nearly) nothing is left or it will be full within minutes.
-pub const FULL_CRITICAL_PCT: f64 = 98.0;
-pub const FULL_CRITICAL_S: f64 = 15.0 * 60.0;
-pub const INODES_PCT: f64 = 95.0;
-pub const INODES_CRITICAL_PCT: f64 = 99.0;
+const FULL_CRITICAL_PCT: f64 = 98.0;
+const FULL_CRITICAL_S: f64 = 15.0 * 60.0;
+const INODES_PCT: f64 = 95.0;
+const INODES_CRITICAL_PCT: f64 = 99.0;
 /// A deleted-but-open file smaller than this is noise (every process holds a few).
-pub const DELETED_MIN_BYTES: u64 = 10 * 1024 * 1024;
+const DELETED_MIN_BYTES: u64 = 10 * 1024 * 1024;
 /// Held space worth a warning even on a roomy filesystem: a tenth of it.
-pub const DELETED_SHARE_WARN: f64 = 0.10;
+const DELETED_SHARE_WARN: f64 = 0.10;
 /// A log is runaway when it grows at least this fast...
-pub const RUNAWAY_MIN_GROWTH_BYTES_PER_S: f64 = 16.0 * 1024.0; // ~1.3 GiB a day
+const RUNAWAY_MIN_GROWTH_BYTES_PER_S: f64 = 16.0 * 1024.0; // ~1.3 GiB a day
 /// ...and is large: 1 GiB, or a tenth of its filesystem (a small /var), or at least
 /// 100 MiB on a filesystem that will be full within a day at this rate.
-pub const RUNAWAY_LARGE_BYTES: u64 = 1024 * 1024 * 1024;
-pub const RUNAWAY_LARGE_SHARE: f64 = 0.10;
+const RUNAWAY_LARGE_BYTES: u64 = 1024 * 1024 * 1024;
+const RUNAWAY_LARGE_SHARE: f64 = 0.10;
 pub const RUNAWAY_MIN_BYTES: u64 = 100 * 1024 * 1024;
-pub const RUNAWAY_FULL_WITHIN_S: f64 = 24.0 * 3600.0;
+const RUNAWAY_FULL_WITHIN_S: f64 = 24.0 * 3600.0;
 
 fn fs_of<'a>(iv: &'a Interval, mountpoint: Option<&str>) -> Option<&'a FsRates> {
     let m = mountpoint?;

@@ -6,9 +6,6 @@ use super::{Finding, Kind, Severity};
 /// What the report says, as plain data.
 #[derive(Debug, Default)]
 pub struct Story<'a> {
-    /// The finding that is the cause (a storm of syncs, the top writer, a blocked pipe),
-    /// when one is serious.
-    pub cause: Option<&'a Finding>,
     /// Two or three sentences that tie the findings together, the way an engineer would
     /// say it after the walk-through; `None` when nothing is wrong.
     pub summary: Option<String>,
@@ -22,11 +19,11 @@ pub struct Story<'a> {
 }
 
 pub fn story(findings: &[Finding]) -> Story<'_> {
+    // The cause: a storm of syncs, the top writer, a blocked pipe, when one is serious.
     let cause = [Kind::FsyncStorm, Kind::TopIoWriter, Kind::PipeBlocked]
         .into_iter()
         .find_map(|k| serious(findings, k));
     Story {
-        cause,
         summary: summary(findings, cause),
         order: order(findings),
         lasting_fixes: lasting_fixes(findings),
@@ -112,7 +109,6 @@ mod tests {
             Finding::new(Kind::DStateTasks, Severity::Info, "2 tasks in D"),
         ];
         let s = story(&found);
-        assert_eq!(s.cause.map(|f| f.kind), Some(Kind::FsyncStorm));
         assert_eq!(
             s.summary.as_deref(),
             Some("vda is saturated; the cause: logger syncs 300/s.")
@@ -129,7 +125,7 @@ mod tests {
     fn nothing_serious_tells_no_story() {
         let found = vec![Finding::new(Kind::DStateTasks, Severity::Info, "1 task")];
         let s = story(&found);
-        assert!(s.cause.is_none() && s.summary.is_none());
+        assert!(s.summary.is_none());
         assert_eq!(s.lasting_fixes.len(), 1);
     }
 }

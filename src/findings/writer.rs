@@ -10,10 +10,10 @@ use crate::units;
 use super::{Finding, Kind, Severity, device, pressure, remedy::step};
 
 /// Below 512 KiB/s nobody is drowning a disk; keep the report for the ones that matter.
-pub const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
+const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
 /// Report at most this many writers, and only those within this share of the top one.
-pub const MAX_WRITERS: usize = 3;
-pub const SHARE_OF_TOP: f64 = 0.25;
+const MAX_WRITERS: usize = 3;
+const SHARE_OF_TOP: f64 = 0.25;
 /// A write() of at most this many bytes that still costs a full page on disk suggests the
 /// page was cleaned (synced) between two writes.
 const SMALL_WRITE_BYTES: f64 = 1024.0;

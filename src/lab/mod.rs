@@ -4,12 +4,12 @@
 //! Each scenario prints what it started and where, runs until `--duration` passes or
 //! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
 
-pub mod container;
-pub mod frozen;
-pub mod orphans;
-pub mod pipe;
-pub mod stage;
-pub mod worker;
+pub(crate) mod container;
+pub(crate) mod frozen;
+pub(crate) mod orphans;
+pub(crate) mod pipe;
+pub(crate) mod stage;
+pub(crate) mod worker;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// disk-fill wants to fill up quickly; the others want room so that they do not.
-    pub fn default_size(self) -> u64 {
+    fn default_size(self) -> u64 {
         match self {
             Scenario::DiskFill => 256 << 20,
             Scenario::ContainerLogFlood => 512 << 20,

@@ -19,7 +19,7 @@ use crate::wire::diagnose::BlindSpot;
 use crate::wire::{r2n, r2o};
 
 /// The finding kinds `iowhy containers` shows.
-pub const KINDS: &[Kind] = &[
+const KINDS: &[Kind] = &[
     Kind::ContainerLogFlood,
     Kind::LogRotationMissing,
     Kind::PipeBlocked,

@@ -16,7 +16,7 @@ use crate::wire::{self, r2n, r2o};
 
 /// At most this many processes in the report: the ones with I/O, in D state, or named by
 /// a finding.
-pub const MAX_PROCESSES: usize = 40;
+const MAX_PROCESSES: usize = 40;
 
 pub struct Diagnosis {
     pub interval: Interval,

@@ -29,7 +29,7 @@ use super::reader::{MAX_CONFIG_BYTES, Reader};
 
 /// How much of a log's end to read for line statistics: enough for hundreds of lines,
 /// small enough to cost nothing per log per snapshot.
-pub const TAIL_BYTES: u64 = 64 * 1024;
+const TAIL_BYTES: u64 = 64 * 1024;
 /// Bounds on what one scan looks at (a node runs at most a few hundred pods).
 const MAX_PODS: usize = 2000;
 const MAX_STORAGE: usize = 2000;

@@ -1,10 +1,10 @@
 //! Sources: read the kernel (live roots, or a captured fixture) into a [`Snapshot`].
 
-pub mod containers;
-pub mod pipes;
+pub(crate) mod containers;
+pub(crate) mod pipes;
 pub mod process;
 pub mod reader;
-pub mod system;
+pub(crate) mod system;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -396,7 +396,7 @@ fn clk_tck() -> u64 {
     rustix::param::clock_ticks_per_second()
 }
 
-pub fn wall_ms() -> i64 {
+fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

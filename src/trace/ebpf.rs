@@ -242,7 +242,6 @@ impl super::Session for EbpfSession {
         !self._tracefs.mounted_by_us()
     }
 
-
     fn collect(
         &mut self,
         req: &TraceRequest,

@@ -62,12 +62,12 @@ struct ProcReads {
 const MAX_DENIED: usize = 16;
 
 /// Bound on (process, file) entries: beyond it, new files are counted as dropped.
-pub const MAX_KEYS: usize = 20_000;
+const MAX_KEYS: usize = 20_000;
 /// Bound on remembered fd names (each a path of up to a few hundred bytes): the size of
 /// the eBPF program's fd table (`fdgen`), so it never holds names for more fds than that.
-pub const MAX_NAMES: usize = 65_536;
+const MAX_NAMES: usize = 65_536;
 /// Bound on processes remembered without a traced call yet (exec and exit seen).
-pub const MAX_INFO: usize = 20_000;
+const MAX_INFO: usize = 20_000;
 pub const UNRESOLVED: &str = "(closed before its path could be read)";
 pub const NO_FD: &str = "(no fd: sync or msync)";
 /// `AT_FDCWD` from the kernel's fcntl.h: "relative to the working directory".
@@ -76,7 +76,7 @@ pub const AT_FDCWD: i32 = -100;
 /// `base/rel` without `.` and with `..` folded lexically: the kernel's /proc links give
 /// canonical paths, and a name learnt from an open must compare equal to them. (`..`
 /// after a symlink would be resolved differently by the kernel; rare in log paths.)
-pub fn join_clean(base: &std::path::Path, rel: &str) -> String {
+fn join_clean(base: &std::path::Path, rel: &str) -> String {
     use std::path::Component;
     let mut out = std::path::PathBuf::new();
     for c in base.join(rel).components() {
@@ -416,7 +416,7 @@ impl Resolver {
 
     #[cfg(test)]
     /// Sizes of the tables, for tests of the bounds.
-    pub fn table_sizes(&self) -> (usize, usize, usize, usize) {
+    fn table_sizes(&self) -> (usize, usize, usize, usize) {
         (
             self.current_len,
             self.learnt.len(),
@@ -446,7 +446,6 @@ impl Resolver {
         data.dropped_keys += self.dropped_keys;
         data.procs = self.into_procs();
     }
-
 }
 
 #[cfg(test)]

@@ -116,7 +116,6 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<SamplingSession> {
 }
 
 impl super::Session for SamplingSession {
-
     fn collect(
         &mut self,
         req: &TraceRequest,

@@ -64,7 +64,7 @@ fn open_tracepoint(id: u32, cpu: i32, wakes: bool) -> std::io::Result<OwnedFd> {
 
 /// Keep these threads: `common_pid` tests, with runs of consecutive tids as ranges (the
 /// threads of a JVM or mysqld are mostly consecutive, so hundreds fit in a page).
-pub fn pid_expr(tids: &[u32]) -> String {
+fn pid_expr(tids: &[u32]) -> String {
     if tids.is_empty() {
         // Nothing to watch (the process is gone): a filter that matches nothing.
         return "common_pid == -1".into();
@@ -313,7 +313,6 @@ impl crate::trace::Session for PerfSession {
     fn detachable(&self) -> bool {
         !self._tracefs.mounted_by_us()
     }
-
 
     fn collect(
         &mut self,
