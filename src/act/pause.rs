@@ -17,7 +17,7 @@ use crate::interval::Interval;
 use crate::interval::disk::{self, DeviceRates};
 use crate::roots::Roots;
 use crate::snapshot::Snapshot;
-use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+use crate::source::{Collector, Origin, SnapshotOptions};
 pub use crate::wire::act::{DeviceEffect, PauseReport, Phase};
 use crate::wire::{r2, r2n};
 
@@ -76,20 +76,7 @@ fn wait_state(roots: &Roots, pid: u32, want_stopped: bool, within: Duration) -> 
 /// from. Pause and throttle both act on these disks.
 pub(super) fn writable_devices(roots: &Roots, pid: u32) -> Result<(Snapshot, Vec<Vec<String>>)> {
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let one = BTreeSet::from([pid]);
-    let s = c.snapshot(&SnapshotOptions {
-        processes: Some(ProcessOptions {
-            fds: FdPolicy::Pids(one.clone()),
-            threads: false,
-            details: false,
-            only: Some(one),
-            known: None,
-        }),
-        mounts: true,
-        block: true,
-        containers: false,
-        carry: None,
-    })?;
+    let s = c.snapshot(&SnapshotOptions::one_process(pid, false))?;
     let devices = s
         .process(pid)
         .into_iter()

@@ -2,7 +2,6 @@
 //! over the window, offset, open flags (O_APPEND, O_SYNC, O_DSYNC, O_DIRECT), and the
 //! mount and device it lives on; deleted files marked.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -16,7 +15,7 @@ use crate::parse::fdinfo::{O_ACCMODE, O_RDWR, O_WRONLY};
 use crate::parse::fdlink::FdKind;
 use crate::render::table::Table;
 use crate::snapshot::GapKind;
-use crate::source::{FdPolicy, ProcessOptions, SnapshotOptions};
+use crate::source::SnapshotOptions;
 use crate::units;
 use crate::units::parse_duration;
 use crate::wire::files::{FileEntry, FilesReport};
@@ -65,20 +64,7 @@ fn mode_letter(flags: Option<u32>) -> &'static str {
 
 pub fn run(g: &Global, a: &FilesArgs) -> Result<()> {
     let mut c = g.collector()?;
-    let one = BTreeSet::from([a.pid]);
-    let opts = SnapshotOptions {
-        processes: Some(ProcessOptions {
-            fds: FdPolicy::Pids(one.clone()),
-            threads: false,
-            details: true,
-            only: Some(one),
-            known: None,
-        }),
-        mounts: true,
-        block: true,
-        containers: false,
-        carry: None,
-    };
+    let opts = SnapshotOptions::one_process(a.pid, true);
     let s0 = c.snapshot(&opts)?;
     // The interval leaves iowhy's own process out of every table (its reads would top the
     // list), so there would be nothing to show: say so instead.

@@ -64,6 +64,25 @@ impl SnapshotOptions {
             carry: None,
         }
     }
+
+    /// One process with its open files, the mounts and block devices they are on (what
+    /// `files` and the actions read); `details` adds its status and cmdline.
+    pub fn one_process(pid: u32, details: bool) -> Self {
+        let one = std::collections::BTreeSet::from([pid]);
+        SnapshotOptions {
+            processes: Some(ProcessOptions {
+                fds: FdPolicy::Pids(one.clone()),
+                threads: false,
+                details,
+                only: Some(one),
+                known: None,
+            }),
+            mounts: true,
+            block: true,
+            containers: false,
+            carry: None,
+        }
+    }
 }
 
 /// Where snapshots come from.
