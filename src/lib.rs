@@ -23,5 +23,6 @@ pub mod serve;
 pub mod snapshot;
 pub mod source;
 pub mod trace;
+pub mod tui;
 pub mod units;
 pub mod wire;

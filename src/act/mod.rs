@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod copytruncate;
 pub mod guardian;
 pub mod holders;
+pub mod ionice;
 pub mod pause;
 pub mod proc_handle;
 pub mod reclaim;
