@@ -203,6 +203,8 @@ pub struct App {
     pub no_renice: bool,
     /// The sampler is done (a fixture has no more time points).
     pub ended: bool,
+    /// The live machine, not a fixture.
+    pub live: bool,
 }
 
 /// A row of the process table: the process and what its read and write columns show.
@@ -232,6 +234,7 @@ impl App {
             delay_s,
             no_renice: false,
             ended: false,
+            live: true,
         }
     }
 

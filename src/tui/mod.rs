@@ -57,7 +57,9 @@ pub fn run(c: Collector, o: Options, stop: Arc<AtomicBool>) -> Result<()> {
                 *d = true;
             }
         })?;
-    let result = ui(&rx, o.delay, &stop);
+    // The sampler holds the only sender: when it ends, the screen says so.
+    drop(tx);
+    let result = ui(&rx, o.delay, &stop, live);
     // The sampler stops at its next check (a wait polls every 100 ms, a stuck read
     // gives up at its deadline); a sampler stuck longer is not waited for.
     stop.store(true, Ordering::Relaxed);
@@ -79,11 +81,15 @@ fn read_users(c: &Collector) -> HashMap<u32, String> {
 }
 
 /// The screen: set up, loop, and put the terminal back however the loop ends.
-fn ui(rx: &Receiver<Msg>, delay: Duration, stop: &AtomicBool) -> Result<()> {
+fn ui(rx: &Receiver<Msg>, delay: Duration, stop: &AtomicBool, live: bool) -> Result<()> {
     let (_screen, mut term) = Screen::enter()?;
     let size = term.size().map(|s| (s.width, s.height)).unwrap_or((80, 24));
     let mut app = App::new(delay.as_secs_f64(), size);
     app.no_renice = std::env::var_os("IOWHY_NO_RENICE").is_some();
+    app.live = live;
+    // tests/live_top.rs proves that a panic gives the terminal back: with this set, `!`
+    // panics.
+    let panic_key = std::env::var_os("IOWHY_TEST_PANIC_KEY").is_some();
     let mut dirty = true;
     // Every second the clock of an idle screen (a fixture) still redraws.
     let mut last_draw = Instant::now();
@@ -99,7 +105,12 @@ fn ui(rx: &Receiver<Msg>, delay: Duration, stop: &AtomicBool) -> Result<()> {
         let mut msgs = Vec::new();
         if event::poll(Duration::from_millis(100))? {
             match event::read()? {
-                Event::Key(k) if k.kind != KeyEventKind::Release => msgs.push(Msg::Key(k)),
+                Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    if panic_key && k.code == event::KeyCode::Char('!') {
+                        panic!("IOWHY_TEST_PANIC_KEY: a panic on request");
+                    }
+                    msgs.push(Msg::Key(k))
+                }
                 Event::Resize(w, h) => msgs.push(Msg::Resize(w, h)),
                 _ => {}
             }
@@ -180,6 +191,9 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         ratatui::restore();
+        // restore() leaves the alternate screen; the cursor is shown by the terminal's
+        // drop, which a signal or a panic may not reach: show it here too.
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), ratatui::crossterm::cursor::Show);
         restore_stderr();
     }
 }

@@ -112,6 +112,8 @@ fn header(app: &App) -> Line<'static> {
         .unwrap_or_default();
     let mode = if app.paused() {
         Span::styled(" PAUSED ", Style::new().fg(Color::Black).bg(Color::Yellow))
+    } else if !app.live {
+        Span::styled(" FIXTURE ", Style::new().fg(Color::Black).bg(Color::Gray))
     } else if app.ended {
         Span::styled(" ENDED ", Style::new().fg(Color::Black).bg(Color::Gray))
     } else {
