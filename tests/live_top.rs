@@ -16,13 +16,16 @@ use common::{Lab, bin, live_lock, live_ready};
 /// A tmux server of this test alone, killed on drop.
 struct Tmux {
     socket: String,
+    /// The server's socket file, removed with the server.
+    path: Option<String>,
 }
 
 impl Tmux {
     /// A session running the shell script `cmd` in a `w`x`h` window.
     fn start(name: &str, w: u16, h: u16, cmd: &str) -> Tmux {
-        let t = Tmux {
+        let mut t = Tmux {
             socket: format!("iowhy-test-{name}-{}", std::process::id()),
+            path: None,
         };
         let ok = t
             .cmd(&[
@@ -40,6 +43,7 @@ impl Tmux {
             .expect("tmux")
             .success();
         assert!(ok, "tmux new-session");
+        t.path = Some(t.show("#{socket_path}"));
         t.run(&["respawn-pane", "-k", "-t", "top", cmd]);
         t
     }
@@ -108,6 +112,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]).status();
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
