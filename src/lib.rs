@@ -23,5 +23,6 @@ pub mod serve;
 pub mod snapshot;
 pub mod source;
 pub(crate) mod trace;
+pub(crate) mod tui;
 pub(crate) mod units;
 pub mod wire;

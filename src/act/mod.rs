@@ -9,6 +9,7 @@ pub mod copytruncate;
 pub mod delayacct;
 pub mod guardian;
 pub mod holders;
+pub mod ionice;
 pub mod pause;
 pub mod proc_handle;
 pub mod reclaim;

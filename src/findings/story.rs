@@ -6,6 +6,9 @@ use super::{Finding, Kind, Severity};
 /// What the report says, as plain data.
 #[derive(Debug, Default)]
 pub struct Story<'a> {
+    /// The finding that explains the others (a storm of syncs, the top writer, a blocked
+    /// pipe), when one is serious: what `iowhy top`'s banner names.
+    pub cause: Option<&'a Finding>,
     /// Two or three sentences that tie the findings together, the way an engineer would
     /// say it after the walk-through; `None` when nothing is wrong.
     pub summary: Option<String>,
@@ -24,6 +27,7 @@ pub fn story(findings: &[Finding]) -> Story<'_> {
         .into_iter()
         .find_map(|k| serious(findings, k));
     Story {
+        cause,
         summary: summary(findings, cause),
         order: order(findings),
         lasting_fixes: lasting_fixes(findings),
