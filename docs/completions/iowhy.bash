@@ -1313,7 +1313,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__top)
-            opts="-b -n -d -f -h --batch --iterations --delay --all --sort --limit --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-b -n -d -o -P -a -k -t -q -f -h --batch --iterations --delay --all --only --processes --accumulated --kilobytes --time --quiet --sort --limit --format --tracing --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1349,6 +1349,10 @@ _iowhy() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --tracing)
+                    COMPREPLY=($(compgen -W "auto ebpf perf sampling off" -- "${cur}"))
                     return 0
                     ;;
                 --proc-root)

@@ -101,14 +101,25 @@ wait\t''"
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l limit -d 'Show at most this many processes per report' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s f -l format -r -f -a "text\t''
 json\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l tracing -d 'The screen\'s tracing layer for FSYNC/s (auto means perf: it costs writers nothing measurable; off: no tracing). Batch mode does not trace' -r -f -a "auto\t''
+ebpf\t''
+perf\t''
+sampling\t''
+off\t''"
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
-complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s b -l batch -d 'Batch mode: print reports one after another instead of redrawing the screen'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s b -l batch -d 'Batch mode: print reports one after another instead of the interactive screen (also when stdout is not a terminal)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l all -d 'Show every process, not only those doing I/O (iotop without -o)'
-complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s o -l only -d 'Only processes doing I/O (the default; iotop\'s -o)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s P -l processes -d 'Processes, not threads (the only mode; iotop\'s -P, accepted)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s a -l accumulated -d 'Accumulated bytes since the start instead of rates (iotop\'s -a)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s k -l kilobytes -d 'Kilobytes (K/s, KiB) instead of human units, batch mode (iotop\'s -k)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s t -l time -d 'Prefix each line with the time, UTC (implies -b; iotop\'s -t)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s q -l quiet -d '-q: column names only in the first report; -qq: never; -qqq: no summary lines either (implies -b; iotop\'s -q)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -s p -l pid -d 'Trace only this process (repeatable); the kernel filters out the others' -x -a "(__fish_complete_pids)"
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l comm -d 'Trace processes with this name (comm, repeatable)' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -s d -l duration -r

@@ -37,8 +37,9 @@ impl Holders {
         self.open.iter().filter(|h| h.writable).cloned().collect()
     }
 
+    #[cfg(test)]
     /// Nobody has it open, as far as anyone can tell.
-    pub fn is_free(&self) -> bool {
+    fn is_free(&self) -> bool {
         self.open.is_empty() && self.unknown.is_empty()
     }
 

@@ -12,10 +12,6 @@ use crate::serve::exporter::ExportOptions;
 use crate::serve::{self, Collectors, ServeOptions};
 use crate::units::parse_duration;
 
-/// The default port: no 9xxx exporter port is free in the Prometheus wiki's allocation
-/// list; 10070 is unclaimed there and by well-known services.
-pub const DEFAULT_PORT: u16 = 10070;
-
 #[derive(Args, Debug, Clone)]
 #[command(after_help = AFTER_HELP)]
 pub struct ServeArgs {

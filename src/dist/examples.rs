@@ -20,10 +20,19 @@ const NONE: Extras = Extras {
     exit: &[],
 };
 
-/// The extras of the command named `name` (`""` for the top level).
-pub fn extras(name: &str) -> Extras {
-    match name {
-        "" => Extras {
+/// The extras of the command named `name` (`""` for the top level); none for a command
+/// not in the table (a test requires every visible command to have examples).
+pub fn extras(name: &str) -> &'static Extras {
+    EXTRAS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&NONE, |(_, e)| e)
+}
+
+const EXTRAS: &[(&str, Extras)] = &[
+    (
+        "",
+        Extras {
             examples: &[
                 (
                     "Diagnose this machine for 5 seconds (as root, to see every process):",
@@ -53,7 +62,10 @@ pub fn extras(name: &str) -> Extras {
             ],
             exit: &[],
         },
-        "diagnose" => Extras {
+    ),
+    (
+        "diagnose",
+        Extras {
             examples: &[
                 (
                     "Watch for 5 seconds and explain the stall:",
@@ -87,7 +99,10 @@ pub fn extras(name: &str) -> Extras {
                 ),
             ],
         },
-        "iostat" => Extras {
+    ),
+    (
+        "iostat",
+        Extras {
             examples: &[
                 ("One report of every device since boot:", "iowhy iostat"),
                 ("Every second, 10 times:", "iowhy iostat 1 10"),
@@ -99,7 +114,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iostat(1)"],
             exit: &[],
         },
-        "top" => Extras {
+    ),
+    (
+        "top",
+        Extras {
             examples: &[
                 (
                     "Processes doing I/O, redrawn every second:",
@@ -117,7 +135,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iotop(8)", "pidstat(1)"],
             exit: &[],
         },
-        "trace" => Extras {
+    ),
+    (
+        "trace",
+        Extras {
             examples: &[
                 (
                     "Write and sync calls of every process for 5 seconds:",
@@ -135,7 +156,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["strace(1)"],
             exit: &[],
         },
-        "files" => Extras {
+    ),
+    (
+        "files",
+        Extras {
             examples: &[
                 (
                     "Open files of process 1234 and how fast each grows:",
@@ -149,7 +173,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["lsof(8)"],
             exit: &[],
         },
-        "space" => Extras {
+    ),
+    (
+        "space",
+        Extras {
             examples: &[
                 (
                     "Filesystems and space held by deleted open files:",
@@ -163,7 +190,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["df(1)", "du(1)", "iowhy-reclaim(1)"],
             exit: &[],
         },
-        "containers" => Extras {
+    ),
+    (
+        "containers",
+        Extras {
             examples: &[
                 (
                     "Containers and pods by write rate, log rate and rotation:",
@@ -177,7 +207,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["crictl(1)"],
             exit: &[],
         },
-        "rotate" => Extras {
+    ),
+    (
+        "rotate",
+        Extras {
             examples: &[
                 (
                     "See what rotating a log would do:",
@@ -195,7 +228,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["logrotate(8)", "iowhy-space(1)"],
             exit: &[],
         },
-        "reclaim" => Extras {
+    ),
+    (
+        "reclaim",
+        Extras {
             examples: &[
                 (
                     "See what truncating fd 4 of process 1234 would free:",
@@ -206,7 +242,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-space(1)", "iowhy-files(1)"],
             exit: &[],
         },
-        "pause" => Extras {
+    ),
+    (
+        "pause",
+        Extras {
             examples: &[
                 (
                     "Stop process 1234 for 10 seconds and measure the disk:",
@@ -220,7 +259,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-throttle(1)", "kill(1)"],
             exit: &[],
         },
-        "throttle" => Extras {
+    ),
+    (
+        "throttle",
+        Extras {
             examples: &[
                 (
                     "Limit process 1234 to 10 MiB/s of writes for an hour:",
@@ -231,7 +273,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-pause(1)", "systemd.resource-control(5)"],
             exit: &[],
         },
-        "lab" => Extras {
+    ),
+    (
+        "lab",
+        Extras {
             examples: &[
                 (
                     "The seed's fsync-per-line logger, for a minute:",
@@ -249,7 +294,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-diagnose(1)"],
             exit: &[],
         },
-        "playbook" => Extras {
+    ),
+    (
+        "playbook",
+        Extras {
             examples: &[(
                 "The checklist as a Markdown file:",
                 "iowhy playbook > io-stall-playbook.md",
@@ -257,7 +305,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-diagnose(1)"],
             exit: &[],
         },
-        "serve" => Extras {
+    ),
+    (
+        "serve",
+        Extras {
             examples: &[
                 (
                     "Metrics on 127.0.0.1:10070 (the default):",
@@ -275,7 +326,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["node_exporter(1)", "prometheus(1)"],
             exit: &[],
         },
-        "snapshot" => Extras {
+    ),
+    (
+        "snapshot",
+        Extras {
             examples: &[
                 (
                     "Every counter iowhy reads, once, as JSON:",
@@ -289,7 +343,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-capture(1)"],
             exit: &[],
         },
-        "capture" => Extras {
+    ),
+    (
+        "capture",
+        Extras {
             examples: &[
                 (
                     "Copy the kernel files at two time points 5 seconds apart:",
@@ -303,7 +360,10 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["iowhy-diagnose(1)"],
             exit: &[],
         },
-        "completions" => Extras {
+    ),
+    (
+        "completions",
+        Extras {
             examples: &[
                 (
                     "Bash, for every user:",
@@ -321,6 +381,5 @@ pub fn extras(name: &str) -> Extras {
             see_also: &["bash(1)", "zsh(1)", "fish(1)"],
             exit: &[],
         },
-        _ => NONE,
-    }
-}
+    ),
+];

@@ -61,9 +61,9 @@ fn page(cmd: &Command, name: &str, subcommands: &[String]) -> (String, String) {
     let ex = extras(name);
     let mut roff = Roff::new();
     notes(&mut roff, cmd);
-    exit_status(&mut roff, &ex);
-    examples(&mut roff, &ex);
-    see_also(&mut roff, name, subcommands, &ex);
+    exit_status(&mut roff, ex);
+    examples(&mut roff, ex);
+    see_also(&mut roff, name, subcommands, ex);
     roff.control("SH", ["VERSION"]);
     roff.text([roman(env!("CARGO_PKG_VERSION"))]);
     let mut text = String::from_utf8_lossy(&buf).into_owned();

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The comm of a container's (or the host's) remainder series.
-pub const OTHER: &str = "other";
+const OTHER: &str = "other";
 
 /// Who a process is, for the metrics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -38,7 +38,7 @@ impl Group {
         }
     }
 
-    pub fn is_other(&self) -> bool {
+    fn is_other(&self) -> bool {
         self.comm == OTHER
     }
 
@@ -162,7 +162,7 @@ impl Accounts {
     }
 
     /// Is `g` exported under its own name (else it adds to its container's `other`)?
-    pub fn is_member(&self, g: &Group, now: f64) -> bool {
+    fn is_member(&self, g: &Group, now: f64) -> bool {
         !g.is_other() && self.series.get(g).is_some_and(|s| s.member_until >= now)
     }
 

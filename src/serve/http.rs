@@ -78,7 +78,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Parse a request head (up to the empty line).
-pub fn parse_head(head: &str) -> Option<Request> {
+fn parse_head(head: &str) -> Option<Request> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_string();

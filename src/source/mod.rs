@@ -1,10 +1,10 @@
 //! Sources: read the kernel (live roots, or a captured fixture) into a [`Snapshot`].
 
-pub mod containers;
-pub mod pipes;
+pub(crate) mod containers;
+pub(crate) mod pipes;
 pub mod process;
 pub mod reader;
-pub mod system;
+pub(crate) mod system;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +59,25 @@ impl SnapshotOptions {
         SnapshotOptions {
             processes: None,
             mounts: false,
+            block: true,
+            containers: false,
+            carry: None,
+        }
+    }
+
+    /// One process with its open files, the mounts and block devices they are on (what
+    /// `files` and the actions read); `details` adds its status and cmdline.
+    pub fn one_process(pid: u32, details: bool) -> Self {
+        let one = std::collections::BTreeSet::from([pid]);
+        SnapshotOptions {
+            processes: Some(ProcessOptions {
+                fds: FdPolicy::Pids(one.clone()),
+                threads: false,
+                details,
+                only: Some(one),
+                known: None,
+            }),
+            mounts: true,
             block: true,
             containers: false,
             carry: None,
@@ -396,7 +415,7 @@ fn clk_tck() -> u64 {
     rustix::param::clock_ticks_per_second()
 }
 
-pub fn wall_ms() -> i64 {
+fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
