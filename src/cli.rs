@@ -81,8 +81,13 @@ pub enum Command {
     Lab(cmd::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
-    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
+    /// A Prometheus exporter: per-pod I/O, fsyncs, files, logs and the verdict, plus
+    /// /diagnosis; --record DIR also keeps the flight recording.
     Serve(cmd::serve::ServeArgs),
+    /// The flight recorder: keep raw samples so that `diagnose --at 03:00` explains a
+    /// stall after it is gone; `record ls`, `record export`.
+    Record(cmd::record::RecordArgs),
+    /// Print one raw snapshot (every counter read, nothing computed) as JSON.
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
     /// with --fixture DIR or to attach to a bug report.
@@ -203,6 +208,7 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Lab(a) => cmd::lab::run(g, &a),
         Command::Playbook => emit(cmd::playbook::TEXT),
         Command::Serve(a) => cmd::serve::run(g, &a),
+        Command::Record(a) => cmd::record::run(g, &a),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),
         Command::LabWorker(a) => crate::lab::worker::run(&a),

@@ -73,7 +73,7 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
         .unwrap_or(if redraw || c.is_live() { u64::MAX } else { 1 });
     let mut prev = c.snapshot(&opts)?;
     for i in 0..total {
-        if !c.wait(a.delay, &stop, |_| {}) {
+        if !c.wait(a.delay, &stop, |_| {}) || c.exhausted() {
             break;
         }
         let s = c.snapshot(&opts)?;
