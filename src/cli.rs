@@ -179,7 +179,11 @@ fn run(cli: Cli) -> Result<i32> {
             "--fixture reads its own roots; do not combine it with --proc-root/--sys-root/--root",
         ));
     }
-    if g.fixture.is_none() && needs_roots(cli.command.as_ref()) && !g.sys_root.is_dir() {
+    if g.fixture.is_none()
+        && g.recording().is_none()
+        && needs_roots(cli.command.as_ref())
+        && !g.sys_root.is_dir()
+    {
         // The proc root is checked where snapshots are taken; a missing sysfs would only
         // show up as an empty device list.
         return Err(usage(format!(

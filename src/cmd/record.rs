@@ -183,12 +183,20 @@ fn record(g: &Global, a: &RecordArgs) -> Result<()> {
             tracing: a.tracing != Tracing::Off,
             ..Collectors::ALL
         },
-        fds_refresh: Duration::from_secs(60),
+        // A fixture's every time point is read whole, as `--fixture diagnose` reads it.
+        fds_refresh: if g.fixture.is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(60)
+        },
     };
-    let roots = g.roots();
-    let sampler = match &g.fixture {
-        Some(_) => Sampler::with_collector(g.collector()?, None, Vec::new(), &sopts),
-        None => Sampler::open(&roots, &sopts)?,
+    let (sampler, roots) = match &g.fixture {
+        Some(_) => {
+            let c = g.collector()?;
+            let roots = c.roots();
+            (Sampler::with_collector(c, None, Vec::new(), &sopts), roots)
+        }
+        None => (Sampler::open(&g.roots(), &sopts)?, g.roots()),
     };
     let mut recorder = Recorder::start(&opts, &roots)?;
     let stop = super::stop_flag();

@@ -383,7 +383,12 @@ pub fn listing(src: &Source, label: &str) -> Result<crate::wire::record::Listing
         l.first = Some(rfc3339(lo));
         l.last = Some(rfc3339(hi));
     }
-    let days = (hi - lo) as f64 / 86_400_000.0;
+    // An empty store (or a file with only its header yet) covers no time.
+    let days = if lo <= hi {
+        (hi - lo) as f64 / 86_400_000.0
+    } else {
+        0.0
+    };
     l.bytes_per_day = if days > 0.0 {
         l.bytes as f64 / days
     } else {

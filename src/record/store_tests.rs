@@ -205,3 +205,15 @@ fn an_export_holds_exactly_the_range_and_reads_back_elsewhere() {
     let ls = listing(&Source::File(out), "bundle").unwrap();
     assert_eq!(ls.reboots.len(), 1, "{ls:?}");
 }
+
+#[test]
+fn an_empty_store_or_a_file_with_only_its_header_lists_as_empty() {
+    let d = tempfile::tempdir().unwrap();
+    let src = Source::Dir(d.path().to_path_buf());
+    let l = listing(&src, "d").unwrap();
+    assert_eq!((l.samples, l.segments.len()), (0, 0));
+    write_segment(d.path(), T0, &[], "b");
+    let l = listing(&src, "d").unwrap();
+    assert_eq!((l.samples, l.segments.len()), (0, 1));
+    assert!(l.bytes_per_day.is_nan() && l.first.is_none());
+}
