@@ -23,7 +23,8 @@ use crate::snapshot::Snapshot;
 struct Msg {
     wall_unix_ms: i64,
     uptime_cs: u64,
-    json: Vec<u8>,
+    /// `None`: only the gap (the last samples before the recorder stopped were dropped).
+    json: Option<Vec<u8>>,
     hostname: String,
     kernel: String,
     /// Samples dropped just before this one.
@@ -103,7 +104,7 @@ impl Recorder {
         let msg = Msg {
             wall_unix_ms: s.wall_unix_ms,
             uptime_cs: (s.uptime_s * 100.0).round().max(0.0) as u64,
-            json,
+            json: Some(json),
             hostname: s.hostname.clone(),
             kernel: s.kernel.clone(),
             gap: self.pending_gap.take(),
@@ -127,6 +128,17 @@ impl Recorder {
 
     /// Stop: the writer writes what is queued, syncs and closes its segment.
     pub fn finish(&mut self) {
+        if let (Some(tx), Some(g)) = (&self.tx, self.pending_gap.take()) {
+            // Blocking is fine now: the sampler is done.
+            let _ = tx.send(Msg {
+                wall_unix_ms: g.last_unix_ms,
+                uptime_cs: 0,
+                json: None,
+                hostname: String::new(),
+                kernel: String::new(),
+                gap: Some(g),
+            });
+        }
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -185,7 +197,6 @@ fn lower_priority() {
     // SAFETY: plain syscalls on our own thread id.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
         const IOPRIO_WHO_PROCESS: libc::c_int = 1;
         const IOPRIO_CLASS_BE: libc::c_int = 2;
         libc::syscall(
@@ -194,6 +205,7 @@ fn lower_priority() {
             tid as libc::c_int,
             (IOPRIO_CLASS_BE << 13) | 7,
         );
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
@@ -246,7 +258,11 @@ impl Writer {
 
     fn write(&mut self, m: Msg) -> Result<()> {
         let hour = m.wall_unix_ms.div_euclid(3_600_000);
-        if self.open.as_ref().is_some_and(|o| o.hour != hour) {
+        if m.json.is_none() && self.open.is_none() {
+            // A gap alone does not open a segment.
+            return Ok(());
+        }
+        if m.json.is_some() && self.open.as_ref().is_some_and(|o| o.hour != hour) {
             self.close();
         }
         if self.open.is_none() {
@@ -260,7 +276,9 @@ impl Writer {
                     .gap(g.last_unix_ms, m.uptime_cs, &serde_json::to_vec(g)?),
             );
         }
-        bytes.extend(o.enc.sample(m.wall_unix_ms, m.uptime_cs, m.json)?);
+        if let Some(j) = m.json {
+            bytes.extend(o.enc.sample(m.wall_unix_ms, m.uptime_cs, j)?);
+        }
         // One write per record: a crash cuts at most this one.
         o.file
             .write_all(&bytes)
@@ -321,3 +339,7 @@ impl Writer {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
