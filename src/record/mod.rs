@@ -41,6 +41,62 @@ pub struct SampleRef<'a> {
     pub trace: Option<&'a TraceData>,
 }
 
+/// Files of the trace data kept per sample: a busy build machine traces thousands of
+/// files a window (700 KB of JSON here), and the rules need the busiest (research note A,
+/// recommendation 4: the top 64 `(pid, file)` pairs).
+pub const TRACE_FILES_KEPT: usize = 64;
+
+/// The trace data to record: all of it when it is small, else the files with the most
+/// sync calls (then bytes written), with the processes they belong to and a note saying
+/// how many were left out.
+pub fn bounded_trace(t: &TraceData, max_files: usize) -> std::borrow::Cow<'_, TraceData> {
+    use std::borrow::Cow;
+    let total: usize = t.procs.values().map(|p| p.files.len()).sum();
+    if total <= max_files {
+        return Cow::Borrowed(t);
+    }
+    // (syncs, bytes, writes) first, then where the file is.
+    type Busy = (u64, u64, u64);
+    let mut ranked: Vec<(Busy, u32, &(i32, String))> = t
+        .procs
+        .iter()
+        .flat_map(|(pid, p)| {
+            p.files
+                .iter()
+                .map(move |(k, f)| ((f.sync_count(), f.write_bytes, f.writes), *pid, k))
+        })
+        .collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out = TraceData {
+        procs: Default::default(),
+        notes: t.notes.clone(),
+        block: t.block.clone(),
+        ..TraceData::new(t.layer)
+    };
+    out.estimate = t.estimate;
+    out.duration_s = t.duration_s;
+    out.events = t.events;
+    out.lost_events = t.lost_events;
+    out.dropped_keys = t.dropped_keys;
+    out.unpaired_events = t.unpaired_events;
+    out.consumer_cpu_s = t.consumer_cpu_s;
+    for (_, pid, key) in ranked.into_iter().take(max_files) {
+        let src = &t.procs[&pid];
+        let p = out
+            .procs
+            .entry(pid)
+            .or_insert_with(|| src.clone_without_files());
+        p.files.insert(key.clone(), src.files[key].clone());
+    }
+    out.note(
+        format!(
+            "the recording kept the {max_files} busiest of {total} traced files of this interval"
+        ),
+        "",
+    );
+    Cow::Owned(out)
+}
+
 /// Samples the writer did not keep.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
@@ -76,5 +132,47 @@ impl RecordOptions {
             queue: 8,
             sync_every: Duration::from_secs(300),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::model::{FileTrace, SyncKind, WriteKind};
+
+    #[test]
+    fn a_big_trace_keeps_the_busiest_files_and_says_so() {
+        let mut t = TraceData::new(crate::trace::Layer::Perf);
+        for i in 0..100 {
+            let mut f = FileTrace::default();
+            f.record_write(WriteKind::Write, 10 + i, 1_000);
+            t.procs
+                .entry(1)
+                .or_default()
+                .files
+                .insert((i as i32, format!("/f{i}")), f);
+        }
+        let mut syncer = FileTrace::default();
+        syncer.record_write(WriteKind::Write, 1, 1_000);
+        syncer
+            .syncs
+            .entry(SyncKind::Fsync)
+            .or_default()
+            .record(5_000);
+        t.procs
+            .entry(2)
+            .or_default()
+            .files
+            .insert((3, "/log".into()), syncer);
+        let small = bounded_trace(&t, 200);
+        assert!(matches!(small, std::borrow::Cow::Borrowed(_)));
+        let b = bounded_trace(&t, 10);
+        let kept: usize = b.procs.values().map(|p| p.files.len()).sum();
+        assert_eq!(kept, 10);
+        // The syncing file first, then the biggest writers.
+        assert!(b.procs[&2].files.contains_key(&(3, "/log".to_string())));
+        assert!(b.procs[&1].files.contains_key(&(99, "/f99".to_string())));
+        assert!(!b.procs[&1].files.contains_key(&(0, "/f0".to_string())));
+        assert!(b.notes.iter().any(|n| n.what.contains("10 busiest of 101")));
     }
 }

@@ -97,6 +97,8 @@ impl Recorder {
     /// Queue one sample; never blocks.
     pub fn offer(&mut self, s: &Snapshot, trace: Option<&crate::trace::TraceData>) {
         let Some(tx) = &self.tx else { return };
+        let trace = trace.map(|t| super::bounded_trace(t, super::TRACE_FILES_KEPT));
+        let trace = trace.as_deref();
         let json = match serde_json::to_vec(&SampleRef { snapshot: s, trace }) {
             Ok(j) => j,
             Err(_) => return,

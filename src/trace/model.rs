@@ -156,6 +156,19 @@ pub struct SyscallStat {
 }
 
 impl ProcTrace {
+    /// The process without its files (the flight recorder keeps only the busiest).
+    pub fn clone_without_files(&self) -> ProcTrace {
+        ProcTrace {
+            pid: self.pid,
+            comm: self.comm.clone(),
+            exec_in_window: self.exec_in_window.clone(),
+            exited_in_window: self.exited_in_window,
+            files: BTreeMap::new(),
+            samples: self.samples,
+            sampled_sync_share: self.sampled_sync_share,
+        }
+    }
+
     pub fn sync_count(&self) -> u64 {
         self.files.values().map(|f| f.sync_count()).sum()
     }
