@@ -87,6 +87,9 @@ pub enum Command {
     /// The flight recorder: keep raw samples so that `diagnose --at 03:00` explains a
     /// stall after it is gone; `record ls`, `record export`.
     Record(cmd::record::RecordArgs),
+    /// The stalls the recorder caught as they happened (time, duration, worst finding,
+    /// culprit); `incidents show ID` prints one's note.
+    Incidents(cmd::incidents::IncidentsArgs),
     /// Print one raw snapshot (every counter read, nothing computed) as JSON.
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
@@ -213,6 +216,7 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Playbook => emit(cmd::playbook::TEXT),
         Command::Serve(a) => cmd::serve::run(g, &a),
         Command::Record(a) => cmd::record::run(g, &a),
+        Command::Incidents(a) => cmd::incidents::run(&a),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),
         Command::LabWorker(a) => crate::lab::worker::run(&a),
@@ -245,7 +249,12 @@ fn one_line(msg: &[String]) -> String {
 fn needs_roots(c: Option<&Command>) -> bool {
     !matches!(
         c,
-        Some(Command::Playbook | Command::LabWorker(_) | Command::Guardian(_))
+        Some(
+            Command::Playbook
+                | Command::LabWorker(_)
+                | Command::Guardian(_)
+                | Command::Incidents(_)
+        )
     )
 }
 

@@ -55,6 +55,25 @@ pub struct SamplerOptions {
     /// Every fd table is read again this often (between, only those of processes that
     /// did I/O).
     pub fds_refresh: Duration,
+    /// While active (an incident's capture), 1 s windows with every fd table read.
+    pub burst: Option<Arc<crate::record::incident::Burst>>,
+}
+
+impl SamplerOptions {
+    /// The next window's length: the interval, or 1 s during a burst.
+    pub fn window(&self) -> Duration {
+        if self.bursting() {
+            self.interval.min(Duration::from_secs(1))
+        } else {
+            self.interval
+        }
+    }
+
+    fn bursting(&self) -> bool {
+        self.burst
+            .as_ref()
+            .is_some_and(|b| b.active(crate::source::wall_ms()))
+    }
 }
 
 /// Who gets each sample. Called on the sampler thread: a consumer must not block (the
@@ -277,12 +296,13 @@ impl Sampler {
         stop: &AtomicBool,
         runs: &mut Vec<CollectorRun>,
     ) -> Option<trace::TraceData> {
+        let window = self.opts.window();
         let Some(s) = self.session.as_mut() else {
-            sleep_or_stop(self.opts.interval, stop);
+            sleep_or_stop(window, stop);
             return None;
         };
         let req = TraceRequest {
-            duration: self.opts.interval,
+            duration: window,
             ..Default::default()
         };
         let r = s.collect(&req, stop, &mut |_| {});
@@ -307,6 +327,10 @@ impl Sampler {
         mut runs: Vec<CollectorRun>,
     ) -> Result<(Diagnosis, Vec<CollectorRun>)> {
         let t1 = Instant::now();
+        if self.opts.bursting() {
+            // An incident's capture reads every fd table.
+            self.reuse.last_full = None;
+        }
         let o = self.reuse.options(&self.opts.collectors, &prev);
         let mut s = self.collector.snapshot(&o)?;
         Reuse::carry(&prev, &mut s);
@@ -419,6 +443,7 @@ mod tests {
             tracing: TracingChoice::Off,
             collectors: Collectors::ALL,
             fds_refresh: Duration::from_secs(60),
+            burst: None,
         };
         let s = Sampler::with_collector(Collector::fixture(&dir).unwrap(), None, Vec::new(), &opts);
         let mut c = Count(0, 0);

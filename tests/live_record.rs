@@ -55,7 +55,8 @@ fn diagnose_at_a_time_inside_a_recorded_fsync_storm_finds_it() {
     let d = tempfile::tempdir().unwrap();
     let store = d.path().join("rec");
     let s = store.to_str().unwrap().to_string();
-    let lab = Lab::start(&["fsync-logger", "--duration", "60s", "--rate", "500"]);
+    // At full speed, as the fixture was captured: the loop device saturates.
+    let lab = Lab::start(&["fsync-logger", "--duration", "60s", "--rate", "0"]);
     let (pid, path, mnt) = (
         lab.event.pids[0],
         lab.event.paths[0].clone(),
@@ -63,7 +64,15 @@ fn diagnose_at_a_time_inside_a_recorded_fsync_storm_finds_it() {
     );
     let rec = Reap(
         Command::new(bin())
-            .args(["record", "--dir", &s, "--interval", "2s"])
+            .args([
+                "record",
+                "--dir",
+                &s,
+                "--interval",
+                "2s",
+                "--incident-psi-full",
+                "2%",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -99,6 +108,15 @@ fn diagnose_at_a_time_inside_a_recorded_fsync_storm_finds_it() {
         .expect("fsync_storm in the timeline");
     assert!(t.intervals >= 3, "{t:?}");
     assert!(t.ended_at < rp.to, "{t:?} should end before {}", rp.to);
+    // Caught as it happened: an incident (the PSI trigger, or the storm's critical
+    // findings) naming the writer, with 1 s samples while it lasted.
+    let incidents: Vec<iowhy::wire::record::Incident> =
+        wire(&ok(&["incidents", "--dir", &s, "--format", "json"]));
+    let i = incidents
+        .iter()
+        .find(|i| i.culprit.as_ref().and_then(|c| c.pid) == Some(pid))
+        .unwrap_or_else(|| panic!("no incident names pid {pid}: {incidents:#?}"));
+    assert!(i.windows >= 3, "{i:?}");
 }
 
 fn free_addr() -> String {

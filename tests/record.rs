@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{Reap, bin, fixture, golden, lab_event, ok, wire};
 use iowhy::wire::diagnose::Report;
-use iowhy::wire::record::Listing;
+use iowhy::wire::record::{Incident, Listing};
 
 /// Run with TZ set (and the rest of the environment).
 fn run_tz(tz: &str, args: &[&str]) -> std::process::Output {
@@ -427,4 +427,62 @@ fn kill_9_of_a_live_recorder_loses_at_most_the_sample_being_written() {
         "diagnose", "--store", s, "--at", &last, "--window", "10s", "--format", "json",
     ]));
     assert!(r.replay.unwrap().intervals >= 1);
+}
+
+#[test]
+fn a_recorded_stall_is_an_incident_with_its_note() {
+    let (_d, store) = recorded("fsync-logger");
+    let s = store.to_str().unwrap();
+    let all: Vec<Incident> = wire(&ok(&["incidents", "--dir", s, "--format", "json"]));
+    assert_eq!(all.len(), 1, "{all:?}");
+    let i = &all[0];
+    let lab = lab_event("fsync-logger");
+    assert_eq!(i.culprit.as_ref().and_then(|c| c.pid), Some(lab.pids[0]));
+    assert_eq!(i.started_at, "2026-11-24T09:39:20Z");
+    assert!(
+        i.text.is_empty() && i.markdown.is_empty(),
+        "the list leaves the notes out"
+    );
+    let list = ok_tz("UTC", &["incidents", "--dir", s]);
+    assert!(
+        list.starts_with(&i.id) && list.contains("CRITICAL"),
+        "{list}"
+    );
+    let md = ok(&[
+        "incidents",
+        "show",
+        &i.id,
+        "--dir",
+        s,
+        "--format",
+        "markdown",
+    ]);
+    assert!(md.contains(&lab.paths[0]), "{md}");
+    let one: Incident = wire(&ok(&[
+        "incidents",
+        "show",
+        &i.id,
+        "--dir",
+        s,
+        "--format",
+        "json",
+    ]));
+    assert!(!one.text.is_empty());
+    let out = common::iowhy(&["incidents", "show", "nope", "--dir", s]);
+    assert_eq!(out.status.code(), Some(2));
+    // --no-incidents records without them.
+    let d2 = tempfile::tempdir().unwrap();
+    let fx = fixture("fsync-logger");
+    ok(&[
+        "--fixture",
+        fx.to_str().unwrap(),
+        "record",
+        "--no-incidents",
+        "--dir",
+        d2.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        ok(&["incidents", "--dir", d2.path().to_str().unwrap()]),
+        "no incidents recorded\n"
+    );
 }

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod containers;
 pub mod diagnose;
 pub mod files;
+pub mod incidents;
 pub mod iostat;
 pub mod lab;
 pub mod pause;

@@ -83,6 +83,29 @@ pub struct RecordArgs {
     /// A sample compressed on its own every N (the others against the previous one).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub key_every: u32,
+    #[command(flatten)]
+    pub incidents: IncidentArgs,
+}
+
+/// Incidents captured as they happen (shared with `serve --record`).
+#[derive(Args, Debug, Clone)]
+pub struct IncidentArgs {
+    /// Do not capture incidents (a stall's 1 s samples and its note).
+    #[arg(long)]
+    pub no_incidents: bool,
+    /// PSI io `full` share (of a window, or of any second with a kernel trigger) that
+    /// starts an incident; a critical finding starts one too.
+    #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = parse_pct)]
+    pub incident_psi_full: f64,
+}
+
+impl IncidentArgs {
+    pub fn options(&self) -> Option<crate::record::incident::IncidentOptions> {
+        (!self.no_incidents).then(|| crate::record::incident::IncidentOptions {
+            psi_full_pct: self.incident_psi_full.max(0.1),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -173,7 +196,10 @@ fn record(g: &Global, a: &RecordArgs) -> Result<()> {
     opts.retention = a.retention.retention();
     opts.zstd_level = a.level;
     opts.key_every = a.key_every;
+    let burst = std::sync::Arc::new(crate::record::incident::Burst::default());
+    let incidents = a.incidents.options();
     let sopts = SamplerOptions {
+        burst: incidents.as_ref().map(|_| burst.clone()),
         interval: a.interval,
         tracing: match a.tracing {
             Tracing::Auto => crate::trace::TracingChoice::Perf,
@@ -198,10 +224,24 @@ fn record(g: &Global, a: &RecordArgs) -> Result<()> {
         }
         None => (Sampler::open(&g.roots(), &sopts)?, g.roots()),
     };
-    let mut recorder = Recorder::start(&opts, &roots)?;
+    let recorder = Recorder::start(&opts, &roots)?;
+    let mut consumers: Vec<Box<dyn crate::sampler::Consumer + Send>> = vec![Box::new(recorder)];
+    if let Some(io) = incidents {
+        let inc = crate::record::incident::Incidents::new(&a.dir, io, burst)?;
+        if g.fixture.is_none() {
+            if let Err(e) = inc.watch_psi(&roots) {
+                eprintln!(
+                    "iowhy record: no PSI trigger ({e:#}): stalls are seen per --interval only"
+                );
+            }
+        }
+        consumers.push(Box::new(inc));
+    }
     let stop = super::stop_flag();
-    sampler.run(&mut recorder, &stop);
-    recorder.finish();
+    let mut tee = crate::sampler::Tee(consumers);
+    sampler.run(&mut tee, &stop);
+    // Dropping the recorder writes what is queued and closes its segment.
+    drop(tee);
     Ok(())
 }
 

@@ -76,6 +76,8 @@ pub struct ServeArgs {
     pub record: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub retention: crate::cmd::record::RetentionArgs,
+    #[command(flatten)]
+    pub incidents: crate::cmd::record::IncidentArgs,
 }
 
 macro_rules! collector_flags {
@@ -195,6 +197,7 @@ impl ServeArgs {
                 r.retention = self.retention.retention();
                 r
             }),
+            incidents: self.incidents.options(),
         })
     }
 }

@@ -5,6 +5,7 @@
 //! reading a time range, export), `writer` the low-priority thread behind a bounded
 //! queue, `when` the times users type and the times we print.
 
+pub mod incident;
 pub mod replay;
 pub mod segment;
 pub mod store;

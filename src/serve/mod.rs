@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub fds_refresh: Duration,
     /// `--record DIR`: the flight recorder on the same sampler.
     pub record: Option<crate::record::RecordOptions>,
+    /// With `record`: incidents captured as they happen, in its store.
+    pub incidents: Option<crate::record::incident::IncidentOptions>,
 }
 
 impl ServeOptions {
@@ -53,6 +55,7 @@ impl ServeOptions {
             tracing: self.tracing,
             collectors: self.collectors,
             fds_refresh: self.fds_refresh,
+            burst: None,
         }
     }
 }
@@ -211,10 +214,22 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
         exporter: Exporter::new(opts.export),
         latest: latest.clone(),
     })];
+    let mut sopts = opts.sampler();
     if let Some(r) = &opts.record {
         consumers.push(Box::new(crate::record::Recorder::start(r, roots)?));
+        if let Some(io) = &opts.incidents {
+            let burst = Arc::new(crate::record::incident::Burst::default());
+            let inc = crate::record::incident::Incidents::new(&r.dir, io.clone(), burst.clone())?;
+            if let Err(e) = inc.watch_psi(roots) {
+                eprintln!(
+                    "iowhy serve: no PSI trigger ({e:#}): stalls are seen per --interval only"
+                );
+            }
+            sopts.burst = Some(burst);
+            consumers.push(Box::new(inc));
+        }
     }
-    let (st, r2, o1) = (stop.clone(), roots.clone(), opts.sampler());
+    let (st, r2, o1) = (stop.clone(), roots.clone(), sopts);
     // The sampler (its collector and tracing session) lives on its own thread; whether
     // it could open comes back before anything is served.
     let (opened, ok) = std::sync::mpsc::channel::<Result<()>>();

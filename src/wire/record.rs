@@ -91,3 +91,36 @@ pub struct GapJson {
     /// Samples the recorder dropped (0: the recorder was not running).
     pub dropped: u64,
 }
+
+/// One incident (`iowhy incidents show ID --format json`; the list is of these without
+/// `text` and `markdown`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Incident {
+    /// `20260308T030004Z-fsync_storm`.
+    pub id: String,
+    /// What started it: a critical finding's kind, or `psi_io_full`.
+    pub kind: String,
+    pub started_at: String,
+    pub started_unix_ms: i64,
+    pub ended_at: String,
+    #[serde(deserialize_with = "super::nan_if_null")]
+    pub duration_s: f64,
+    /// Sampler windows it spans.
+    pub windows: u64,
+    /// The worst window's worst finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_kind: Option<Kind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_severity: Option<Severity>,
+    pub summary: String,
+    /// The process a finding names (the first that names one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<Subject>,
+    /// The end of the worst window.
+    pub worst_at: String,
+    /// The worst window's report, as `diagnose` prints it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub markdown: String,
+}
