@@ -149,6 +149,9 @@ Read it back with the usual commands:
     iowhy record export --from 02:50 --to 03:10 -o incident.iowhyrec
     iowhy diagnose --file incident.iowhyrec     # on another machine
 
+A critical finding or PSI io full above --incident-psi-full opens an incident: a minute
+of 1 s samples with every fd table, and the worst window's report (iowhy incidents).
+
 With --fixture DIR, records the fixture's time points (and stops).";
 
 pub fn run(g: &Global, a: &RecordArgs) -> Result<()> {
