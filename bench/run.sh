@@ -136,6 +136,6 @@ for round in 1 2 3; do
 done
 
 echo
-IOWHY_BENCH_LOCKED=1 bench/serve.sh "$n" "${IOWHY_SERVE_CHURN_S:-600}"
+bench/serve.sh "$n" "${IOWHY_SERVE_CHURN_S:-600}"
 echo
-IOWHY_BENCH_LOCKED=1 bench/record.sh "${IOWHY_RECORD_S:-600}" 500 "$n"
+bench/record.sh "${IOWHY_RECORD_S:-600}" 500 "$n"

@@ -81,8 +81,8 @@ pub enum Command {
     Lab(cmd::lab::LabArgs),
     /// Print the I/O-stall checklist as Markdown.
     Playbook,
-    /// A Prometheus exporter: per-pod I/O, fsyncs, files, logs and the verdict, plus
-    /// /diagnosis; --record DIR also keeps the flight recording.
+    /// Prometheus exporter and node agent: per-pod I/O, fsyncs, files, logs and the
+    /// verdict, on /metrics; the latest diagnosis on /diagnosis (like node_exporter).
     Serve(cmd::serve::ServeArgs),
     /// The flight recorder: keep raw samples so that `diagnose --at 03:00` explains a
     /// stall after it is gone; `record ls`, `record export`.

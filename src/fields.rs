@@ -56,6 +56,16 @@ pub struct Field {
     pub header: Option<&'static str>,
 }
 
+impl Field {
+    /// The header of this field's column in the text tables (its name when it has none).
+    pub const fn column(&self) -> &'static str {
+        match self.header {
+            Some(h) => h,
+            None => self.name,
+        }
+    }
+}
+
 /// The labels of a per-process group (cAdvisor's names, so that joins work). Host
 /// processes have empty `namespace`, `pod` and `container`; a container runtime's shim has
 /// the namespace and pod it serves and an empty `container`.

@@ -68,7 +68,7 @@ pub fn to_bytes(s: &str) -> Vec<u8> {
 }
 
 /// True when the String is its own bytes: nothing in it was encoded.
-pub fn is_lossless_plain(s: &str) -> bool {
+fn is_lossless_plain(s: &str) -> bool {
     !s.chars().any(|c| encoded_byte(c).is_some())
 }
 

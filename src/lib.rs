@@ -6,24 +6,25 @@
 //! the commands, `lab` reproduces incidents. `parse` holds the pure parsers of kernel
 //! files and `roots` the only knowledge of where those files live.
 
-pub mod act;
+pub(crate) mod act;
 pub mod cli;
-pub mod cmd;
-pub mod container;
-pub mod error;
+pub(crate) mod cmd;
+pub(crate) mod container;
+pub(crate) mod error;
 pub mod fields;
 pub mod findings;
 pub mod hoststr;
-pub mod interval;
+pub(crate) mod interval;
 pub mod lab;
-pub mod parse;
-pub mod record;
-pub mod render;
+pub(crate) mod parse;
+pub(crate) mod record;
+pub(crate) mod render;
 pub mod roots;
-pub mod sampler;
+pub(crate) mod sampler;
 pub mod serve;
 pub mod snapshot;
 pub mod source;
-pub mod trace;
-pub mod units;
+pub(crate) mod trace;
+pub(crate) mod tui;
+pub(crate) mod units;
 pub mod wire;

@@ -50,7 +50,8 @@ impl Roots {
     }
 
     /// True when iowhy reads the live kernel of the machine it runs on.
-    pub fn is_live_default(&self) -> bool {
+    #[cfg(test)]
+    fn is_live_default(&self) -> bool {
         *self == Roots::default()
     }
 

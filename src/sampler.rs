@@ -17,7 +17,7 @@ use crate::interval::{Interval, IntervalOptions};
 use crate::render::Diagnosis;
 use crate::roots::Roots;
 use crate::serve::exporter::CollectorRun;
-use crate::snapshot::{Process, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::source::process::{FdPolicy, ProcessOptions};
 use crate::source::{Collector, Origin, SnapshotOptions};
 use crate::trace::{self, TraceRequest, TracingChoice};
@@ -154,21 +154,15 @@ impl Reuse {
             mounts: true,
             block: true,
             containers: c.containers && c.process,
-        }
-    }
-
-    /// Give the processes not re-read what the last sample had for them.
-    pub(crate) fn carry(prev: &Snapshot, s: &mut Snapshot) {
-        let old: std::collections::HashMap<(u32, u64), &Process> =
-            prev.processes.iter().map(|p| (p.key(), p)).collect();
-        for p in &mut s.processes {
-            let Some(o) = old.get(&p.key()) else { continue };
-            if p.fds.is_none() {
-                p.fds = o.fds.clone();
-            }
-            if p.cgroups.is_none() {
-                p.cgroups = o.cgroups.clone();
-            }
+            // The processes not re-read keep what the last sample had for them.
+            carry: (!full).then(|| {
+                Arc::new(
+                    prev.processes
+                        .iter()
+                        .map(|p| (p.key(), (p.fds.clone(), p.cgroups.clone())))
+                        .collect(),
+                )
+            }),
         }
     }
 
@@ -332,8 +326,8 @@ impl Sampler {
             self.reuse.last_full = None;
         }
         let o = self.reuse.options(&self.opts.collectors, &prev);
-        let mut s = self.collector.snapshot(&o)?;
-        Reuse::carry(&prev, &mut s);
+        let s = self.collector.snapshot(&o)?;
+        drop(o);
         let took = t1.elapsed().as_secs_f64();
         runs.push(CollectorRun {
             name: "process",
@@ -407,19 +401,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(p.known.unwrap().contains(&iv.after.processes[0].key()));
-        // What was not read is carried from the last snapshot.
-        let mut s = iv.after.clone();
-        let idle = s
+        // What is not read is carried from the last snapshot.
+        let carry = o.carry.expect("a carry table");
+        let idle = iv
+            .after
             .processes
-            .iter_mut()
+            .iter()
             .find(|p| p.pid != writer && p.fds.as_ref().is_some_and(|f| !f.is_empty()))
             .unwrap();
-        let (idle_pid, had) = (idle.pid, idle.fds.take());
-        idle.cgroups = None;
-        Reuse::carry(&iv.after, &mut s);
-        let back = s.processes.iter().find(|p| p.pid == idle_pid).unwrap();
-        assert_eq!(back.fds.as_ref().map(|f| f.len()), had.map(|f| f.len()));
-        assert!(back.cgroups.is_some());
+        let (fds, cgroups) = &carry[&idle.key()];
+        assert_eq!(
+            fds.as_ref().map(|f| f.len()),
+            idle.fds.as_ref().map(|f| f.len())
+        );
+        assert!(cgroups.is_some());
     }
 
     struct Count(usize, usize);

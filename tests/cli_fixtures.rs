@@ -462,3 +462,74 @@ fn snapshot_json_reads_back_as_the_snapshot_type() {
     assert!(s.processes.iter().any(|p| p.pid == lab.pids[0]));
     assert!(s.disks.iter().any(|d| d.name == "vda"));
 }
+
+/// iotop's batch flags on the fsync-logger capture: -t prefixes the time, -qq drops the
+/// column names, -qqq the summary too, -k prints K/s, -a accumulated bytes (and the JSON
+/// says so); -o and -P are accepted.
+#[test]
+fn top_batch_takes_iotops_flags() {
+    let dir = fixture("fsync-logger");
+    let d = dir.to_str().unwrap();
+    let writer = lab_event("fsync-logger").pids[0];
+    let plain = ok(&["--fixture", d, "top", "-b", "-o", "-P"]);
+    assert!(
+        plain.contains("Total DISK READ") && plain.contains("PID"),
+        "{plain}"
+    );
+    let row = |out: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|w| w == writer.to_string()))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no row of {writer}:\n{out}"))
+    };
+    let t = ok(&["--fixture", d, "top", "-t"]);
+    assert!(
+        t.lines()
+            .all(|l| l.len() > 9 && l.as_bytes()[2] == b':' && l.as_bytes()[8] == b' '),
+        "-t: every line starts with HH:MM:SS\n{t}"
+    );
+    // -q: column names in the first report only (a fixture of two points has one).
+    let q = ok(&["--fixture", d, "top", "-q"]);
+    assert!(
+        q.contains("Total DISK READ") && q.contains("COMMAND"),
+        "-q: {q}"
+    );
+    let qq = ok(&["--fixture", d, "top", "-qq"]);
+    assert!(
+        qq.contains("Total DISK READ") && !qq.contains("COMMAND"),
+        "-qq: {qq}"
+    );
+    let qqq = ok(&["--fixture", d, "top", "-qqq"]);
+    assert!(!qqq.contains("Total") && !qqq.contains("COMMAND"), "{qqq}");
+    row(&qqq);
+    let k = ok(&["--fixture", d, "top", "-b", "-k"]);
+    assert!(row(&k).contains(" K/s"), "{k}");
+    let a = ok(&["--fixture", d, "top", "-b", "-a", "-f", "json"]);
+    let s: Vec<iowhy::wire::top::TopSample> = wire_lines(&a);
+    let p = s[0].processes.iter().find(|p| p.pid == writer).unwrap();
+    let acc = p.accumulated_write_bytes.expect("-a: accumulated bytes");
+    let rate = p.write_bytes_per_s.unwrap();
+    assert!(
+        (acc - rate * s[0].interval_seconds).abs() <= rate.max(1.0) * 0.01 + 1.0,
+        "one report: accumulated = rate × interval ({acc} vs {rate} × {})",
+        s[0].interval_seconds
+    );
+    let plain_json = ok(&["--fixture", d, "top", "-b", "-f", "json"]);
+    assert!(!plain_json.contains("accumulated"), "{plain_json}");
+    let both = iowhy(&["--fixture", d, "top", "-o", "--all"]);
+    assert_eq!(both.status.code(), Some(2), "-o and --all conflict");
+}
+
+/// `iowhy top --help` says how it differs from iotop.
+#[test]
+fn top_help_lists_the_differences_from_iotop() {
+    let h = ok(&["top", "--help"]);
+    for s in [
+        "Differences from iotop",
+        "space (and z) pause",
+        "IOWHY_NO_RENICE",
+        "-P",
+    ] {
+        assert!(h.contains(s), "--help lacks {s:?}:\n{h}");
+    }
+}

@@ -69,7 +69,9 @@ fn prometheus_sees_the_fsync_logger_at_its_real_rate_and_the_scrape_is_clean() {
     let lab = Lab::start(&["fsync-logger", "--duration", "60s", "--rate", "200"]);
     let writer = lab.event.pids[0];
     let log = lab.event.paths[0].clone();
-    let (_serve, addr) = serve(&[]);
+    // Room for the lab's file in the file list when other writers share the machine
+    // (the default keeps the 10 fastest; a build writes faster than 200 lines/s).
+    let (_serve, addr) = serve(&["--collector.files.top-n", "200"]);
     let Some(prom) = Prometheus::start(&[Scrape::new("iowhy", &addr)]) else {
         return;
     };
@@ -267,4 +269,37 @@ fn a_thousand_process_starts_a_second_neither_crash_it_nor_grow_its_series() {
     // 5 groups (2x with linger) x 9 per-group families, host and containers' "other",
     // fixed families: far below the 1500 budget.
     assert!(most < 600, "{most} series");
+}
+
+#[test]
+fn a_writer_blocked_on_a_pipe_nobody_reads_is_a_blocked_task() {
+    if !live_ready(&[]) {
+        return;
+    }
+    let _l = live_lock();
+    let lab = Lab::start(&["pipe-block", "--duration", "30s", "--reader", "idle"]);
+    let writer = lab.event.pids[0];
+    std::thread::sleep(Duration::from_secs(1));
+    let comm = comm_of(writer);
+    let (_serve, addr) = serve(&[]);
+    let want = format!("comm=\"{comm}\",reason=\"pipe_write\"}} 1");
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = metrics(&addr);
+        if body
+            .lines()
+            .any(|l| l.starts_with("iowhy_process_blocked_tasks{") && l.ends_with(&want))
+        {
+            break;
+        }
+        assert!(Instant::now() < end, "no {want} in:\n{body}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, body) = http(&addr, "GET", "/metrics", "").unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("iowhy_findings{kind=\"pipe_blocked\"") && !l.ends_with(" 0")),
+        "{body}"
+    );
+    drop(lab);
 }

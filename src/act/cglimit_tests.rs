@@ -167,7 +167,6 @@ fn target() -> Target {
     Target {
         pid: 42,
         comm: "writer".into(),
-        cmdline: String::new(),
         state: 'S',
         kthread: false,
         start_ticks: 4242,

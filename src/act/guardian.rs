@@ -144,10 +144,6 @@ impl Guardian {
         Ok(Guardian { child, stdin })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// iowhy undid the action itself: the guardian can go.
     pub fn done(mut self) {
         if let Some(mut s) = self.stdin.take() {

@@ -37,8 +37,9 @@ impl Holders {
         self.open.iter().filter(|h| h.writable).cloned().collect()
     }
 
+    #[cfg(test)]
     /// Nobody has it open, as far as anyone can tell.
-    pub fn is_free(&self) -> bool {
+    fn is_free(&self) -> bool {
         self.open.is_empty() && self.unknown.is_empty()
     }
 
@@ -97,6 +98,7 @@ pub fn scan(roots: &Roots, dev: (u32, u32), ino: u64, path: &str) -> Result<Hold
         mounts: false,
         block: false,
         containers: false,
+        carry: None,
     })?;
     let me = std::process::id();
     let root = s.euid == 0;

@@ -6,8 +6,10 @@
 pub mod cglimit;
 pub mod cgroup;
 pub mod copytruncate;
+pub mod delayacct;
 pub mod guardian;
 pub mod holders;
+pub mod ionice;
 pub mod pause;
 pub mod proc_handle;
 pub mod reclaim;
@@ -31,7 +33,6 @@ use crate::source::reader::Reader;
 pub struct Target {
     pub pid: u32,
     pub comm: String,
-    pub cmdline: String,
     pub state: char,
     pub kthread: bool,
     pub start_ticks: u64,
@@ -76,27 +77,16 @@ pub fn target(roots: &Roots, pid: u32) -> Result<Target> {
         pid_stat::parse(&text)
             .map_err(|e| anyhow::Error::new(ReadError::parse(&dir.path.join("stat"), e)))?
     };
-    // status and cmdline only refine the picture (signal masks, the command line): a
-    // process without them (exiting meanwhile) is still the one whose stat was read.
+    // status only refines the picture (signal masks): a process without it (exiting
+    // meanwhile) is still the one whose stat was read.
     let status = r
         .read_at(&dir, "status")
         .ok()
         .and_then(|t| kv::parse_status(&t).ok())
         .unwrap_or_default();
-    let cmdline = match r.read_at(&dir, "cmdline") {
-        Ok(_) => r
-            .last_bytes()
-            .split(|c| *c == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-        Err(_) => String::new(),
-    };
     Ok(Target {
         pid,
         comm: st.comm.clone(),
-        cmdline,
         state: st.state,
         kthread: status.kthread.unwrap_or_else(|| st.is_kthread()),
         start_ticks: st.start_ticks,
@@ -386,7 +376,7 @@ pub fn parse_signal(s: &str) -> std::result::Result<rustix::process::Signal, Str
 
 /// The state of each thread of a process (`/proc/PID/task/*/stat`); an error when the
 /// process is gone (or cannot be read). A thread that exits meanwhile is left out.
-pub fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadError> {
+fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadError> {
     let mut r = Reader::live(roots.clone());
     let task = r.open_dir(&roots.pid_dir(pid).join("task"))?;
     let mut tids = Vec::new();
@@ -409,7 +399,7 @@ pub fn thread_states(roots: &Roots, pid: u32) -> Result<Vec<(u32, char)>, ReadEr
 }
 
 /// A thread that cannot run: stopped by a signal (T), by a tracer (t), or dead (Z, X).
-pub fn cannot_run(state: char) -> bool {
+fn cannot_run(state: char) -> bool {
     matches!(state, 'T' | 't' | 'Z' | 'X')
 }
 
@@ -430,7 +420,6 @@ mod tests {
         Target {
             pid,
             comm: comm.into(),
-            cmdline: String::new(),
             state: 'S',
             kthread,
             start_ticks: 0,

@@ -17,7 +17,7 @@ use crate::interval::Interval;
 use crate::interval::disk::{self, DeviceRates};
 use crate::roots::Roots;
 use crate::snapshot::Snapshot;
-use crate::source::{Collector, FdPolicy, Origin, ProcessOptions, SnapshotOptions};
+use crate::source::{Collector, Origin, SnapshotOptions};
 pub use crate::wire::act::{DeviceEffect, PauseReport, Phase};
 use crate::wire::{r2, r2n};
 
@@ -40,7 +40,7 @@ pub struct PauseOptions {
 }
 
 /// Longest pause allowed: an experiment, not a way to park a process.
-pub const MAX_PAUSE: Duration = Duration::from_secs(600);
+const MAX_PAUSE: Duration = Duration::from_secs(600);
 /// The guardian resumes on its own this long after the pause should have ended.
 const GUARD_MARGIN: Duration = Duration::from_secs(3);
 
@@ -76,19 +76,7 @@ fn wait_state(roots: &Roots, pid: u32, want_stopped: bool, within: Duration) -> 
 /// from. Pause and throttle both act on these disks.
 pub(super) fn writable_devices(roots: &Roots, pid: u32) -> Result<(Snapshot, Vec<Vec<String>>)> {
     let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let one = BTreeSet::from([pid]);
-    let s = c.snapshot(&SnapshotOptions {
-        processes: Some(ProcessOptions {
-            fds: FdPolicy::Pids(one.clone()),
-            threads: false,
-            details: false,
-            only: Some(one),
-            known: None,
-        }),
-        mounts: true,
-        block: true,
-        containers: false,
-    })?;
+    let s = c.snapshot(&SnapshotOptions::one_process(pid, false))?;
     let devices = s
         .process(pid)
         .into_iter()
@@ -152,6 +140,62 @@ pub fn pause(
     a: &PauseOptions,
     stop_on_signal: &dyn Fn() -> Arc<AtomicBool>,
 ) -> Result<PauseReport> {
+    let (t, mut warnings) = preflight(roots, a)?;
+    let mut names: Vec<String> = devices_of(roots, t.pid)?.into_iter().collect();
+    if a.dry_run {
+        return Ok(dry_run_report(&t, &names, a, warnings));
+    }
+    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
+    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
+    let stop = stop_on_signal();
+    let stop: &AtomicBool = &stop;
+    let mut c = Collector::new(Origin::Live(roots.clone()))?;
+    let before = measure(&mut c, a.measure, stop)?;
+    if stop.load(Ordering::Relaxed) {
+        bail!(
+            "interrupted during the measurement before the pause: pid {} was not stopped",
+            t.pid
+        );
+    }
+    if names.is_empty() {
+        // Nothing written to a disk we know of: watch the busiest one.
+        if let Some(d) = before.0.iter().max_by(|x, y| {
+            x.util_pct
+                .partial_cmp(&y.util_pct)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        }) {
+            names.push(d.name.clone());
+        }
+    }
+    let paused = stop_and_measure(roots, &t, a, &mut c, stop, &mut warnings)?;
+    let quiet = AtomicBool::new(false);
+    let after = measure(
+        &mut c,
+        a.measure,
+        if stop.load(Ordering::Relaxed) {
+            &quiet
+        } else {
+            stop
+        },
+    )?;
+    Ok(report(&t, &names, before, paused, after, warnings))
+}
+
+/// Device rates, PSI some % and the seconds measured, of one phase.
+type Measured = (Vec<DeviceRates>, Option<f64>, f64);
+
+/// The stopped phase: its measurement, and whether the process was seen to stop and to
+/// resume.
+struct Paused {
+    during: Measured,
+    stopped: bool,
+    resumed: bool,
+}
+
+/// The checks before anything is touched: the duration, stale pauses, the target, the
+/// refusals, and a confirmation when something depends on the process. Returns the
+/// target and the warnings so far.
+fn preflight(roots: &Roots, a: &PauseOptions) -> Result<(Target, Vec<String>)> {
     if a.for_.is_zero() || a.for_ > MAX_PAUSE {
         return Err(usage(format!(
             "--for must be between 1 ms and {} s",
@@ -182,57 +226,53 @@ pub fn pause(
             )?;
         }
     }
-    let mut names: Vec<String> = devices_of(roots, t.pid)?.into_iter().collect();
-    if a.dry_run {
-        let r = PauseReport {
-            pid: t.pid,
-            comm: t.comm.clone(),
-            dry_run: true,
-            paused_s: 0.0,
-            stopped: false,
-            resumed: false,
-            devices: Vec::new(),
-            psi_some_pct: None,
-            verdict: "unclear".into(),
-            summary: format!(
-                "would measure {} for {:?}, SIGSTOP pid {} ({}) for {:?} with a guardian that resumes it even if iowhy dies, SIGCONT it, and measure {:?} after",
-                if names.is_empty() {
-                    "the busiest disk".to_string()
-                } else {
-                    names.join(", ")
-                },
-                a.measure,
-                t.pid,
-                t.comm,
-                a.for_,
-                a.measure
-            ),
-            warnings,
-        };
-        return Ok(r);
+    Ok((t, warnings))
+}
+
+/// What `--dry-run` says it would do.
+fn dry_run_report(
+    t: &Target,
+    names: &[String],
+    a: &PauseOptions,
+    warnings: Vec<String>,
+) -> PauseReport {
+    PauseReport {
+        pid: t.pid,
+        comm: t.comm.clone(),
+        dry_run: true,
+        paused_s: 0.0,
+        stopped: false,
+        resumed: false,
+        devices: Vec::new(),
+        psi_some_pct: None,
+        verdict: "unclear".into(),
+        summary: format!(
+            "would measure {} for {:?}, SIGSTOP pid {} ({}) for {:?} with a guardian that resumes it even if iowhy dies, SIGCONT it, and measure {:?} after",
+            if names.is_empty() {
+                "the busiest disk".to_string()
+            } else {
+                names.join(", ")
+            },
+            a.measure,
+            t.pid,
+            t.comm,
+            a.for_,
+            a.measure
+        ),
+        warnings,
     }
-    // Only now, after any prompt: until here a signal ends iowhy at once (a prompt
-    // waiting on the terminal must not outlive a Ctrl-C); from here it sets the flag.
-    let stop = stop_on_signal();
-    let stop: &AtomicBool = &stop;
-    let mut c = Collector::new(Origin::Live(roots.clone()))?;
-    let (before, psi_b, sb) = measure(&mut c, a.measure, stop)?;
-    if stop.load(Ordering::Relaxed) {
-        bail!(
-            "interrupted during the measurement before the pause: pid {} was not stopped",
-            t.pid
-        );
-    }
-    if names.is_empty() {
-        // Nothing written to a disk we know of: watch the busiest one.
-        if let Some(d) = before.iter().max_by(|x, y| {
-            x.util_pct
-                .partial_cmp(&y.util_pct)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        }) {
-            names.push(d.name.clone());
-        }
-    }
+}
+
+/// SIGSTOP the process under a guardian, measure for `--for`, SIGCONT it whatever the
+/// measurement did.
+fn stop_and_measure(
+    roots: &Roots,
+    t: &Target,
+    a: &PauseOptions,
+    c: &mut Collector,
+    stop: &AtomicBool,
+    warnings: &mut Vec<String>,
+) -> Result<Paused> {
     let guardian = Guardian::spawn(
         Undo::Cont,
         t.pid,
@@ -249,8 +289,6 @@ pub fn pause(
             bail!("{why}: nothing paused");
         }
     };
-    let resumed;
-    let stopped;
     if stop.load(Ordering::Relaxed) {
         guardian.done();
         bail!(
@@ -258,36 +296,41 @@ pub fn pause(
             t.pid
         );
     }
-    let during_res = {
-        if let Err(e) = handle.signal(rustix::process::Signal::STOP) {
-            guardian.done();
-            bail!("could not stop pid {}: {e}", t.pid);
-        }
-        stopped = wait_state(roots, t.pid, true, Duration::from_secs(1));
-        if !stopped {
-            warnings.push(format!(
-                "pid {} did not stop within 1 s (a task in uninterruptible I/O wait stops only when its request completes)",
-                t.pid
-            ));
-        }
-        let m = measure(&mut c, a.for_, stop);
-        // Resume first, whatever the measurement did.
-        let _ = handle.signal(rustix::process::Signal::CONT);
-        resumed = wait_state(roots, t.pid, false, Duration::from_secs(2));
-        m
-    };
+    if let Err(e) = handle.signal(rustix::process::Signal::STOP) {
+        guardian.done();
+        bail!("could not stop pid {}: {e}", t.pid);
+    }
+    let stopped = wait_state(roots, t.pid, true, Duration::from_secs(1));
+    if !stopped {
+        warnings.push(format!(
+            "pid {} did not stop within 1 s (a task in uninterruptible I/O wait stops only when its request completes)",
+            t.pid
+        ));
+    }
+    let m = measure(c, a.for_, stop);
+    // Resume first, whatever the measurement did.
+    let _ = handle.signal(rustix::process::Signal::CONT);
+    let resumed = wait_state(roots, t.pid, false, Duration::from_secs(2));
     guardian.done();
-    let (during, psi_d, sd) = during_res?;
-    let quiet = AtomicBool::new(false);
-    let (after, psi_a, sa) = measure(
-        &mut c,
-        a.measure,
-        if stop.load(Ordering::Relaxed) {
-            &quiet
-        } else {
-            stop
-        },
-    )?;
+    Ok(Paused {
+        during: m?,
+        stopped,
+        resumed,
+    })
+}
+
+/// The report of the three phases and the verdict on them.
+fn report(
+    t: &Target,
+    names: &[String],
+    before: Measured,
+    paused: Paused,
+    after: Measured,
+    warnings: Vec<String>,
+) -> PauseReport {
+    let (before, psi_b, sb) = before;
+    let (during, psi_d, sd) = paused.during;
+    let (after, psi_a, sa) = after;
     let devices: Vec<DeviceEffect> = names
         .iter()
         .filter(|n| before.iter().any(|d| &d.name == *n))
@@ -303,21 +346,20 @@ pub fn pause(
         (Some(b), Some(d), Some(a)) => Some([b, d, a]),
         _ => None,
     };
-    let (verdict, summary) = verdict(&t, &devices, psi);
-    let r = PauseReport {
+    let (verdict, summary) = verdict(t, &devices, psi);
+    PauseReport {
         pid: t.pid,
         comm: t.comm.clone(),
         dry_run: false,
         paused_s: r2n(sd),
-        stopped,
-        resumed,
+        stopped: paused.stopped,
+        resumed: paused.resumed,
         devices,
         psi_some_pct: psi,
         verdict: verdict.into(),
         summary,
         warnings,
-    };
-    Ok(r)
+    }
 }
 
 /// After the report is printed: an error if the process was not seen to resume and is
@@ -427,7 +469,6 @@ mod tests {
         let t = Target {
             pid: 7,
             comm: "logger".into(),
-            cmdline: String::new(),
             state: 'S',
             kthread: false,
             start_ticks: 0,

@@ -4,6 +4,7 @@
 //! name is reached, and rotated, by its name.
 
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -85,55 +86,8 @@ pub fn reclaim(roots: &Roots, a: &ReclaimOptions) -> Result<ReclaimReport> {
     let t = target(roots, a.pid)?;
     refuse_unsafe(roots, &t)?;
     let link = roots.fd_link(a.pid, a.fd);
-    let name = {
-        let mut r = crate::source::reader::Reader::live(roots.clone());
-        let fd_name = std::ffi::CString::new(a.fd.to_string()).context("fd number")?;
-        r.open_dir(&roots.pid_dir(a.pid).join("fd"))
-            .and_then(|dir| r.readlink_at(&dir, &fd_name))
-    }
-    .map_err(|e| {
-        if e.is_not_found() {
-            usage(format!("pid {} has no fd {}", a.pid, a.fd))
-        } else if e.is_permission() {
-            usage(format!(
-                "the fds of pid {} may not be read by iowhy ({e}): run as root",
-                a.pid
-            ))
-        } else {
-            anyhow::Error::new(e)
-        }
-    })?;
-    // stat through the link with a deadline: a file on a hung mount must not hang us.
-    let deadline = crate::source::reader::guard::default_deadline();
-    let l = link.clone();
-    let md = crate::source::reader::guard::call(deadline, move || std::fs::metadata(&l))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: stat did not answer within {} ms: the file's filesystem does not respond",
-                link.display(),
-                deadline.as_millis()
-            )
-        })?
-        .with_context(|| link.display().to_string())?;
-    if !md.is_file() {
-        return Err(usage(format!(
-            "fd {} of pid {} is {name}, not a regular file",
-            a.fd, a.pid
-        )));
-    }
-    if md.nlink() > 0 {
-        return Err(usage(format!(
-            "{name} is not deleted (it still has {} name(s)): rotate it by name instead (iowhy rotate PATH)",
-            md.nlink()
-        )));
-    }
-    let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
-    let mapped = super::mappers(roots, dev, md.ino()).pids;
-    if !mapped.is_empty() {
-        return Err(usage(format!(
-            "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"
-        )));
-    }
+    let name = fd_target(roots, a)?;
+    let md = deleted_unmapped(roots, a, &name, &link)?;
     let path = name.trim_end_matches(" (deleted)").to_string();
     let warning = format!(
         "the file has no name, so no other process can open it; but pid {} ({}) may still read its own data back (a database's \
@@ -189,4 +143,69 @@ pub fn reclaim(roots: &Roots, a: &ReclaimOptions) -> Result<ReclaimReport> {
         r.filesystem_avail_after_bytes = avail();
     }
     Ok(r)
+}
+
+/// What the fd points at, as /proc/PID/fd/N reads.
+fn fd_target(roots: &Roots, a: &ReclaimOptions) -> Result<String> {
+    let name = {
+        let mut r = crate::source::reader::Reader::live(roots.clone());
+        let fd_name = std::ffi::CString::new(a.fd.to_string()).context("fd number")?;
+        r.open_dir(&roots.pid_dir(a.pid).join("fd"))
+            .and_then(|dir| r.readlink_at(&dir, &fd_name))
+    }
+    .map_err(|e| {
+        if e.is_not_found() {
+            usage(format!("pid {} has no fd {}", a.pid, a.fd))
+        } else if e.is_permission() {
+            usage(format!(
+                "the fds of pid {} may not be read by iowhy ({e}): run as root",
+                a.pid
+            ))
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    Ok(name)
+}
+
+/// The file on the fd, after the refusals: a regular file, deleted, and mapped by no one.
+fn deleted_unmapped(
+    roots: &Roots,
+    a: &ReclaimOptions,
+    name: &str,
+    link: &Path,
+) -> Result<std::fs::Metadata> {
+    let link = link.to_path_buf();
+    // stat through the link with a deadline: a file on a hung mount must not hang us.
+    let deadline = crate::source::reader::guard::default_deadline();
+    let l = link.clone();
+    let md = crate::source::reader::guard::call(deadline, move || std::fs::metadata(&l))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: stat did not answer within {} ms: the file's filesystem does not respond",
+                link.display(),
+                deadline.as_millis()
+            )
+        })?
+        .with_context(|| link.display().to_string())?;
+    if !md.is_file() {
+        return Err(usage(format!(
+            "fd {} of pid {} is {name}, not a regular file",
+            a.fd, a.pid
+        )));
+    }
+    if md.nlink() > 0 {
+        return Err(usage(format!(
+            "{name} is not deleted (it still has {} name(s)): rotate it by name instead (iowhy rotate PATH)",
+            md.nlink()
+        )));
+    }
+    let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
+    let mapped = super::mappers(roots, dev, md.ino()).pids;
+    if !mapped.is_empty() {
+        return Err(usage(format!(
+            "{name} is mapped into memory by pid(s) {mapped:?}: truncating it would crash them with SIGBUS on their next access"
+        )));
+    }
+    Ok(md)
 }

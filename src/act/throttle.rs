@@ -29,7 +29,7 @@ use super::cglimit::{self, Kernel, ThrottleState};
 use super::cgroup::{self, Hierarchy, Limits};
 use super::guardian::{Guardian, Undo};
 use super::rundir;
-use super::{confirm, depended_on, refuse_unsafe, target};
+use super::{Target, confirm, depended_on, refuse_unsafe, target};
 
 /// What to throttle (or undo), the limits, and for how long.
 #[derive(Debug, Clone, Default)]
@@ -168,48 +168,11 @@ pub fn throttle(
     if a.undo {
         return undo_cmd(roots, a.pid);
     }
-    let limits = a.limits;
-    if limits == Limits::default() {
-        return Err(usage(
-            "give at least one limit: --write-bps, --read-bps, --write-iops or --read-iops (or --undo)",
-        ));
-    }
-    if [
-        limits.read_bps,
-        limits.write_bps,
-        limits.read_iops,
-        limits.write_iops,
-    ]
-    .contains(&Some(0))
-    {
-        return Err(usage(
-            "a limit of 0 would stop the process's I/O entirely; use iowhy pause for that",
-        ));
-    }
+    check_limits(a.limits)?;
     let t = target(roots, a.pid)?;
     refuse_unsafe(roots, &t)?;
-    let mut earlier_notes = Vec::new();
     let sp = state_path(roots, t.pid);
-    if let Some(old) = rundir::read_trusted(&sp)?
-        .and_then(|text| serde_json::from_str::<ThrottleState>(&text).ok())
-        .filter(|old| old.start_ticks != t.start_ticks)
-    {
-        // The throttled process exited and its pid was reused: its throttle is stale.
-        let (_, note) = undo_state_file(&sp)?;
-        earlier_notes.push(format!(
-            "lifted the throttle iowhy had set on an earlier process with pid {} (started at tick {})",
-            t.pid, old.start_ticks
-        ));
-        earlier_notes.extend(note);
-    }
-    if sp.exists() {
-        return Err(usage(format!(
-            "pid {} has a throttle set by iowhy ({}): iowhy throttle --undo {} first",
-            t.pid,
-            sp.display(),
-            t.pid
-        )));
-    }
+    let earlier_notes = clear_stale_throttle(&t, &sp)?;
     let disks = disks_of(roots, t.pid, &a.devices)?;
     if disks.is_empty() {
         return Err(usage(format!(
@@ -222,40 +185,9 @@ pub fn throttle(
         roots,
         &t,
         &disks.iter().map(|d| d.0).collect::<Vec<_>>(),
-        limits,
+        a.limits,
     )?;
-    let mut r = ThrottleReport {
-        pid: t.pid,
-        comm: t.comm.clone(),
-        action: "throttle".into(),
-        dry_run: a.dry_run,
-        hierarchy: Some(st.hierarchy),
-        group: Some(st.original_group.clone()),
-        devices: disks
-            .iter()
-            .map(|(d, n)| format!("{n} ({}:{})", d.0, d.1))
-            .collect(),
-        limits: Some(limits),
-        notes: earlier_notes,
-        ..Default::default()
-    };
-    match (&st.created_group, st.hierarchy) {
-        (Some(c), _) => r.notes.push(format!(
-            "the process is moved into a group made for it, {}, and back on undo",
-            c.display()
-        )),
-        (None, _) => r.notes.push(format!(
-            "io.max of its own group {} (it is alone there); the previous lines are restored on undo",
-            st.original_group
-        )),
-    }
-    if st.hierarchy == Hierarchy::V1 {
-        r.notes.push(
-            "cgroup v1 limits the I/O the process issues itself (direct and synchronous writes, reads); its buffered writes are \
-             written back by kernel threads outside its group and are not limited"
-                .into(),
-        );
-    }
+    let mut r = planned(&t, a, &st, &disks, earlier_notes);
     if let Some(why) = depended_on(&t) {
         r.notes.push(format!("pid {} ({}) is {why}", t.pid, t.comm));
         if !a.dry_run {
@@ -279,8 +211,115 @@ pub fn throttle(
             t.pid
         );
     }
+    limit_and_measure(roots, &t, a, &st, stop, &mut r)?;
+    Ok(r)
+}
+
+/// At least one limit, and none of 0.
+fn check_limits(limits: Limits) -> Result<()> {
+    if limits == Limits::default() {
+        return Err(usage(
+            "give at least one limit: --write-bps, --read-bps, --write-iops or --read-iops (or --undo)",
+        ));
+    }
+    if [
+        limits.read_bps,
+        limits.write_bps,
+        limits.read_iops,
+        limits.write_iops,
+    ]
+    .contains(&Some(0))
+    {
+        return Err(usage(
+            "a limit of 0 would stop the process's I/O entirely; use iowhy pause for that",
+        ));
+    }
+    Ok(())
+}
+
+/// Lift a throttle left on an earlier process with this pid (it exited and the pid was
+/// reused), and refuse when this process has one already. Returns what was lifted.
+fn clear_stale_throttle(t: &Target, sp: &Path) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if let Some(old) = rundir::read_trusted(sp)?
+        .and_then(|text| serde_json::from_str::<ThrottleState>(&text).ok())
+        .filter(|old| old.start_ticks != t.start_ticks)
+    {
+        let (_, note) = undo_state_file(sp)?;
+        notes.push(format!(
+            "lifted the throttle iowhy had set on an earlier process with pid {} (started at tick {})",
+            t.pid, old.start_ticks
+        ));
+        notes.extend(note);
+    }
+    if sp.exists() {
+        return Err(usage(format!(
+            "pid {} has a throttle set by iowhy ({}): iowhy throttle --undo {} first",
+            t.pid,
+            sp.display(),
+            t.pid
+        )));
+    }
+    Ok(notes)
+}
+
+/// The report of what will be done, before anything is: group, devices, limits, and
+/// notes on how the limit is set.
+fn planned(
+    t: &Target,
+    a: &ThrottleOptions,
+    st: &ThrottleState,
+    disks: &[((u32, u32), String)],
+    earlier_notes: Vec<String>,
+) -> ThrottleReport {
+    let mut r = ThrottleReport {
+        pid: t.pid,
+        comm: t.comm.clone(),
+        action: "throttle".into(),
+        dry_run: a.dry_run,
+        hierarchy: Some(st.hierarchy),
+        group: Some(st.original_group.clone()),
+        devices: disks
+            .iter()
+            .map(|(d, n)| format!("{n} ({}:{})", d.0, d.1))
+            .collect(),
+        limits: Some(a.limits),
+        notes: earlier_notes,
+        ..Default::default()
+    };
+    match (&st.created_group, st.hierarchy) {
+        (Some(c), _) => r.notes.push(format!(
+            "the process is moved into a group made for it, {}, and back on undo",
+            c.display()
+        )),
+        (None, _) => r.notes.push(format!(
+            "io.max of its own group {} (it is alone there); the previous lines are restored on undo",
+            st.original_group
+        )),
+    }
+    if st.hierarchy == Hierarchy::V1 {
+        r.notes.push(
+            "cgroup v1 limits the I/O the process issues itself (direct and synchronous writes, reads); its buffered writes are \
+             written back by kernel threads outside its group and are not limited"
+                .into(),
+        );
+    }
+    r
+}
+
+/// Save the intent, start the guardian, apply the limit and measure under it; with
+/// `--for`, wait it out, lift the limit and measure after.
+fn limit_and_measure(
+    roots: &Roots,
+    t: &Target,
+    a: &ThrottleOptions,
+    st: &ThrottleState,
+    stop: &AtomicBool,
+    r: &mut ThrottleReport,
+) -> Result<()> {
+    let sp = state_path(roots, t.pid);
     rundir::ensure(&state_dir(roots))?;
-    save_intent(&sp, &st)?;
+    save_intent(&sp, st)?;
     // The guardian first, then the change: from here on, iowhy dying at any instant
     // leaves nothing behind (the guardian restores from the intent, which is harmless if
     // nothing was applied yet).
@@ -305,7 +344,7 @@ pub fn throttle(
         &Kernel {
             roots: roots.clone(),
         },
-        &st,
+        st,
     ) {
         // apply restored what it had changed.
         let _ = std::fs::remove_file(&sp);
@@ -339,7 +378,7 @@ pub fn throttle(
             t.pid
         ));
     }
-    Ok(r)
+    Ok(())
 }
 
 /// The guardian lifts the limit on its own this long after `--for` should have ended.

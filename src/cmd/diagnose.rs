@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use crate::act::delayacct::DelayAcctGuard;
 use crate::cmd::{Global, OutputFormat, Tracing, emit};
 use crate::error::usage;
 use crate::findings;
 use crate::interval::{Interval, IntervalOptions};
 use crate::render::{self, Diagnosis};
 use crate::source::SnapshotOptions;
-use crate::trace::delayacct::DelayAcctGuard;
 use crate::trace::{self, TraceRequest};
 use crate::units::parse_duration;
 use crate::wire::diagnose::BlindSpot;
@@ -57,7 +57,7 @@ fn parse_window(s: &str) -> std::result::Result<Duration, String> {
 
 /// The `--exit-code` status of a diagnosis that ran: its worst finding, as a Nagios plugin
 /// reports it (OK 0, WARNING 1, CRITICAL 2). [`COULD_NOT_DIAGNOSE`] is UNKNOWN.
-pub fn exit_code_of(findings: &[findings::Finding]) -> i32 {
+fn exit_code_of(findings: &[findings::Finding]) -> i32 {
     findings
         .iter()
         .map(|f| match f.severity {
@@ -178,7 +178,7 @@ type OpenSession = Option<(Box<dyn trace::Session>, Vec<trace::Note>)>;
 
 /// As [`diagnose`], also handing back the tracing session so the caller can close it
 /// after printing.
-pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession)> {
+fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession)> {
     let mut c = g.collector()?;
     let live = c.is_live();
     let roots = c.roots();
@@ -195,7 +195,7 @@ pub fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSes
     };
     // A run killed while it had delay accounting on could not put it back: do it now.
     let recover_failed = (live && !a.enable_delayacct)
-        .then(|| trace::delayacct::recover(&roots).err())
+        .then(|| crate::act::delayacct::recover(&roots).err())
         .flatten();
     // Open tracing before the first snapshot: loading and attaching take a moment that
     // must not count as part of the window.

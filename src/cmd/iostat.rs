@@ -181,7 +181,7 @@ const X_COLS: &[(&str, usize)] = &[
     ("%util", 6),
 ];
 
-pub fn table_x(devs: &[DeviceRates]) -> String {
+fn table_x(devs: &[DeviceRates]) -> String {
     let mut o = format!("{:<13}", "Device");
     for (h, w) in X_COLS {
         let _ = write!(o, " {h:>w$}");
@@ -222,7 +222,7 @@ pub fn table_x(devs: &[DeviceRates]) -> String {
 }
 
 /// sysstat's basic `iostat -d` layout.
-pub fn table_basic(devs: &[DeviceRates], itv: u64) -> String {
+fn table_basic(devs: &[DeviceRates], itv: u64) -> String {
     let mut o = format!(
         "{:<13} {:>8} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}\n",
         "Device", "tps", "kB_read/s", "kB_wrtn/s", "kB_dscd/s", "kB_read", "kB_wrtn", "kB_dscd"

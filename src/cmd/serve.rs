@@ -12,10 +12,6 @@ use crate::serve::exporter::ExportOptions;
 use crate::serve::{self, Collectors, ServeOptions};
 use crate::units::parse_duration;
 
-/// The default port: no 9xxx exporter port is free in the Prometheus wiki's allocation
-/// list; 10070 is unclaimed there and by well-known services.
-pub const DEFAULT_PORT: u16 = 10070;
-
 #[derive(Args, Debug, Clone)]
 #[command(after_help = AFTER_HELP)]
 pub struct ServeArgs {
@@ -89,8 +85,7 @@ macro_rules! collector_flags {
                 #[doc = $help]
                 #[arg(id = $name, long = $name, overrides_with = $no_name)]
                 pub $field: bool,
-                #[doc = concat!("Turn off --", $name, ".")]
-                #[arg(id = $no_name, long = $no_name, overrides_with = $name)]
+                #[arg(id = $no_name, long = $no_name, overrides_with = $name, help = concat!("Turn off --", $name, "."))]
                 pub $no: bool,
             )*
         }

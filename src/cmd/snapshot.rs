@@ -26,6 +26,7 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<()> {
             mounts: false,
             block: false,
             containers: false,
+            carry: None,
         }
     } else {
         SnapshotOptions::full()

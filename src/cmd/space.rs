@@ -163,7 +163,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })
 }
 
-pub fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<Filesystem> {
+fn fs_json(fs: &[FsRates], with_growth: bool) -> Vec<Filesystem> {
     let mut v = crate::render::report::filesystems_json(fs);
     if !with_growth {
         for f in &mut v {
@@ -198,7 +198,7 @@ pub fn deleted_open(iv: &Interval) -> Vec<DeletedOpen> {
 }
 
 /// Bytes of deleted-but-open files per holding process, biggest first.
-pub fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
+fn deleted_by_process(iv: &Interval) -> Vec<DeletedByProcess> {
     let mut v: Vec<DeletedByProcess> = iv
         .processes
         .iter()
@@ -228,23 +228,16 @@ struct Meta {
     nlink: u64,
 }
 
-/// Walk `root` on its own filesystem: allocated bytes per file (hard links once), totals
-/// for directories down to `depth`, the `top` biggest of each.
-/// Walk `root` like `du -x`, without ever stat'ing the paths in `skip` (the mountpoints of
-/// other filesystems below it).
-pub fn walk(
+/// The jwalk walker of `root`'s filesystem: each entry carries its metadata, entries on
+/// other filesystems are dropped and not descended into (du -x), failed stats counted in
+/// `errs`.
+fn one_filesystem(
     root: &Path,
-    top: usize,
-    depth: usize,
-    progress: bool,
+    root_dev: u64,
     skip: HashSet<PathBuf>,
-) -> Result<Walk> {
-    let root_dev = std::fs::symlink_metadata(root)
-        .with_context(|| root.display().to_string())?
-        .dev();
-    let errors = Arc::new(AtomicU64::new(0));
-    let errs = Arc::clone(&errors);
-    let walker = jwalk::WalkDirGeneric::<((), Option<Meta>)>::new(root)
+    errs: Arc<AtomicU64>,
+) -> jwalk::WalkDirGeneric<((), Option<Meta>)> {
+    jwalk::WalkDirGeneric::<((), Option<Meta>)>::new(root)
         .skip_hidden(false)
         .follow_links(false)
         .parallelism(jwalk::Parallelism::RayonNewPool(2))
@@ -280,15 +273,57 @@ pub fn walk(
                 c.as_ref()
                     .is_ok_and(|e| e.client_state.is_some_and(|m| m.dev == root_dev))
             });
-        });
-    let pb = progress.then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} walking {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        pb
-    });
+        })
+}
+
+/// The "walking …" spinner on stderr.
+fn spinner() -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} walking {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb
+}
+
+/// Add `alloc` to every ancestor directory of `path` down to `depth` below the root (a
+/// directory counts itself).
+fn add_to_ancestors(
+    dirs: &mut HashMap<PathBuf, u64>,
+    root: &Path,
+    path: &Path,
+    is_dir: bool,
+    depth: usize,
+    alloc: u64,
+) {
+    if let Ok(rel) = path.strip_prefix(root) {
+        let comps: Vec<_> = rel.components().collect();
+        let upto = comps.len().saturating_sub(usize::from(!is_dir)).min(depth);
+        let mut acc = root.to_path_buf();
+        for c in comps.iter().take(upto) {
+            acc.push(c);
+            let d = dirs.entry(acc.clone()).or_default();
+            *d = d.saturating_add(alloc);
+        }
+    }
+}
+
+/// Walk `root` like `du -x` (on its own filesystem, never stat'ing the paths in `skip`:
+/// the mountpoints of other filesystems below it): allocated bytes per file (hard links
+/// once), totals for directories down to `depth`, the `top` biggest of each.
+pub fn walk(
+    root: &Path,
+    top: usize,
+    depth: usize,
+    progress: bool,
+    skip: HashSet<PathBuf>,
+) -> Result<Walk> {
+    let root_dev = std::fs::symlink_metadata(root)
+        .with_context(|| root.display().to_string())?
+        .dev();
+    let errors = Arc::new(AtomicU64::new(0));
+    let walker = one_filesystem(root, root_dev, skip, Arc::clone(&errors));
+    let pb = progress.then(spinner);
     let mut w = Walk::default();
     let mut files: BinaryHeap<Reverse<(u64, PathBuf)>> = BinaryHeap::new();
     let mut dirs: HashMap<PathBuf, u64> = HashMap::new();
@@ -316,20 +351,7 @@ pub fn walk(
                 files.pop();
             }
         }
-        // Add to every ancestor directory down to `depth` below the root.
-        if let Ok(rel) = path.strip_prefix(root) {
-            let comps: Vec<_> = rel.components().collect();
-            let upto = comps
-                .len()
-                .saturating_sub(usize::from(!e.file_type.is_dir()))
-                .min(depth);
-            let mut acc = root.to_path_buf();
-            for c in comps.iter().take(upto) {
-                acc.push(c);
-                let d = dirs.entry(acc.clone()).or_default();
-                *d = d.saturating_add(m.alloc);
-            }
-        }
+        add_to_ancestors(&mut dirs, root, &path, e.file_type.is_dir(), depth, m.alloc);
         if let Some(pb) = &pb {
             if w.files % 4096 == 0 {
                 pb.set_message(format!(

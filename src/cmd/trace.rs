@@ -53,7 +53,7 @@ fn ms4(v: Option<f64>) -> Option<f64> {
     v.and_then(|v| wire::round(v, 4))
 }
 
-pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
+fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
     let all = f.all_syncs();
     let n = all.count;
     TraceFileJson {
@@ -96,7 +96,7 @@ pub fn file_json(f: &FileTrace, r: &FileSyncRates) -> TraceFileJson {
     }
 }
 
-pub fn syscalls_json(p: &ProcTrace, secs: f64) -> std::collections::BTreeMap<String, SyscallJson> {
+fn syscalls_json(p: &ProcTrace, secs: f64) -> std::collections::BTreeMap<String, SyscallJson> {
     p.syscalls()
         .into_iter()
         .map(|(k, v)| {
@@ -130,7 +130,7 @@ fn dev_names(g: &Global) -> Result<std::collections::HashMap<(u32, u32), String>
         .collect())
 }
 
-pub fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
+fn to_json(d: &TraceData, names: &std::collections::HashMap<(u32, u32), String>) -> TraceJson {
     let rates = TraceRates::new(d);
     let secs = rates.window_s;
     let mut procs: Vec<&ProcTrace> = d
@@ -237,6 +237,14 @@ fn text(j: &TraceJson) -> String {
         let _ = writeln!(o, "  note: {}", crate::hoststr::for_terminal(n));
     }
     o.push('\n');
+    files_table(&mut o, j);
+    syscalls_table(&mut o, j);
+    devices_table(&mut o, j);
+    o
+}
+
+/// Per process and file: writes, syncs, writes per sync and sync latency.
+fn files_table(o: &mut String, j: &TraceJson) {
     let mut t = Table::new(&[
         "PID", "COMM", "FD", "FILE", "WRITES/s", "BYTES/s", "SYNCS/s", "W/SYNC", "B/SYNC",
         "SYNC p50", "p99", "max", "FLAGS",
@@ -291,6 +299,10 @@ fn text(j: &TraceJson) -> String {
     } else {
         o.push_str(&t.render());
     }
+}
+
+/// The strace -c view of the busiest processes.
+fn syscalls_table(o: &mut String, j: &TraceJson) {
     let counted: Vec<&TraceProcessJson> = j
         .processes
         .iter()
@@ -320,6 +332,10 @@ fn text(j: &TraceJson) -> String {
         }
         o.push_str(&t.render());
     }
+}
+
+/// Block request latency per device and op, queue vs device.
+fn devices_table(o: &mut String, j: &TraceJson) {
     if !j.devices.is_empty() {
         o.push_str("\nBlock requests: queue (insert → issue) vs device (issue → complete)\n");
         let mut t = Table::new(&[
@@ -348,7 +364,6 @@ fn text(j: &TraceJson) -> String {
         }
         o.push_str(&t.render());
     }
-    o
 }
 
 pub fn run(g: &Global, a: &TraceArgs) -> Result<()> {

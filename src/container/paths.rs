@@ -24,6 +24,5 @@ pub const DOCKER_DAEMON_JSON: &str = "/etc/docker/daemon.json";
 /// The kubeadm default for `kubelet --config`.
 pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 pub const LOGROTATE_CONF: &str = "/etc/logrotate.conf";
-pub const LOGROTATE_DIR: &str = "/etc/logrotate.d";
 /// Present when cron runs logrotate every hour instead of every day.
 pub const LOGROTATE_HOURLY: &str = "/etc/cron.hourly/logrotate";

@@ -6,19 +6,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::logrotate;
 use super::scan::RuntimeScan;
 use crate::parse::ParseError;
+use crate::parse::container::logrotate;
 
 /// The kubelet's defaults (KubeletConfiguration v1beta1): `containerLogMaxSize: 10Mi`,
 /// `containerLogMaxFiles: 5`, and it looks at the logs every `containerLogMonitorInterval`
 /// (10s): a log that grows more than max-size in that time cannot be kept under it.
-pub const KUBELET_DEFAULT_MAX_SIZE: u64 = 10 << 20;
-pub const KUBELET_DEFAULT_MAX_FILES: u32 = 5;
-pub const KUBELET_DEFAULT_MONITOR_S: f64 = 10.0;
+const KUBELET_DEFAULT_MAX_SIZE: u64 = 10 << 20;
+const KUBELET_DEFAULT_MAX_FILES: u32 = 5;
+const KUBELET_DEFAULT_MONITOR_S: f64 = 10.0;
 /// Docker's `local` driver defaults (docs: "local" logging driver): 20 MB, 5 files.
-pub const DOCKER_LOCAL_MAX_SIZE: u64 = 20 << 20;
-pub const DOCKER_LOCAL_MAX_FILES: u32 = 5;
+const DOCKER_LOCAL_MAX_SIZE: u64 = 20 << 20;
+const DOCKER_LOCAL_MAX_FILES: u32 = 5;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KubeletLogConfig {
@@ -376,7 +376,7 @@ pub fn resolve(
 
 /// A rotated log twice its configured maximum has missed at least one rotation: the
 /// rotator is not keeping up (the kubelet checks every 10 s; logrotate once a day).
-pub const NOT_KEEPING_UP_FACTOR: f64 = 2.0;
+const NOT_KEEPING_UP_FACTOR: f64 = 2.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::crilog::TailStats;
-use super::logrotate;
 use super::rotation::{DockerLogConfig, KubeletLogConfig};
+use crate::parse::container::crilog::TailStats;
+use crate::parse::container::logrotate;
 use crate::snapshot::FileStat;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -15,22 +15,22 @@ use super::{Finding, Kind, Severity, remedy::step};
 
 /// sysstat's man page: saturation "when this value is close to 100% for devices serving
 /// requests serially". 90 leaves room for sampling jitter.
-pub const UTIL_BUSY_PCT: f64 = 90.0;
+const UTIL_BUSY_PCT: f64 = 90.0;
 /// A request that waits 50 ms is felt by people as a stall (an SSD answers in < 1 ms, a
 /// spinning disk in ~10 ms).
-pub const AWAIT_STALL_MS: f64 = 50.0;
+const AWAIT_STALL_MS: f64 = 50.0;
 /// await this many times the device's own time per request means queueing.
-pub const QUEUEING_FACTOR: f64 = 5.0;
+const QUEUEING_FACTOR: f64 = 5.0;
 /// With fewer requests than this in the queue on average, the device is not saturated.
-pub const AQU_QUEUED: f64 = 1.5;
+const AQU_QUEUED: f64 = 1.5;
 /// A queue this full (aqu-sz over nr_requests) leaves new requests waiting for a free
 /// slot in the block layer, whatever the latency: the device takes no more at once.
-pub const QUEUE_FULL_FRACTION: f64 = 0.5;
+const QUEUE_FULL_FRACTION: f64 = 0.5;
 /// Device time per request above which the device itself is slow; also the latency below
 /// which a busy device is keeping up (an SSD answers in well under a millisecond, a
 /// spinning disk in ~10 ms with a seek).
-pub const SLOW_SERVICE_MS_SSD: f64 = 10.0;
-pub const SLOW_SERVICE_MS_ROTATIONAL: f64 = 30.0;
+const SLOW_SERVICE_MS_SSD: f64 = 10.0;
+const SLOW_SERVICE_MS_ROTATIONAL: f64 = 30.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -128,7 +128,7 @@ pub fn classify(d: &DeviceRates, traced: Option<Traced>) -> Option<(Severity, Ca
 }
 
 /// How full the device's request queue is on average: aqu-sz over `nr_requests`.
-pub fn queue_fill(d: &DeviceRates) -> Option<f64> {
+fn queue_fill(d: &DeviceRates) -> Option<f64> {
     d.nr_requests
         .filter(|&n| n > 0)
         .map(|n| d.aqu_sz / n as f64)

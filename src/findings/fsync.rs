@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::interval::Interval;
 use crate::interval::trace::{SyncCounts, SyncRates};
+use crate::interval::{DeviceRates, Interval};
 use crate::trace::hist::Hist;
 use crate::trace::model::{FileTrace, ProcTrace, SyncKind};
 
@@ -13,13 +13,13 @@ use super::{Finding, Kind, Severity, device, remedy::step};
 
 /// Syncing this often with this few writes in between is a sync per write.
 pub const MIN_SYNCS_PER_S: f64 = 20.0;
-pub const MAX_WRITES_PER_SYNC: f64 = 4.0;
+const MAX_WRITES_PER_SYNC: f64 = 4.0;
 /// Syncing this often is a storm whatever the batching: each sync is a device flush.
-pub const HEAVY_SYNCS_PER_S: f64 = 200.0;
+const HEAVY_SYNCS_PER_S: f64 = 200.0;
 /// A sync that takes this long at p99 is felt by everything waiting behind it.
-pub const SLOW_SYNC_P99_MS: f64 = 50.0;
+const SLOW_SYNC_P99_MS: f64 = 50.0;
 /// Sampling layer: a process spending this share of its time in sync calls.
-pub const SAMPLED_SHARE: f64 = 0.30;
+const SAMPLED_SHARE: f64 = 0.30;
 
 /// The disks behind a traced file: from the process's fd table when it was read, else by
 /// the mount its path is on.
@@ -48,10 +48,10 @@ fn devices_of(iv: &Interval, pid: u32, f: &FileTrace) -> (Vec<String>, Option<St
 
 /// Up to this many writes per sync is "every write is followed by a sync" (a line and its
 /// newline written apart still reads as one write per sync).
-pub const ONE_WRITE_PER_SYNC: f64 = 1.5;
+const ONE_WRITE_PER_SYNC: f64 = 1.5;
 /// Processes of one program (same comm) taken together: at least this many, none a storm
 /// on its own (a shell loop of `dd conv=fsync`, a cron job that syncs each run).
-pub const MIN_GROUP: usize = 2;
+const MIN_GROUP: usize = 2;
 
 /// A process's (or a program's) sync calls and synchronous writes, all files together.
 #[derive(Default)]
@@ -281,47 +281,78 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
             .text("open_flags", crate::parse::fdinfo::flag_names(fl).join("|"));
     }
     if let (Some(d), Some(name)) = (dev, disk.as_deref()) {
-        // Of the sync calls the tracer saw on this disk's files, the share this process (or
-        // program) made. (A device flush count is no measure of it: ext4 makes about two
-        // flushes per fsync, so one process causing all of them would show ~50%.)
-        let mine: u64 = iv
-            .trace
-            .iter()
-            .flat_map(|t| s.pids.iter().filter_map(|p| t.procs.get(p)))
-            .flat_map(|p| {
-                p.files
-                    .values()
-                    .filter(|f| f.fd >= 0 && f.sync_count() > 0)
-                    .filter(|f| disk_of(iv, p.pid, f).0.as_deref() == Some(name))
-                    .map(|f| f.sync_count())
-            })
-            .sum();
-        if let Some(&total) = disk_syncs.get(name).filter(|t| **t > 0) {
-            f.evidence.num(
-                "share_of_device_syncs_pct",
-                mine as f64 / total as f64 * 100.0,
-            );
-        }
-        // Of the bytes the device wrote, the share this process made dirty or wrote
-        // (/proc/PID/io write_bytes, all its files; the journal's own writes are jbd2's).
-        let written: Option<f64> = s
-            .pids
-            .iter()
-            .filter_map(|p| iv.process(*p).and_then(|r| r.write_bytes_per_s))
-            .reduce(|a, b| a + b);
-        if let Some(w) = written.filter(|_| d.wkb_s > 0.0) {
-            f.evidence.num(
-                "share_of_device_writes_pct",
-                (w / (d.wkb_s * 1024.0) * 100.0).min(100.0),
-            );
-        }
-        if d.w_s > 0.0 || d.f_s > 0.0 {
-            f.evidence
-                .num("device_writes_per_s", d.w_s)
-                .num("device_flushes_per_s", d.f_s);
-        }
+        device_shares(&mut f, iv, s, d, name, disk_syncs);
     }
-    let disk_name = disk.as_deref().unwrap_or("the disk");
+    f.explanation = explanation(s, pat, &path, secs, disk.as_deref(), p99, &kinds);
+    f.remediation = remedies(s, file, pat);
+    f
+}
+
+/// The shares of the device's syncs and writes this process (or program) made, and the
+/// device's own write and flush rates.
+fn device_shares(
+    f: &mut Finding,
+    iv: &Interval,
+    s: &Syncs,
+    d: &DeviceRates,
+    name: &str,
+    disk_syncs: &HashMap<String, u64>,
+) {
+    // Of the sync calls the tracer saw on this disk's files, the share this process (or
+    // program) made. (A device flush count is no measure of it: ext4 makes about two
+    // flushes per fsync, so one process causing all of them would show ~50%.)
+    let mine: u64 = iv
+        .trace
+        .iter()
+        .flat_map(|t| s.pids.iter().filter_map(|p| t.procs.get(p)))
+        .flat_map(|p| {
+            p.files
+                .values()
+                .filter(|f| f.fd >= 0 && f.sync_count() > 0)
+                .filter(|f| disk_of(iv, p.pid, f).0.as_deref() == Some(name))
+                .map(|f| f.sync_count())
+        })
+        .sum();
+    if let Some(&total) = disk_syncs.get(name).filter(|t| **t > 0) {
+        f.evidence.num(
+            "share_of_device_syncs_pct",
+            mine as f64 / total as f64 * 100.0,
+        );
+    }
+    // Of the bytes the device wrote, the share this process made dirty or wrote
+    // (/proc/PID/io write_bytes, all its files; the journal's own writes are jbd2's).
+    let written: Option<f64> = s
+        .pids
+        .iter()
+        .filter_map(|p| iv.process(*p).and_then(|r| r.write_bytes_per_s))
+        .reduce(|a, b| a + b);
+    if let Some(w) = written.filter(|_| d.wkb_s > 0.0) {
+        f.evidence.num(
+            "share_of_device_writes_pct",
+            (w / (d.wkb_s * 1024.0) * 100.0).min(100.0),
+        );
+    }
+    if d.w_s > 0.0 || d.f_s > 0.0 {
+        f.evidence
+            .num("device_writes_per_s", d.w_s)
+            .num("device_flushes_per_s", d.f_s);
+    }
+}
+
+/// Why this pattern of syncs costs what it does.
+fn explanation(
+    s: &Syncs,
+    pat: Pattern,
+    path: &str,
+    secs: f64,
+    disk: Option<&str>,
+    p99: Option<f64>,
+    kinds: &[String],
+) -> String {
+    let rate = s.n.rate(secs);
+    let wps = s.n.writes_per_sync();
+    let bytes_per_sync = s.n.bytes_per_sync();
+    let disk_name = disk.unwrap_or("the disk");
     let p99_text = p99
         .map(|v| format!("{v:.2} ms"))
         .unwrap_or_else(|| "?".into());
@@ -330,7 +361,7 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
          That is what keeps {disk_name} busy and every other task waiting behind it.",
         rate.round()
     );
-    f.explanation = match pat {
+    match pat {
         Pattern::SyncWrites => format!(
             "{path} is open with O_DSYNC/O_SYNC, so every write(2) returns only when the data is on the disk: {rate:.0} writes a second, \
              each a round trip to {disk_name}. Unless each line must survive a power cut on its own, drop the flag and sync per batch."
@@ -351,8 +382,13 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
             "A sync every {wps:.0} writes ({bytes_per_sync:.0} bytes per sync; {}): {cost}",
             kinds.join(", ")
         ),
-    };
-    f.remediation = vec![step(
+    }
+}
+
+/// Confirm with a trace, batch the syncs, and (one process) pause it or rotate its file.
+fn remedies(s: &Syncs, file: &FileTrace, pat: Pattern) -> Vec<String> {
+    let group = s.pids.len() > 1;
+    let mut v = vec![step(
         if group {
             format!(
                 "iowhy trace --comm {} --duration 5s",
@@ -363,22 +399,22 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
         },
         "the per-file counts and latencies again, to confirm after a change",
     )];
-    f.remediation.push(step(
+    v.push(step(
         "# buffer and batch: write lines to a buffer and sync once per batch or per second (group commit)",
         "one sync for many lines instead of one per line",
     ));
-    f.remediation.push(step(
+    v.push(step(
         "# Python: logging.handlers.RotatingFileHandler, not write(); flush(); os.fsync() per record",
         "a logging handler that does not sync per record, and rotates",
     ));
     if !group {
-        f.remediation.push(step(
+        v.push(step(
             format!("iowhy pause {} --for 10s", s.pids[0]),
             "confirm it is the cause: the device should calm down while it is paused",
         ));
     }
     if pat == Pattern::SyncWrites {
-        f.remediation.insert(
+        v.insert(
             1,
             step(
                 "# open the file without O_DSYNC/O_SYNC",
@@ -388,13 +424,13 @@ fn finding(iv: &Interval, s: &Syncs, disk_syncs: &HashMap<String, u64>, secs: f6
     }
     if let Some(path) = &file.path {
         if !path.starts_with('(') {
-            f.remediation.push(step(
+            v.push(step(
                 format!("iowhy rotate {} --dry-run", crate::units::shell_quote(path)),
                 "if the file is also large: rotate it without losing a line",
             ));
         }
     }
-    f
+    v
 }
 
 fn sampled(iv: &Interval, p: &ProcTrace) -> Option<Finding> {

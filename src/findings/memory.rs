@@ -9,9 +9,9 @@ use super::{Finding, Kind, Severity, remedy::step};
 
 /// Dirty + writeback at this share of the throttle threshold: writers are about to be
 /// (or are being) throttled.
-pub const NEAR_THRESHOLD: f64 = 0.8;
+const NEAR_THRESHOLD: f64 = 0.8;
 /// Above the background threshold with this much under writeback, the flusher is busy.
-pub const WRITEBACK_BUSY_BYTES: u64 = 256 * 1024 * 1024;
+const WRITEBACK_BUSY_BYTES: u64 = 256 * 1024 * 1024;
 
 fn throttled_tasks(iv: &Interval) -> Vec<(u32, String)> {
     let mut v = Vec::new();

@@ -5,16 +5,16 @@
 //! rename one (`DESIGN.md`).
 
 pub mod container;
-pub mod device;
-pub mod fsync;
-pub mod memory;
-pub mod pipe;
-pub mod pressure;
+pub(crate) mod device;
+pub(crate) mod fsync;
+pub(crate) mod memory;
+pub(crate) mod pipe;
+pub(crate) mod pressure;
 pub mod remedy;
-pub mod space;
-pub mod story;
-pub mod stuck;
-pub mod writer;
+pub(crate) mod space;
+pub(crate) mod story;
+pub(crate) mod stuck;
+pub(crate) mod writer;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -251,7 +251,7 @@ impl Finding {
 /// A rule: a pure function of the interval.
 pub type Rule = fn(&Interval) -> Vec<Finding>;
 
-pub const RULES: &[Rule] = &[
+const RULES: &[Rule] = &[
     device::device_saturated,
     pressure::io_pressure,
     writer::top_io_writer,

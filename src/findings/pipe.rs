@@ -61,6 +61,14 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
         f.subject.pod = c.info.r.pod.clone();
         f.subject.namespace = c.info.r.namespace.clone();
     }
+    evidence(&mut f, b);
+    f.explanation = explanation(iv, b);
+    f.remediation = remedies(iv, b);
+    f
+}
+
+/// The pipe's fill, the writer's thread and stack, the first reader.
+fn evidence(f: &mut Finding, b: &BlockedPipe) {
     f.evidence
         .num("fd", f64::from(b.fd))
         .opt("pipe_inode", b.ino.map(|i| i as f64))
@@ -94,6 +102,10 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
             .text("reader_state", r.activity)
             .text("reader_wchan", r.wchan.clone().unwrap_or_default());
     }
+}
+
+/// Where the writer sleeps, how full the pipe is, and who holds the read end doing what.
+fn explanation(iv: &Interval, b: &BlockedPipe) -> String {
     let mut why = format!(
         "{} sleeps in {} ({}): the pipe has no room, so every write waits until someone reads",
         b.cmdline,
@@ -145,9 +157,7 @@ fn finding(iv: &Interval, b: &BlockedPipe) -> Finding {
         });
     }
     why.push('.');
-    f.explanation = why;
-    f.remediation = remedies(iv, b);
-    f
+    why
 }
 
 /// The container whose output the reader `reader` (a shim or conmon) copies, when it is

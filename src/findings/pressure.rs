@@ -11,9 +11,9 @@ use super::{Finding, Kind, Severity, remedy::step};
 pub const PSI_SOME_WARN_PCT: f64 = 20.0;
 /// Share of the window in which *every* runnable task waited on I/O: the machine did no
 /// work at all. 10% is a second lost out of every ten.
-pub const PSI_FULL_CRITICAL_PCT: f64 = 10.0;
+const PSI_FULL_CRITICAL_PCT: f64 = 10.0;
 /// D-state threads at one instant that are worth a finding (a few come and go normally).
-pub const D_TASKS_WARN: usize = 3;
+const D_TASKS_WARN: usize = 3;
 pub const D_TASKS_CRITICAL: usize = 10;
 
 pub fn io_pressure(iv: &Interval) -> Vec<Finding> {

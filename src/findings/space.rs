@@ -13,22 +13,22 @@ use super::{Finding, Kind, Severity, remedy};
 pub const FULL_PCT: f64 = 95.0;
 pub const FULL_SOON_S: f64 = 3600.0;
 /// Critical when (nearly) nothing is left or it will be full within minutes.
-pub const FULL_CRITICAL_PCT: f64 = 98.0;
-pub const FULL_CRITICAL_S: f64 = 15.0 * 60.0;
-pub const INODES_PCT: f64 = 95.0;
-pub const INODES_CRITICAL_PCT: f64 = 99.0;
+const FULL_CRITICAL_PCT: f64 = 98.0;
+const FULL_CRITICAL_S: f64 = 15.0 * 60.0;
+const INODES_PCT: f64 = 95.0;
+const INODES_CRITICAL_PCT: f64 = 99.0;
 /// A deleted-but-open file smaller than this is noise (every process holds a few).
-pub const DELETED_MIN_BYTES: u64 = 10 * 1024 * 1024;
+const DELETED_MIN_BYTES: u64 = 10 * 1024 * 1024;
 /// Held space worth a warning even on a roomy filesystem: a tenth of it.
-pub const DELETED_SHARE_WARN: f64 = 0.10;
+const DELETED_SHARE_WARN: f64 = 0.10;
 /// A log is runaway when it grows at least this fast...
-pub const RUNAWAY_MIN_GROWTH_BYTES_PER_S: f64 = 16.0 * 1024.0; // ~1.3 GiB a day
+const RUNAWAY_MIN_GROWTH_BYTES_PER_S: f64 = 16.0 * 1024.0; // ~1.3 GiB a day
 /// ...and is large: 1 GiB, or a tenth of its filesystem (a small /var), or at least
 /// 100 MiB on a filesystem that will be full within a day at this rate.
-pub const RUNAWAY_LARGE_BYTES: u64 = 1024 * 1024 * 1024;
-pub const RUNAWAY_LARGE_SHARE: f64 = 0.10;
+const RUNAWAY_LARGE_BYTES: u64 = 1024 * 1024 * 1024;
+const RUNAWAY_LARGE_SHARE: f64 = 0.10;
 pub const RUNAWAY_MIN_BYTES: u64 = 100 * 1024 * 1024;
-pub const RUNAWAY_FULL_WITHIN_S: f64 = 24.0 * 3600.0;
+const RUNAWAY_FULL_WITHIN_S: f64 = 24.0 * 3600.0;
 
 fn fs_of<'a>(iv: &'a Interval, mountpoint: Option<&str>) -> Option<&'a FsRates> {
     let m = mountpoint?;
@@ -48,126 +48,136 @@ fn ignorable(fs: &FsRates, iv: &Interval) -> bool {
 }
 
 pub fn filesystem_full(iv: &Interval) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for fs in &iv.filesystems {
-        if ignorable(fs, iv) {
-            continue;
-        }
-        let pct = fs.use_pct.unwrap_or(0.0);
-        let ttf = fs.time_to_full_s;
-        if pct < FULL_PCT && !ttf.is_some_and(|t| t <= FULL_SOON_S) {
-            continue;
-        }
-        let severity = if pct >= FULL_CRITICAL_PCT || ttf.is_some_and(|t| t <= FULL_CRITICAL_S) {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
-        let mut summary = format!(
-            "{} is {:.0}% full ({} left)",
-            fs.mountpoint,
-            pct,
-            units::bytes_u(fs.avail_bytes)
-        );
-        if let Some(t) = ttf {
-            summary.push_str(&format!(
-                ", full in {} at {}",
-                units::duration(t),
-                units::rate(fs.growth_bytes_per_s.unwrap_or(0.0))
-            ));
-        }
-        let mut f = Finding::new(Kind::FilesystemFull, severity, summary);
-        f.subject.mountpoint = Some(fs.mountpoint.clone());
-        f.subject.device = fs.devices.first().cloned();
-        f.evidence
-            .num("use_pct", pct)
-            .num("size_bytes", fs.size_bytes as f64)
-            .num("used_bytes", fs.used_bytes as f64)
-            .num("avail_bytes", fs.avail_bytes as f64)
-            .opt("growth_bytes_per_s", fs.growth_bytes_per_s)
-            .opt("time_to_full_s", ttf)
-            .text("source", fs.source.clone())
-            .text("fstype", fs.fstype.clone());
-        // Who fills it: the fastest-growing open files on this filesystem, and space held
-        // by deleted files that df counts and du cannot see.
-        let on_fs = files_on(iv, fs);
-        let mut why = String::new();
-        let growing = on_fs
-            .iter()
-            .filter(|(_, f)| f.growth_bytes_per_s.unwrap_or(0.0) > 0.0)
-            .max_by(|a, b| {
-                a.1.growth_bytes_per_s
-                    .partial_cmp(&b.1.growth_bytes_per_s)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-        // Nothing grows any more (it is full): name the biggest file open for writing.
-        let biggest = on_fs
-            .iter()
-            .filter(|(_, f)| f.writable && !f.deleted)
-            .max_by_key(|(_, f)| f.size_bytes.unwrap_or(0));
-        if let (None, Some((p, file))) = (growing, biggest) {
-            f.subject.pid = Some(p.pid);
-            f.subject.comm = Some(p.comm.clone());
-            f.subject.path = Some(file.path.clone());
-            f.evidence.text("biggest_open_file", file.path.clone()).num(
-                "biggest_open_file_bytes",
-                file.size_bytes.unwrap_or(0) as f64,
-            );
-            why.push_str(&format!(
-                "The biggest file open for writing on it is {} ({}), held by {} (pid {}). ",
-                file.path,
-                units::bytes_u(file.size_bytes.unwrap_or(0)),
-                p.comm,
-                p.pid
-            ));
-        }
-        if let Some((p, file)) = growing {
-            f.subject.pid = Some(p.pid);
-            f.subject.comm = Some(p.comm.clone());
-            f.subject.path = Some(file.path.clone());
-            f.evidence
-                .text("fastest_growing_file", file.path.clone())
-                .opt("fastest_growing_file_bytes_per_s", file.growth_bytes_per_s);
-            why.push_str(&format!(
-                "The fastest-growing open file on it is {} ({}, {}), written by {} (pid {}). ",
-                file.path,
-                units::bytes_u(file.size_bytes.unwrap_or(0)),
-                units::rate(file.growth_bytes_per_s.unwrap_or(0.0)),
-                p.comm,
-                p.pid
-            ));
-        }
-        let deleted: u64 = dedup_deleted(on_fs.iter().map(|(_, f)| *f))
-            .iter()
-            .map(|f| f.held_bytes())
-            .sum();
-        if deleted > 0 {
-            f.evidence.num("deleted_open_bytes", deleted as f64);
-            why.push_str(&format!(
-                "{} of it is held by deleted files that are still open: df counts them, du does not. ",
-                units::bytes_u(deleted)
-            ));
-        }
-        why.push_str("Writes that need new blocks will fail with ENOSPC when it is full; a full root filesystem stalls logging, package managers and databases.");
-        f.explanation = why;
-        let q = shell_quote(&fs.mountpoint);
-        f.remediation = vec![
-            remedy::step(
-                format!("iowhy space {q}"),
-                "biggest files and directories on it, and space held by deleted open files",
-            ),
-            remedy::step(
-                format!("du -xh --max-depth=2 {q} 2>/dev/null | sort -h | tail -20"),
-                "the same by hand",
-            ),
-            remedy::step(
-                "# never rm a log that a process holds open",
-                "the space stays allocated until the last fd closes; rotate it instead",
-            ),
-        ];
-        out.push(f);
+    iv.filesystems
+        .iter()
+        .filter(|fs| !ignorable(fs, iv))
+        .filter_map(|fs| full(iv, fs))
+        .collect()
+}
+
+/// A finding when the filesystem is nearly full or will be soon.
+fn full(iv: &Interval, fs: &FsRates) -> Option<Finding> {
+    let pct = fs.use_pct.unwrap_or(0.0);
+    let ttf = fs.time_to_full_s;
+    if pct < FULL_PCT && !ttf.is_some_and(|t| t <= FULL_SOON_S) {
+        return None;
     }
-    out
+    let severity = if pct >= FULL_CRITICAL_PCT || ttf.is_some_and(|t| t <= FULL_CRITICAL_S) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut summary = format!(
+        "{} is {:.0}% full ({} left)",
+        fs.mountpoint,
+        pct,
+        units::bytes_u(fs.avail_bytes)
+    );
+    if let Some(t) = ttf {
+        summary.push_str(&format!(
+            ", full in {} at {}",
+            units::duration(t),
+            units::rate(fs.growth_bytes_per_s.unwrap_or(0.0))
+        ));
+    }
+    let mut f = Finding::new(Kind::FilesystemFull, severity, summary);
+    f.subject.mountpoint = Some(fs.mountpoint.clone());
+    f.subject.device = fs.devices.first().cloned();
+    f.evidence
+        .num("use_pct", pct)
+        .num("size_bytes", fs.size_bytes as f64)
+        .num("used_bytes", fs.used_bytes as f64)
+        .num("avail_bytes", fs.avail_bytes as f64)
+        .opt("growth_bytes_per_s", fs.growth_bytes_per_s)
+        .opt("time_to_full_s", ttf)
+        .text("source", fs.source.clone())
+        .text("fstype", fs.fstype.clone());
+    let mut why = who_fills(&mut f, iv, fs);
+    why.push_str("Writes that need new blocks will fail with ENOSPC when it is full; a full root filesystem stalls logging, package managers and databases.");
+    f.explanation = why;
+    let q = shell_quote(&fs.mountpoint);
+    f.remediation = vec![
+        remedy::step(
+            format!("iowhy space {q}"),
+            "biggest files and directories on it, and space held by deleted open files",
+        ),
+        remedy::step(
+            format!("du -xh --max-depth=2 {q} 2>/dev/null | sort -h | tail -20"),
+            "the same by hand",
+        ),
+        remedy::step(
+            "# never rm a log that a process holds open",
+            "the space stays allocated until the last fd closes; rotate it instead",
+        ),
+    ];
+    Some(f)
+}
+
+/// Who fills it: the fastest-growing open file on this filesystem (or, when nothing grows
+/// any more, the biggest open for writing), and space held by deleted files that df counts
+/// and du cannot see. Sets the subject and evidence; returns the sentences.
+fn who_fills(f: &mut Finding, iv: &Interval, fs: &FsRates) -> String {
+    let mut why = String::new();
+    // Who fills it: the fastest-growing open files on this filesystem, and space held
+    // by deleted files that df counts and du cannot see.
+    let on_fs = files_on(iv, fs);
+    let growing = on_fs
+        .iter()
+        .filter(|(_, f)| f.growth_bytes_per_s.unwrap_or(0.0) > 0.0)
+        .max_by(|a, b| {
+            a.1.growth_bytes_per_s
+                .partial_cmp(&b.1.growth_bytes_per_s)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    // Nothing grows any more (it is full): name the biggest file open for writing.
+    let biggest = on_fs
+        .iter()
+        .filter(|(_, f)| f.writable && !f.deleted)
+        .max_by_key(|(_, f)| f.size_bytes.unwrap_or(0));
+    if let (None, Some((p, file))) = (growing, biggest) {
+        f.subject.pid = Some(p.pid);
+        f.subject.comm = Some(p.comm.clone());
+        f.subject.path = Some(file.path.clone());
+        f.evidence.text("biggest_open_file", file.path.clone()).num(
+            "biggest_open_file_bytes",
+            file.size_bytes.unwrap_or(0) as f64,
+        );
+        why.push_str(&format!(
+            "The biggest file open for writing on it is {} ({}), held by {} (pid {}). ",
+            file.path,
+            units::bytes_u(file.size_bytes.unwrap_or(0)),
+            p.comm,
+            p.pid
+        ));
+    }
+    if let Some((p, file)) = growing {
+        f.subject.pid = Some(p.pid);
+        f.subject.comm = Some(p.comm.clone());
+        f.subject.path = Some(file.path.clone());
+        f.evidence
+            .text("fastest_growing_file", file.path.clone())
+            .opt("fastest_growing_file_bytes_per_s", file.growth_bytes_per_s);
+        why.push_str(&format!(
+            "The fastest-growing open file on it is {} ({}, {}), written by {} (pid {}). ",
+            file.path,
+            units::bytes_u(file.size_bytes.unwrap_or(0)),
+            units::rate(file.growth_bytes_per_s.unwrap_or(0.0)),
+            p.comm,
+            p.pid
+        ));
+    }
+    let deleted: u64 = dedup_deleted(on_fs.iter().map(|(_, f)| *f))
+        .iter()
+        .map(|f| f.held_bytes())
+        .sum();
+    if deleted > 0 {
+        f.evidence.num("deleted_open_bytes", deleted as f64);
+        why.push_str(&format!(
+            "{} of it is held by deleted files that are still open: df counts them, du does not. ",
+            units::bytes_u(deleted)
+        ));
+    }
+    why
 }
 
 pub fn inode_exhaustion(iv: &Interval) -> Vec<Finding> {

@@ -22,7 +22,7 @@ const FREEZE_WAITS: &[&str] = &[
     "sb_start_pagefault",
 ];
 
-pub fn is_freeze_wait(wchan: &str) -> bool {
+fn is_freeze_wait(wchan: &str) -> bool {
     FREEZE_WAITS.contains(&wchan)
 }
 

@@ -10,10 +10,10 @@ use crate::units;
 use super::{Finding, Kind, Severity, device, pressure, remedy::step};
 
 /// Below 512 KiB/s nobody is drowning a disk; keep the report for the ones that matter.
-pub const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
+const MIN_WRITE_BYTES_PER_S: f64 = 512.0 * 1024.0;
 /// Report at most this many writers, and only those within this share of the top one.
-pub const MAX_WRITERS: usize = 3;
-pub const SHARE_OF_TOP: f64 = 0.25;
+const MAX_WRITERS: usize = 3;
+const SHARE_OF_TOP: f64 = 0.25;
 /// A write() of at most this many bytes that still costs a full page on disk suggests the
 /// page was cleaned (synced) between two writes.
 const SMALL_WRITE_BYTES: f64 = 1024.0;
@@ -167,25 +167,30 @@ fn finding(iv: &Interval, p: &ProcessRates, top_under_pressure: bool) -> Finding
         }
     }
     f.explanation = why;
-    f.remediation = vec![
+    f.remediation = remedies(p.pid);
+    f
+}
+
+/// Look at its files and calls, then the experiments: pause it, throttle it.
+fn remedies(pid: u32) -> Vec<String> {
+    vec![
         step(
-            format!("iowhy files {}", p.pid),
+            format!("iowhy files {}", pid),
             "every file it has open, with size, growth and open flags",
         ),
         step(
-            format!("iowhy trace --pid {} --duration 5s", p.pid),
+            format!("iowhy trace --pid {} --duration 5s", pid),
             "its write and sync calls per file, without stopping it",
         ),
         step(
-            format!("iowhy pause {} --for 10s", p.pid),
+            format!("iowhy pause {} --for 10s", pid),
             "the kill -STOP experiment, measured: does the stall go away? (always resumed)",
         ),
         step(
-            format!("iowhy throttle {} --write-bps 10M --for 10m", p.pid),
+            format!("iowhy throttle {} --write-bps 10M --for 10m", pid),
             "limit its writes instead of killing it",
         ),
-    ];
-    f
+    ]
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::container::attribute::{self, Attribution, ContainerInfo, Role};
-use crate::container::crilog::LogFormat;
 use crate::container::rotation::{self, LogKind, Rotation, RotationState};
 use crate::container::scan::RuntimeScan;
+use crate::parse::container::crilog::LogFormat;
 use crate::snapshot::Snapshot;
 
 use super::pipe::BlockedPipe;

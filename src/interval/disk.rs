@@ -191,7 +191,7 @@ pub fn rates(
 
 /// Which devices iostat shows by default: whole devices (present in `/sys/block`) that
 /// have ever done I/O. With `block` empty (no sysfs), every line is shown.
-pub fn shown_by_default(d: &DiskStats, block: &[BlockDevice]) -> bool {
+fn shown_by_default(d: &DiskStats, block: &[BlockDevice]) -> bool {
     let used = d.rd_ios > 0
         || d.wr_ios > 0
         || d.discard.as_ref().is_some_and(|x| x.ios > 0)

@@ -87,22 +87,6 @@ pub fn rates(before: &Snapshot, after: &Snapshot, elapsed_s: f64) -> Vec<FsRates
         .collect()
 }
 
-/// One snapshot's view, without growth (for `iowhy space` run without a window).
-pub fn single(s: &Snapshot) -> Vec<FsRates> {
-    distinct(&s.mounts)
-        .into_iter()
-        .map(|(m, others)| {
-            entry(
-                m,
-                m.space.as_ref().expect("distinct keeps mounts with space"),
-                None,
-                others,
-                s,
-            )
-        })
-        .collect()
-}
-
 /// Seconds until `avail_bytes` are used up at this growth; `None` when nothing grows.
 pub fn time_to_full_s(avail_bytes: u64, growth_bytes_per_s: Option<f64>) -> Option<f64> {
     growth_bytes_per_s

@@ -84,7 +84,7 @@ impl Interval {
         Interval::with_options(before, after, IntervalOptions::default())
     }
 
-    pub fn with_options(before: Snapshot, after: Snapshot, opts: IntervalOptions) -> Interval {
+    fn with_options(before: Snapshot, after: Snapshot, opts: IntervalOptions) -> Interval {
         Interval::with_trace(before, after, opts, None)
     }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LabOptions;
 use super::stage::Stage;
-use crate::container::cmdline;
+use crate::parse::container::cmdline;
 use crate::roots::Roots;
 use crate::wire::lab::LabEvent;
 

@@ -4,12 +4,12 @@
 //! Each scenario prints what it started and where, runs until `--duration` passes or
 //! Ctrl-C/SIGTERM, then stops its own processes (by pid) and removes what it made.
 
-pub mod container;
-pub mod frozen;
-pub mod orphans;
-pub mod pipe;
-pub mod stage;
-pub mod worker;
+pub(crate) mod container;
+pub(crate) mod frozen;
+pub(crate) mod orphans;
+pub(crate) mod pipe;
+pub(crate) mod stage;
+pub(crate) mod worker;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// disk-fill wants to fill up quickly; the others want room so that they do not.
-    pub fn default_size(self) -> u64 {
+    fn default_size(self) -> u64 {
         match self {
             Scenario::DiskFill => 256 << 20,
             Scenario::ContainerLogFlood => 512 << 20,
@@ -290,41 +290,10 @@ fn run_in(
     // before any worker is stopped, on every way out of this function.
     let mut thaw: Option<frozen::Thaw> = None;
     let (mut writer_pid, mut mmap_stuck_pid) = (None, None);
-    let mut note = None;
-    let sync = SyncMode::to_possible_value(&a.sync)
-        .expect("named")
-        .get_name()
-        .to_string();
+    let note;
     match a.scenario {
         Scenario::FsyncLogger => {
-            for i in 0..a.writers {
-                let path = if a.writers == 1 {
-                    dir.join("output.log")
-                } else {
-                    dir.join(format!("output-{i}.log"))
-                };
-                let extra = vec![
-                    "--lines".into(),
-                    a.lines.to_string(),
-                    "--start-after".into(),
-                    format!("{}ms", a.start_after.as_millis()),
-                    "--sync".into(),
-                    sync.clone(),
-                    "--rate".into(),
-                    a.rate.to_string(),
-                    "--max-bytes".into(),
-                    "64M".into(),
-                ];
-                workers.push(spawn(
-                    WorkerKind::FsyncLogger,
-                    &path,
-                    "lab-fsync-log",
-                    &extra,
-                )?);
-            }
-            note = Some(format!(
-                "each writer appends a 40-byte line and syncs it ({sync}) after every write"
-            ));
+            note = Some(fsync_loggers(a, &dir, &mut workers)?);
         }
         Scenario::DiskFill => {
             let rate = if a.rate == 0 { 16 << 20 } else { a.rate };
@@ -356,71 +325,10 @@ fn run_in(
             ));
         }
         Scenario::SlowDisk => {
-            // The loop device (direct I/O) writes to its backing file on behalf of the
-            // process that issued each request, in that process's cgroup: limiting the
-            // backing disk for the lab's cgroup makes the loop device itself slow, for the
-            // lab's writers only.
-            let image = st.image.clone().context("a loop image")?;
-            let dev = std::fs::metadata(&image)?.dev();
-            let (ma, mi) = whole_disk(rustix::fs::major(dev), rustix::fs::minor(dev));
-            let bps = if a.rate == 0 { 2 << 20 } else { a.rate };
-            let cg = st.io_cgroup(&crate::roots::Roots::default(), ma, mi, bps)?;
-            for i in 0..a.writers.max(4) {
-                let extra = vec!["--max-bytes".into(), (16u64 << 20).to_string()];
-                let w = spawn(
-                    WorkerKind::DirectWriter,
-                    &dir.join(format!("data-{i}.bin")),
-                    "lab-slow-write",
-                    &extra,
-                )?;
-                std::fs::write(cg.join("cgroup.procs"), w.child.id().to_string())
-                    .context("moving a writer into the lab cgroup")?;
-                workers.push(w);
-            }
-            note = Some(format!(
-                "{} reaches its backing disk ({ma}:{mi}) at {} for the lab's writers only; {} writers queue on it",
-                st.loop_dev.clone().unwrap_or_default(),
-                units::rate(bps as f64),
-                workers.len()
-            ));
+            note = Some(slow_writers(st, a, &dir, &mut workers)?);
         }
         Scenario::BufferedFlood => {
-            // Give the lab's own device a small dirty limit so its writer is throttled
-            // like a writer on a saturated disk, without touching the machine's settings.
-            if let Some(dev) = st.loop_dev.clone() {
-                let md = std::fs::metadata(&dev)?;
-                let rdev = std::os::unix::fs::MetadataExt::rdev(&md);
-                let bdi = crate::roots::Roots::default().sys(&format!(
-                    "class/bdi/{}:{}",
-                    rustix::fs::major(rdev),
-                    rustix::fs::minor(rdev)
-                ));
-                if bdi.join("max_bytes").exists() {
-                    // Restored last: max_bytes is kept as a ratio of a dirty limit that
-                    // moves with free memory, so writing its old byte value back can be
-                    // refused (EINVAL above 100%) and leave the cap; the ratio cannot.
-                    // Restored to the kernel's defaults for a new device, not to what the
-                    // files hold now: a loop device's bdi outlives its detach, so a value
-                    // found there is what an earlier user left (a killed lab's cap), not
-                    // this device's own.
-                    st.restore_sysfs_to(&bdi.join("max_ratio"), "100");
-                    st.set_sysfs(&bdi.join("strict_limit"), "1")?;
-                    st.restore_sysfs_to(&bdi.join("strict_limit"), "0");
-                    st.set_sysfs(&bdi.join("max_bytes"), &(16u64 << 20).to_string())?;
-                    note = Some(format!(
-                        "dirty data on {} is capped at 16 MiB (restored at the end)",
-                        dev
-                    ));
-                }
-            }
-            let cap = (size / 2).max(16 << 20);
-            let extra = vec!["--max-bytes".into(), cap.to_string()];
-            workers.push(spawn(
-                WorkerKind::BufferedFlood,
-                &dir.join("data.bin"),
-                "lab-flood",
-                &extra,
-            )?);
+            note = buffered_flood(st, &dir, size, &mut workers)?;
         }
         Scenario::PipeBlock => {
             let (ws, pipe) = pipe::start(&dir, a)?;
@@ -445,7 +353,147 @@ fn run_in(
         }
         Scenario::Cleanup | Scenario::ContainerLogFlood => unreachable!("handled before"),
     }
-    let ev = LabEvent {
+    let ev = started_event(st, a, &workers, note, writer_pid, mmap_stuck_pid);
+    event(&ev)?;
+    wait_out(a, stop, &mut workers, &ev)?;
+    drop(thaw);
+    Ok((workers, ev))
+}
+
+/// `fsync-logger`: each writer appends a line and syncs it.
+fn fsync_loggers(
+    a: &LabOptions,
+    dir: &std::path::Path,
+    workers: &mut Vec<Worker>,
+) -> Result<String> {
+    let sync = SyncMode::to_possible_value(&a.sync)
+        .expect("named")
+        .get_name()
+        .to_string();
+    for i in 0..a.writers {
+        let path = if a.writers == 1 {
+            dir.join("output.log")
+        } else {
+            dir.join(format!("output-{i}.log"))
+        };
+        let extra = vec![
+            "--lines".into(),
+            a.lines.to_string(),
+            "--start-after".into(),
+            format!("{}ms", a.start_after.as_millis()),
+            "--sync".into(),
+            sync.clone(),
+            "--rate".into(),
+            a.rate.to_string(),
+            "--max-bytes".into(),
+            "64M".into(),
+        ];
+        workers.push(spawn(
+            WorkerKind::FsyncLogger,
+            &path,
+            "lab-fsync-log",
+            &extra,
+        )?);
+    }
+    Ok(format!(
+        "each writer appends a 40-byte line and syncs it ({sync}) after every write"
+    ))
+}
+
+/// `slow-disk`: direct writers in a cgroup whose I/O to the loop image's disk is limited.
+fn slow_writers(
+    st: &mut Stage,
+    a: &LabOptions,
+    dir: &std::path::Path,
+    workers: &mut Vec<Worker>,
+) -> Result<String> {
+    // The loop device (direct I/O) writes to its backing file on behalf of the
+    // process that issued each request, in that process's cgroup: limiting the
+    // backing disk for the lab's cgroup makes the loop device itself slow, for the
+    // lab's writers only.
+    let image = st.image.clone().context("a loop image")?;
+    let dev = std::fs::metadata(&image)?.dev();
+    let (ma, mi) = whole_disk(rustix::fs::major(dev), rustix::fs::minor(dev));
+    let bps = if a.rate == 0 { 2 << 20 } else { a.rate };
+    let cg = st.io_cgroup(&crate::roots::Roots::default(), ma, mi, bps)?;
+    for i in 0..a.writers.max(4) {
+        let extra = vec!["--max-bytes".into(), (16u64 << 20).to_string()];
+        let w = spawn(
+            WorkerKind::DirectWriter,
+            &dir.join(format!("data-{i}.bin")),
+            "lab-slow-write",
+            &extra,
+        )?;
+        std::fs::write(cg.join("cgroup.procs"), w.child.id().to_string())
+            .context("moving a writer into the lab cgroup")?;
+        workers.push(w);
+    }
+    Ok(format!(
+        "{} reaches its backing disk ({ma}:{mi}) at {} for the lab's writers only; {} writers queue on it",
+        st.loop_dev.clone().unwrap_or_default(),
+        units::rate(bps as f64),
+        workers.len()
+    ))
+}
+
+/// `buffered-flood`: a buffered writer on the lab's device, with a small dirty cap when the
+/// kernel has `max_bytes`.
+fn buffered_flood(
+    st: &mut Stage,
+    dir: &std::path::Path,
+    size: u64,
+    workers: &mut Vec<Worker>,
+) -> Result<Option<String>> {
+    let mut note = None;
+    // Give the lab's own device a small dirty limit so its writer is throttled
+    // like a writer on a saturated disk, without touching the machine's settings.
+    if let Some(dev) = st.loop_dev.clone() {
+        let md = std::fs::metadata(&dev)?;
+        let rdev = std::os::unix::fs::MetadataExt::rdev(&md);
+        let bdi = crate::roots::Roots::default().sys(&format!(
+            "class/bdi/{}:{}",
+            rustix::fs::major(rdev),
+            rustix::fs::minor(rdev)
+        ));
+        if bdi.join("max_bytes").exists() {
+            // Restored last: max_bytes is kept as a ratio of a dirty limit that
+            // moves with free memory, so writing its old byte value back can be
+            // refused (EINVAL above 100%) and leave the cap; the ratio cannot.
+            // Restored to the kernel's defaults for a new device, not to what the
+            // files hold now: a loop device's bdi outlives its detach, so a value
+            // found there is what an earlier user left (a killed lab's cap), not
+            // this device's own.
+            st.restore_sysfs_to(&bdi.join("max_ratio"), "100");
+            st.set_sysfs(&bdi.join("strict_limit"), "1")?;
+            st.restore_sysfs_to(&bdi.join("strict_limit"), "0");
+            st.set_sysfs(&bdi.join("max_bytes"), &(16u64 << 20).to_string())?;
+            note = Some(format!(
+                "dirty data on {} is capped at 16 MiB (restored at the end)",
+                dev
+            ));
+        }
+    }
+    let cap = (size / 2).max(16 << 20);
+    let extra = vec!["--max-bytes".into(), cap.to_string()];
+    workers.push(spawn(
+        WorkerKind::BufferedFlood,
+        &dir.join("data.bin"),
+        "lab-flood",
+        &extra,
+    )?);
+    Ok(note)
+}
+
+/// The `started` event: the workers' pids, the files (or the pipe) they write, where.
+fn started_event(
+    st: &Stage,
+    a: &LabOptions,
+    workers: &[Worker],
+    note: Option<String>,
+    writer_pid: Option<u32>,
+    mmap_stuck_pid: Option<u32>,
+) -> LabEvent {
+    LabEvent {
         event: "started".into(),
         scenario: a.scenario.name().into(),
         pids: workers.iter().map(|w| w.child.id()).collect(),
@@ -469,8 +517,16 @@ fn run_in(
         writer_pid,
         mmap_stuck_pid,
         ..Default::default()
-    };
-    event(&ev)?;
+    }
+}
+
+/// Run for `--duration` or until a signal; a worker that exits early is an error.
+fn wait_out(
+    a: &LabOptions,
+    stop: &AtomicBool,
+    workers: &mut [Worker],
+    ev: &LabEvent,
+) -> Result<()> {
     let deadline = Instant::now()
         .checked_add(a.duration)
         .unwrap_or_else(Instant::now);
@@ -480,7 +536,7 @@ fn run_in(
         if std::env::var_os(TEST_FAIL_ENV).is_some() {
             bail!("{TEST_FAIL_ENV} is set: failing on purpose");
         }
-        for w in &mut workers {
+        for w in workers.iter_mut() {
             if let Ok(Some(status)) = w.child.try_wait() {
                 w.reaped = true;
                 bail!(
@@ -490,8 +546,7 @@ fn run_in(
             }
         }
     }
-    drop(thaw);
-    Ok((workers, ev))
+    Ok(())
 }
 
 /// The whole disk of a (possibly partition) device number, from `/sys/dev/block`.

@@ -207,15 +207,6 @@ impl Stage {
         Ok(dir)
     }
 
-    /// Record a sysfs value to write back at cleanup, without changing it now.
-    pub fn remember_sysfs(&mut self, path: &Path) -> Result<()> {
-        let old = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-        self.restore
-            .push((path.to_path_buf(), old.trim().to_string()));
-        self.save();
-        Ok(())
-    }
-
     /// Restore `path` to `value` at cleanup, whatever it holds now.
     pub fn restore_sysfs_to(&mut self, path: &Path, value: &str) {
         self.restore.push((path.to_path_buf(), value.to_string()));

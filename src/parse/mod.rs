@@ -1,10 +1,12 @@
-//! Pure parsers of kernel text files: `fn parse(&str) -> Result<T, ParseError>`.
+//! Pure parsers of kernel text files (and, in `container`, of the container runtimes'
+//! files): `fn parse(&str) -> Result<T, ParseError>`.
 //!
 //! Nothing here opens a file; the readers in `source` do the I/O and hand the text in.
 //! Each parser is tested on files captured from a real kernel 6.x machine
 //! (`tests/fixtures/`) and on hostile input.
 
 pub mod cgroup;
+pub mod container;
 pub mod diskstats;
 pub mod fdinfo;
 pub mod fdlink;

@@ -89,14 +89,14 @@ pub fn file_fd(s: &Syscall) -> Option<i32> {
 /// Functions a task blocked writing into a full pipe sleeps in. The kernel split
 /// `pipe_write` into `anon_pipe_write` (6.x) with `fifo_pipe_write` wrapping it for named
 /// pipes; `pipe_wait_writable` is the splice path. wchan names the innermost.
-pub const PIPE_WRITE_WAITS: &[&str] = &[
+const PIPE_WRITE_WAITS: &[&str] = &[
     "pipe_write",
     "anon_pipe_write",
     "fifo_pipe_write",
     "pipe_wait_writable",
 ];
 /// And a task waiting for data in a pipe.
-pub const PIPE_READ_WAITS: &[&str] = &[
+const PIPE_READ_WAITS: &[&str] = &[
     "pipe_read",
     "anon_pipe_read",
     "fifo_pipe_read",

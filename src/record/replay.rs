@@ -43,7 +43,8 @@ fn pairable(a: &Entry, b: &Entry, gaps: &[crate::record::Gap]) -> Result<(), &'s
     if a.boot_id.is_some() && b.boot_id.is_some() && a.boot_id != b.boot_id {
         return Err("reboot");
     }
-    if b.sample.snapshot.uptime_s <= a.sample.snapshot.uptime_s {
+    // The record's uptime, as the recorder stamped it (the snapshot's, in centiseconds).
+    if b.uptime_cs <= a.uptime_cs {
         return Err("reboot");
     }
     if counters_went_down(&a.sample.snapshot, &b.sample.snapshot) {

@@ -100,7 +100,7 @@ fn no_interval_spans_a_reboot_or_dropped_samples() {
     for x in &mut e {
         x.boot_id = None;
     }
-    e[1].sample.snapshot.uptime_s = 1.0;
+    e[1].uptime_cs = 100;
     assert_eq!(
         replay(loaded(e, Vec::new()), 0, 0, i64::MAX).replay.reboots,
         1

@@ -19,7 +19,7 @@ use crate::wire::diagnose::BlindSpot;
 use crate::wire::{r2n, r2o};
 
 /// The finding kinds `iowhy containers` shows.
-pub const KINDS: &[Kind] = &[
+const KINDS: &[Kind] = &[
     Kind::ContainerLogFlood,
     Kind::LogRotationMissing,
     Kind::PipeBlocked,
@@ -240,46 +240,71 @@ pub fn text(d: &Diagnosis) -> String {
             "No containers found: no containerd shim or task, no conmon, no Docker or Kubernetes cgroup, nothing under /var/log/pods (paths under --root)."
         );
     } else {
-        let mut t = Table::new(&[
-            "CONTAINER",
-            "RUNTIME",
-            "POD",
-            "PIDS",
-            "WRITE/s",
-            "IO-WAIT%",
-            "LOG/s",
-            "LOG SIZE",
-            "ROTATION",
-            "PIPES",
-            "LOG",
-        ])
-        .text_columns(&[1, 2, 8, 10]);
-        for c in &shown {
-            let r = &c.info.r;
-            let main = c.main_log();
-            let runtime = match &r.runtime_namespace {
-                Some(ns) => format!("{}/{ns}", r.runtime_str()),
-                None => r.runtime_str().to_string(),
-            };
-            t.row(vec![
-                r.short(),
-                runtime,
-                r.pod_label().unwrap_or_else(|| "-".into()),
-                c.info.pids.len().to_string(),
-                opt_rate(c.write_bytes_per_s),
-                opt_pct(c.io_wait_pct),
-                opt_rate(main.and_then(|l| l.growth_bytes_per_s)),
-                main.and_then(|l| l.size_bytes)
-                    .map(units::bytes_u)
-                    .unwrap_or_else(|| "-".into()),
-                main.map(|l| format!("{} ({})", l.rotation_state.as_str(), l.rotation.by.as_str()))
-                    .unwrap_or_else(|| "-".into()),
-                c.blocked_pipes.to_string(),
-                main.map(|l| l.path.clone()).unwrap_or_else(|| "-".into()),
-            ]);
-        }
-        o.push_str(&t.render());
+        containers_table(&mut o, &shown);
     }
+    shims_table(&mut o, iv);
+    pods_table(&mut o, iv);
+    findings(&mut o, d);
+    let bs = blind_spots(d);
+    if !bs.is_empty() {
+        let _ = writeln!(o, "\nNot seen");
+        for b in bs {
+            let _ = writeln!(
+                o,
+                "  {} ({})",
+                crate::hoststr::for_terminal(&b.what),
+                crate::hoststr::for_terminal(&b.how_to_see)
+            );
+        }
+    }
+    o
+}
+
+/// One row per container: runtime, pod, I/O, its main log and how it is rotated.
+fn containers_table(o: &mut String, shown: &[&ContainerRates]) {
+    let mut t = Table::new(&[
+        "CONTAINER",
+        "RUNTIME",
+        "POD",
+        "PIDS",
+        "WRITE/s",
+        crate::fields::PROCESS_IO_WAIT.column(),
+        "LOG/s",
+        "LOG SIZE",
+        "ROTATION",
+        "PIPES",
+        "LOG",
+    ])
+    .text_columns(&[1, 2, 8, 10]);
+    for c in shown {
+        let r = &c.info.r;
+        let main = c.main_log();
+        let runtime = match &r.runtime_namespace {
+            Some(ns) => format!("{}/{ns}", r.runtime_str()),
+            None => r.runtime_str().to_string(),
+        };
+        t.row(vec![
+            r.short(),
+            runtime,
+            r.pod_label().unwrap_or_else(|| "-".into()),
+            c.info.pids.len().to_string(),
+            opt_rate(c.write_bytes_per_s),
+            opt_pct(c.io_wait_pct),
+            opt_rate(main.and_then(|l| l.growth_bytes_per_s)),
+            main.and_then(|l| l.size_bytes)
+                .map(units::bytes_u)
+                .unwrap_or_else(|| "-".into()),
+            main.map(|l| format!("{} ({})", l.rotation_state.as_str(), l.rotation.by.as_str()))
+                .unwrap_or_else(|| "-".into()),
+            c.blocked_pipes.to_string(),
+            main.map(|l| l.path.clone()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    o.push_str(&t.render());
+}
+
+/// The shims' own I/O.
+fn shims_table(o: &mut String, iv: &Interval) {
     if !iv.containers.shims.is_empty() {
         let _ = writeln!(o, "\nShims (I/O by shim)");
         let mut t = Table::new(&[
@@ -289,7 +314,7 @@ pub fn text(d: &Diagnosis) -> String {
             "TASK",
             "CONTAINERS",
             "WRITE/s",
-            "IO-WAIT%",
+            crate::fields::PROCESS_IO_WAIT.column(),
             "LOG/s",
         ])
         .text_columns(&[1, 2, 3]);
@@ -307,6 +332,10 @@ pub fn text(d: &Diagnosis) -> String {
         }
         o.push_str(&t.render());
     }
+}
+
+/// Log size and growth per pod.
+fn pods_table(o: &mut String, iv: &Interval) {
     let pods = pods_json(iv);
     if !pods.is_empty() {
         let _ = writeln!(o, "\nLog size by pod (/var/log/pods)");
@@ -321,6 +350,10 @@ pub fn text(d: &Diagnosis) -> String {
         }
         o.push_str(&t.render());
     }
+}
+
+/// The container findings with their remediation.
+fn findings(o: &mut String, d: &Diagnosis) {
     let fs: Vec<_> = d
         .findings
         .iter()
@@ -341,19 +374,6 @@ pub fn text(d: &Diagnosis) -> String {
             }
         }
     }
-    let bs = blind_spots(d);
-    if !bs.is_empty() {
-        let _ = writeln!(o, "\nNot seen");
-        for b in bs {
-            let _ = writeln!(
-                o,
-                "  {} ({})",
-                crate::hoststr::for_terminal(&b.what),
-                crate::hoststr::for_terminal(&b.how_to_see)
-            );
-        }
-    }
-    o
 }
 
 /// A shim's task id as `docker ps` shortens one. The id is the shim's `-id` argument, which

@@ -4,8 +4,10 @@
 
 use std::fmt::Write as _;
 
+use crate::findings::story::Story;
 use crate::findings::{Severity, Value};
 use crate::hoststr::{for_terminal as esc, for_terminal_lines as esc_lines};
+use crate::interval::Interval;
 use crate::units;
 
 use super::report::Diagnosis;
@@ -44,6 +46,27 @@ pub fn render(d: &Diagnosis) -> String {
         );
     }
     o.push('\n');
+    sections(&mut o, &story);
+    devices(&mut o, iv);
+    processes(&mut o, d);
+    let _ = writeln!(o, "## Filesystems");
+    o.push('\n');
+    o.push_str(
+        &super::table::filesystems(&super::report::filesystems_json(&iv.filesystems)).markdown(),
+    );
+    o.push('\n');
+    let _ = writeln!(o, "## Follow-up");
+    o.push('\n');
+    for l in &story.lasting_fixes {
+        let _ = writeln!(o, "- [ ] {}", esc(l));
+    }
+    o.push('\n');
+    blind_spots(&mut o, d);
+    o
+}
+
+/// A section per serious finding: explanation, evidence table, what to do.
+fn sections(o: &mut String, story: &Story) {
     for f in story.order.iter().filter(|f| f.severity != Severity::Info) {
         let _ = writeln!(o, "## {} — {}", f.kind.as_str(), subject_line(f));
         o.push('\n');
@@ -74,6 +97,10 @@ pub fn render(d: &Diagnosis) -> String {
             o.push('\n');
         }
     }
+}
+
+/// The whole disks, iostat style.
+fn devices(o: &mut String, iv: &Interval) {
     let _ = writeln!(o, "## Devices");
     o.push('\n');
     let mut t = Table::new(&[
@@ -94,6 +121,10 @@ pub fn render(d: &Diagnosis) -> String {
     }
     o.push_str(&t.markdown());
     o.push('\n');
+}
+
+/// The processes doing I/O, at most 10.
+fn processes(o: &mut String, d: &Diagnosis) {
     let procs = d.shown_processes();
     if !procs.is_empty() {
         let _ = writeln!(o, "## Processes");
@@ -128,18 +159,10 @@ pub fn render(d: &Diagnosis) -> String {
         o.push_str(&t.markdown());
         o.push('\n');
     }
-    let _ = writeln!(o, "## Filesystems");
-    o.push('\n');
-    o.push_str(
-        &super::table::filesystems(&super::report::filesystems_json(&iv.filesystems)).markdown(),
-    );
-    o.push('\n');
-    let _ = writeln!(o, "## Follow-up");
-    o.push('\n');
-    for l in &story.lasting_fixes {
-        let _ = writeln!(o, "- [ ] {}", esc(l));
-    }
-    o.push('\n');
+}
+
+/// What this run could not see, and how to see it.
+fn blind_spots(o: &mut String, d: &Diagnosis) {
     if !d.blind_spots.is_empty() {
         let _ = writeln!(o, "## Not visible in this run");
         o.push('\n');
@@ -151,5 +174,4 @@ pub fn render(d: &Diagnosis) -> String {
             }
         }
     }
-    o
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::findings::{Finding, Kind};
+use crate::findings::Finding;
 use crate::interval::{Interval, ProcessRates};
 use crate::snapshot::{DelayAcct, GapKind};
 use crate::units;
@@ -16,7 +16,7 @@ use crate::wire::{self, r2n, r2o};
 
 /// At most this many processes in the report: the ones with I/O, in D state, or named by
 /// a finding.
-pub const MAX_PROCESSES: usize = 40;
+const MAX_PROCESSES: usize = 40;
 
 pub struct Diagnosis {
     pub interval: Interval,
@@ -323,9 +323,4 @@ pub fn finding_json(f: &Finding) -> FindingJson {
         remediation: f.remediation.clone(),
         explanation: f.explanation.clone(),
     }
-}
-
-/// Is a finding of this kind present?
-pub fn has(d: &Diagnosis, k: Kind) -> bool {
-    d.findings.iter().any(|f| f.kind == k)
 }

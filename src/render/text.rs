@@ -5,8 +5,11 @@
 
 use std::fmt::Write as _;
 
+use crate::findings::story::Story;
 use crate::findings::{Finding, Severity};
 use crate::hoststr::for_terminal as esc;
+use crate::interval::Interval;
+use crate::interval::process::ProcessRates;
 use crate::units;
 
 use super::report::{Diagnosis, interesting_files};
@@ -21,9 +24,30 @@ fn sev_label(s: Severity) -> &'static str {
 }
 
 pub fn render(d: &Diagnosis) -> String {
-    let iv = &d.interval;
     let story = crate::findings::story::story(&d.findings);
     let mut o = String::new();
+    header(&mut o, d, &story);
+    findings(&mut o, &story);
+    devices(&mut o, &d.interval);
+    let procs = d.shown_processes();
+    if !procs.is_empty() {
+        processes(&mut o, d, &procs);
+        files(&mut o, &procs);
+    }
+    let _ = writeln!(o, "Filesystems");
+    o.push_str(
+        &super::table::filesystems(&super::report::filesystems_json(&d.interval.filesystems))
+            .render(),
+    );
+    o.push('\n');
+    what_to_do(&mut o, &story);
+    blind_spots(&mut o, d);
+    o
+}
+
+/// The title line, then either "no I/O stall" with the busiest disk or the story's summary.
+fn header(o: &mut String, d: &Diagnosis, story: &Story) {
+    let iv = &d.interval;
     let _ = writeln!(
         o,
         "iowhy diagnose — {} (Linux {}), {}, {:.1} s window",
@@ -33,12 +57,8 @@ pub fn render(d: &Diagnosis) -> String {
         iv.elapsed_s
     );
     o.push('\n');
-    let serious: Vec<&Finding> = d
-        .findings
-        .iter()
-        .filter(|f| f.severity != Severity::Info)
-        .collect();
-    if serious.is_empty() {
+    let serious = d.findings.iter().any(|f| f.severity != Severity::Info);
+    if !serious {
         let busiest = iv.whole_devices().max_by(|a, b| {
             a.util_pct
                 .partial_cmp(&b.util_pct)
@@ -72,6 +92,10 @@ pub fn render(d: &Diagnosis) -> String {
             o.push('\n');
         }
     }
+}
+
+/// Each finding in the story's order: severity, kind, summary, explanation, evidence.
+fn findings(o: &mut String, story: &Story) {
     for f in &story.order {
         let _ = writeln!(
             o,
@@ -101,8 +125,10 @@ pub fn render(d: &Diagnosis) -> String {
         }
         o.push('\n');
     }
+}
 
-    // The tables behind the story.
+/// The iostat -x table of whole disks.
+fn devices(o: &mut String, iv: &Interval) {
     let _ = writeln!(o, "Devices (iostat -x over the window)");
     let mut t = Table::new(&[
         "Device", "r/s", "w/s", "rkB/s", "wkB/s", "f/s", "r_await", "w_await", "f_await", "aqu-sz",
@@ -128,127 +154,132 @@ pub fn render(d: &Diagnosis) -> String {
     }
     o.push_str(&t.render());
     o.push('\n');
+}
 
-    let procs = d.shown_processes();
-    if !procs.is_empty() {
-        let _ = writeln!(o, "Processes doing I/O");
-        let mut t = Table::new(&[
-            "PID",
-            "COMM",
-            "READ/s",
-            "WRITE/s",
-            "IOWAIT%",
-            "FSYNC/s",
-            "STATE",
-            "WCHAN",
-            "MAIN FILE",
-        ])
-        .text_columns(&[1, 6, 7, 8]);
-        for p in procs.iter().take(15) {
-            t.row(vec![
+/// The processes doing I/O, at most 15.
+fn processes(o: &mut String, d: &Diagnosis, procs: &[&ProcessRates]) {
+    let _ = writeln!(o, "Processes doing I/O");
+    let mut t = Table::new(&[
+        "PID",
+        "COMM",
+        "READ/s",
+        "WRITE/s",
+        crate::fields::PROCESS_IO_WAIT.column(),
+        crate::fields::PROCESS_FSYNC_CALLS.column(),
+        "STATE",
+        "WCHAN",
+        "MAIN FILE",
+    ])
+    .text_columns(&[1, 6, 7, 8]);
+    for p in procs.iter().take(15) {
+        t.row(vec![
+            p.pid.to_string(),
+            p.comm.clone(),
+            p.read_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "?".into()),
+            p.write_bytes_per_s
+                .map(units::rate)
+                .unwrap_or_else(|| "?".into()),
+            p.io_wait_pct
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            d.fsync_per_s(p.pid)
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            if p.d_tasks > 0 {
+                format!("{} D×{}", p.state, p.d_tasks)
+            } else {
+                p.state.to_string()
+            },
+            p.wchan.clone().unwrap_or_default(),
+            p.main_written_file()
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    o.push_str(&t.render());
+    o.push('\n');
+}
+
+/// The files the first eight processes write, at most six each.
+fn files(o: &mut String, procs: &[&ProcessRates]) {
+    let mut ft = Table::new(&[
+        "PID", "FD", "FILE", "SIZE", "GROWTH/s", "FLAGS", "MOUNT", "DEVICE",
+    ])
+    .text_columns(&[2, 5, 6, 7]);
+    for p in procs.iter().take(8) {
+        for f in interesting_files(p).take(6) {
+            ft.row(vec![
                 p.pid.to_string(),
-                p.comm.clone(),
-                p.read_bytes_per_s
-                    .map(units::rate)
-                    .unwrap_or_else(|| "?".into()),
-                p.write_bytes_per_s
-                    .map(units::rate)
-                    .unwrap_or_else(|| "?".into()),
-                p.io_wait_pct
-                    .map(|v| format!("{v:.1}"))
-                    .unwrap_or_else(|| "-".into()),
-                d.fsync_per_s(p.pid)
-                    .map(|v| format!("{v:.0}"))
-                    .unwrap_or_else(|| "-".into()),
-                if p.d_tasks > 0 {
-                    format!("{} D×{}", p.state, p.d_tasks)
+                f.fd.to_string(),
+                if f.deleted {
+                    format!("{} (deleted)", f.path)
                 } else {
-                    p.state.to_string()
+                    f.path.clone()
                 },
-                p.wchan.clone().unwrap_or_default(),
-                p.main_written_file()
-                    .map(|f| f.path.clone())
-                    .unwrap_or_default(),
+                f.size_bytes
+                    .map(units::bytes_u)
+                    .unwrap_or_else(|| "?".into()),
+                f.growth_bytes_per_s
+                    .map(units::rate)
+                    .unwrap_or_else(|| "-".into()),
+                f.flag_names().join("|"),
+                f.mountpoint.clone().unwrap_or_default(),
+                f.devices.first().cloned().unwrap_or_default(),
             ]);
         }
-        o.push_str(&t.render());
-        o.push('\n');
-        let mut ft = Table::new(&[
-            "PID", "FD", "FILE", "SIZE", "GROWTH/s", "FLAGS", "MOUNT", "DEVICE",
-        ])
-        .text_columns(&[2, 5, 6, 7]);
-        for p in procs.iter().take(8) {
-            for f in interesting_files(p).take(6) {
-                ft.row(vec![
-                    p.pid.to_string(),
-                    f.fd.to_string(),
-                    if f.deleted {
-                        format!("{} (deleted)", f.path)
-                    } else {
-                        f.path.clone()
-                    },
-                    f.size_bytes
-                        .map(units::bytes_u)
-                        .unwrap_or_else(|| "?".into()),
-                    f.growth_bytes_per_s
-                        .map(units::rate)
-                        .unwrap_or_else(|| "-".into()),
-                    f.flag_names().join("|"),
-                    f.mountpoint.clone().unwrap_or_default(),
-                    f.devices.first().cloned().unwrap_or_default(),
-                ]);
-            }
-        }
-        if !ft.is_empty() {
-            let _ = writeln!(o, "Files they write");
-            o.push_str(&ft.render());
-            o.push('\n');
-        }
     }
+    if !ft.is_empty() {
+        let _ = writeln!(o, "Files they write");
+        o.push_str(&ft.render());
+        o.push('\n');
+    }
+}
 
-    let _ = writeln!(o, "Filesystems");
-    o.push_str(
-        &super::table::filesystems(&super::report::filesystems_json(&iv.filesystems)).render(),
-    );
-    o.push('\n');
-
+/// The remediation of every serious finding, then the lasting fixes.
+fn what_to_do(o: &mut String, story: &Story) {
     let actionable: Vec<&Finding> = story
         .order
         .iter()
         .copied()
         .filter(|f| !f.remediation.is_empty() && f.severity != Severity::Info)
         .collect();
-    if !actionable.is_empty() {
-        let _ = writeln!(o, "What to do now");
-        let _ = writeln!(o, "--------------");
-        for f in &actionable {
-            let _ = writeln!(o, "For {} ({}):", f.kind.as_str(), subject_line(f));
-            for r in &f.remediation {
-                for (i, line) in r.lines().enumerate() {
-                    let _ = writeln!(o, "  {}{}", if i == 0 { "$ " } else { "  " }, esc(line));
-                }
+    if actionable.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "What to do now");
+    let _ = writeln!(o, "--------------");
+    for f in &actionable {
+        let _ = writeln!(o, "For {} ({}):", f.kind.as_str(), subject_line(f));
+        for r in &f.remediation {
+            for (i, line) in r.lines().enumerate() {
+                let _ = writeln!(o, "  {}{}", if i == 0 { "$ " } else { "  " }, esc(line));
             }
         }
-        o.push('\n');
-        let _ = writeln!(o, "Later");
-        let _ = writeln!(o, "-----");
-        for line in &story.lasting_fixes {
-            let _ = writeln!(o, "  - {}", esc(line));
-        }
-        o.push('\n');
     }
+    o.push('\n');
+    let _ = writeln!(o, "Later");
+    let _ = writeln!(o, "-----");
+    for line in &story.lasting_fixes {
+        let _ = writeln!(o, "  - {}", esc(line));
+    }
+    o.push('\n');
+}
 
-    if !d.blind_spots.is_empty() {
-        let _ = writeln!(o, "Not visible in this run");
-        for b in &d.blind_spots {
-            if b.how_to_see.is_empty() {
-                let _ = writeln!(o, "  - {}", esc(&b.what));
-            } else {
-                let _ = writeln!(o, "  - {} → {}", esc(&b.what), esc(&b.how_to_see));
-            }
+/// What this run could not see, and how to see it.
+fn blind_spots(o: &mut String, d: &Diagnosis) {
+    if d.blind_spots.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "Not visible in this run");
+    for b in &d.blind_spots {
+        if b.how_to_see.is_empty() {
+            let _ = writeln!(o, "  - {}", esc(&b.what));
+        } else {
+            let _ = writeln!(o, "  - {} → {}", esc(&b.what), esc(&b.how_to_see));
         }
     }
-    o
 }
 
 pub fn subject_line(f: &Finding) -> String {

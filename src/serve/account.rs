@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The comm of a container's (or the host's) remainder series.
-pub const OTHER: &str = "other";
+const OTHER: &str = "other";
 
 /// Who a process is, for the metrics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -38,7 +38,7 @@ impl Group {
         }
     }
 
-    pub fn is_other(&self) -> bool {
+    fn is_other(&self) -> bool {
         self.comm == OTHER
     }
 
@@ -104,6 +104,9 @@ pub struct Sample {
     pub new: bool,
     /// Already deltas (tracing counts within the window).
     pub traced: Counters,
+    /// Its threads blocked now (D state, or writing into a full pipe): a stuck process
+    /// does no I/O, and is the one to see by name.
+    pub blocked: u64,
 }
 
 /// One exported series.
@@ -159,7 +162,7 @@ impl Accounts {
     }
 
     /// Is `g` exported under its own name (else it adds to its container's `other`)?
-    pub fn is_member(&self, g: &Group, now: f64) -> bool {
+    fn is_member(&self, g: &Group, now: f64) -> bool {
         !g.is_other() && self.series.get(g).is_some_and(|s| s.member_until >= now)
     }
 
@@ -176,6 +179,7 @@ impl Accounts {
     /// group's delta of this sample (before membership), for the caller's checks.
     pub fn update(&mut self, now: f64, samples: &[Sample]) -> BTreeMap<Group, Counters> {
         let mut by_group: BTreeMap<Group, Counters> = BTreeMap::new();
+        let mut blocked: HashMap<Group, u64> = HashMap::new();
         let mut seen = HashSet::with_capacity(samples.len());
         for s in samples {
             seen.insert(s.key);
@@ -193,6 +197,9 @@ impl Accounts {
                 None => Counters::default(),
             };
             d.add(&s.traced);
+            if s.blocked > 0 {
+                *blocked.entry(s.group.clone()).or_default() += s.blocked;
+            }
             match by_group.get_mut(&s.group) {
                 Some(c) => c.add(&d),
                 None => {
@@ -207,7 +214,7 @@ impl Accounts {
             self.series.entry(o).or_default().last_seen = now;
         }
         self.last.retain(|k, _| seen.contains(k));
-        self.elect(now, &by_group);
+        self.elect(now, &by_group, &blocked);
         for (g, d) in &by_group {
             let to = self.series_of(g, now);
             self.series.entry(to).or_default().counters.add(d);
@@ -226,29 +233,34 @@ impl Accounts {
         by_group
     }
 
-    /// This sample's top groups (by write bytes, then I/O wait, then sync calls, each
-    /// ranked separately; a group's best rank counts) become members for `linger`; at most
-    /// 2N members in all, the longest-idle lingering ones making room.
-    fn elect(&mut self, now: f64, by_group: &BTreeMap<Group, Counters>) {
-        let active: Vec<(&Group, &Counters)> = by_group
+    /// This sample's top groups (by I/O bytes, I/O wait, sync calls and blocked threads,
+    /// each ranked separately; a group's best rank counts) become members for `linger`;
+    /// at most 2N members in all, the longest-idle lingering ones making room.
+    fn elect(
+        &mut self,
+        now: f64,
+        by_group: &BTreeMap<Group, Counters>,
+        blocked: &HashMap<Group, u64>,
+    ) {
+        let stuck = |g: &Group| blocked.get(g).copied().unwrap_or(0);
+        let keyed: Vec<(&Group, [u64; 4])> = by_group
             .iter()
-            .filter(|(g, c)| {
-                !g.is_other()
-                    && (c.write_bytes + c.read_bytes > 0
-                        || c.io_wait_ticks.unwrap_or(0) > 0
-                        || c.sync_count() > 0)
+            .filter(|(g, _)| !g.is_other())
+            .map(|(g, c)| {
+                let k = [
+                    c.write_bytes + c.read_bytes,
+                    c.io_wait_ticks.unwrap_or(0),
+                    c.sync_count(),
+                    stuck(g),
+                ];
+                (g, k)
             })
+            .filter(|(_, k)| k.iter().any(|v| *v > 0))
             .collect();
         let mut best: HashMap<&Group, usize> = HashMap::new();
-        let keys: [fn(&Counters) -> u64; 3] = [
-            |c| c.write_bytes + c.read_bytes,
-            |c| c.io_wait_ticks.unwrap_or(0),
-            |c| c.sync_count(),
-        ];
-        for key in keys {
-            let mut v: Vec<&(&Group, &Counters)> =
-                active.iter().filter(|(_, c)| key(c) > 0).collect();
-            v.sort_by(|a, b| key(b.1).cmp(&key(a.1)).then(a.0.cmp(b.0)));
+        for i in 0..4 {
+            let mut v: Vec<&(&Group, [u64; 4])> = keyed.iter().filter(|(_, k)| k[i] > 0).collect();
+            v.sort_by(|a, b| b.1[i].cmp(&a.1[i]).then(a.0.cmp(b.0)));
             for (rank, (g, _)) in v.iter().enumerate() {
                 let e = best.entry(*g).or_insert(rank);
                 *e = (*e).min(rank);
@@ -305,6 +317,7 @@ mod tests {
             }),
             new,
             traced: Counters::default(),
+            blocked: 0,
         }
     }
 
@@ -362,6 +375,16 @@ mod tests {
                 ("web".into(), "other".into(), 10),
             ]
         );
+    }
+
+    #[test]
+    fn a_blocked_process_is_seen_by_name_though_it_does_no_io() {
+        let mut a = Accounts::new(1, 60.0);
+        let mut stuck = sample(1, "stuck-writer", "", 0, false);
+        a.update(0.0, &[stuck.clone()]);
+        stuck.blocked = 1;
+        a.update(1.0, &[stuck]);
+        assert!(a.is_member(&Group::host("stuck-writer"), 1.0));
     }
 
     #[test]

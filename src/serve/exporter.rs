@@ -12,6 +12,9 @@ use crate::interval::process::deleted_by_inode;
 use crate::snapshot::{DelayAcct, Snapshot};
 use crate::trace::TraceData;
 
+/// The samples of one family: label values and the value.
+type Samples = Vec<(Vec<String>, Value)>;
+
 /// A sample value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -239,6 +242,8 @@ impl Exporter {
                 }),
                 new: p.start_ticks as f64 / tck > since,
                 traced: Counters::default(),
+                blocked: p.d_tasks.len() as u64
+                    + s.pipe_waits.iter().filter(|w| w.pid == p.pid).count() as u64,
             })
             .collect()
     }
@@ -269,6 +274,7 @@ impl Exporter {
                         raw: None,
                         new: false,
                         traced: traced_counters(t, *pid),
+                        blocked: 0,
                     });
                 }
             }
@@ -469,12 +475,23 @@ impl Exporter {
 
     /// Every family, in `fields::ALL` order; a family with no sample is left out.
     pub fn families(&self, version: &str, revision: &str) -> Vec<Family> {
+        [
+            self.process_families(),
+            self.file_families(),
+            self.device_families(),
+            self.own_families(version, revision),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|(_, samples)| !samples.is_empty())
+        .map(|(field, samples)| Family { field, samples })
+        .collect()
+    }
+
+    /// Per process group: bytes, I/O wait, sync calls and time, blocked tasks.
+    fn process_families(&self) -> Vec<(Field, Samples)> {
         let mut out = Vec::new();
-        let mut push = |field: Field, samples: Vec<(Vec<String>, Value)>| {
-            if !samples.is_empty() {
-                out.push(Family { field, samples });
-            }
-        };
+        let mut push = |field: Field, samples: Samples| out.push((field, samples));
         let series = self.accounts.series();
         let lv = |g: &Group| g.values().iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let per = |get: &dyn Fn(&Counters) -> Option<f64>| -> Vec<(Vec<String>, Value)> {
@@ -527,6 +544,13 @@ impl Exporter {
                 })
                 .collect(),
         );
+        out
+    }
+
+    /// Per file, deleted-open space, and per container log.
+    fn file_families(&self) -> Vec<(Field, Samples)> {
+        let mut out = Vec::new();
+        let mut push = |field: Field, samples: Samples| out.push((field, samples));
         push(
             fields::FILE_WRITE_BYTES,
             self.files
@@ -573,6 +597,13 @@ impl Exporter {
                 .map(|(k, b)| (ckey(k), Value::Num(*b as f64)))
                 .collect(),
         );
+        out
+    }
+
+    /// Per device: fsync latency buckets and queue capacity.
+    fn device_families(&self) -> Vec<(Field, Samples)> {
+        let mut out = Vec::new();
+        let mut push = |field: Field, samples: Samples| out.push((field, samples));
         let bounds = fsync_bounds();
         push(
             fields::FSYNC_DURATION,
@@ -602,6 +633,13 @@ impl Exporter {
                 .map(|(d, n)| (vec![d.clone()], Value::Num(*n as f64)))
                 .collect(),
         );
+        out
+    }
+
+    /// The findings, the sources and collectors, iowhy's build and the sample time.
+    fn own_families(&self, version: &str, revision: &str) -> Vec<(Field, Samples)> {
+        let mut out = Vec::new();
+        let mut push = |field: Field, samples: Samples| out.push((field, samples));
         let mut findings = Vec::new();
         for k in Kind::ALL {
             for s in Severity::ALL {

@@ -78,7 +78,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Parse a request head (up to the empty line).
-pub fn parse_head(head: &str) -> Option<Request> {
+fn parse_head(head: &str) -> Option<Request> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_string();
@@ -311,6 +311,25 @@ mod tests {
             head.contains("Content-Length: 5000\r\n") && head.ends_with("\r\n\r\n"),
             "{head}"
         );
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn past_max_requests_a_request_gets_503_at_once() {
+        let ls = bind(&["127.0.0.1:0".parse().unwrap()]).unwrap();
+        let addr = ls[0].local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let h: Handler = Arc::new(|_: &Request| Response::text(200, "ok\n"));
+        let st = stop.clone();
+        let t = std::thread::spawn(move || run(ls, h, 1, st));
+        // A client that connects and says nothing holds the only slot.
+        let _silent = TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let busy = get(addr, "GET /a HTTP/1.1\r\n\r\n");
+        assert!(busy.starts_with("HTTP/1.1 503 "), "{busy}");
+        assert!(started.elapsed() < Duration::from_secs(2));
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap();
     }

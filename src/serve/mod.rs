@@ -8,10 +8,10 @@
 //! (the sample then ages, and `iowhy_scrape_collector_success{collector="sampler"}` says
 //! so after `--collector.timeout`).
 
-pub mod account;
+pub(crate) mod account;
 pub mod expo;
-pub mod exporter;
-pub mod http;
+pub(crate) mod exporter;
+pub(crate) mod http;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -80,7 +80,7 @@ struct Latest {
 }
 
 /// The version and git revision this binary was built from.
-pub fn build_revision() -> &'static str {
+fn build_revision() -> &'static str {
     option_env!("IOWHY_GIT_REVISION").unwrap_or("unknown")
 }
 

@@ -10,18 +10,18 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::container::cmdline;
-use crate::container::crilog;
-use crate::container::logrotate;
-use crate::container::oci;
 use crate::container::paths;
-use crate::container::podlog;
 use crate::container::rotation;
 use crate::container::scan::{
     ContainerLink, DockerContainer, LogFile, PodContainerLogs, PodLogs, RuntimeScan, StorageBundle,
     Task,
 };
 use crate::error::ReadError;
+use crate::parse::container::cmdline;
+use crate::parse::container::crilog;
+use crate::parse::container::logrotate;
+use crate::parse::container::oci;
+use crate::parse::container::podlog;
 use crate::parse::fdinfo;
 use crate::snapshot::Process;
 
@@ -29,7 +29,7 @@ use super::reader::{MAX_CONFIG_BYTES, Reader};
 
 /// How much of a log's end to read for line statistics: enough for hundreds of lines,
 /// small enough to cost nothing per log per snapshot.
-pub const TAIL_BYTES: u64 = 64 * 1024;
+const TAIL_BYTES: u64 = 64 * 1024;
 /// Bounds on what one scan looks at (a node runs at most a few hundred pods).
 const MAX_PODS: usize = 2000;
 const MAX_STORAGE: usize = 2000;
@@ -148,7 +148,7 @@ fn storage(c: &mut Ctx<'_>, processes: &[Process]) {
     let mut bundles: Vec<(String, String)> = Vec::new();
     for root in paths::STORAGE_CONTAINERS {
         for id in c.list(root) {
-            if crate::container::cgroup::is_hex_id(&id) {
+            if crate::parse::container::cgroup::is_hex_id(&id) {
                 bundles.push((id.clone(), format!("{root}/{id}/userdata")));
             }
         }
@@ -223,7 +223,7 @@ fn docker(c: &mut Ctx<'_>, processes: &[Process]) {
     let ids: Vec<String> = c
         .list(paths::DOCKER_CONTAINERS)
         .into_iter()
-        .filter(|i| crate::container::cgroup::is_hex_id(i))
+        .filter(|i| crate::parse::container::cgroup::is_hex_id(i))
         .collect();
     for id in ids {
         let dir = format!("{}/{id}", paths::DOCKER_CONTAINERS);

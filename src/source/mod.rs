@@ -1,10 +1,10 @@
 //! Sources: read the kernel (live roots, or a captured fixture) into a [`Snapshot`].
 
-pub mod containers;
-pub mod pipes;
+pub(crate) mod containers;
+pub(crate) mod pipes;
 pub mod process;
 pub mod reader;
-pub mod system;
+pub(crate) mod system;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,7 +27,20 @@ pub struct SnapshotOptions {
     /// Container runtimes' records under `--root` and blocked pipe writers (needs the
     /// processes' cmdline, cgroup and fds).
     pub containers: bool,
+    /// fd tables and cgroups from an earlier snapshot, by (pid, start time), for the
+    /// processes this one does not read them for (a sampler's idle processes): filled in
+    /// before the container and pipe scans, which need them.
+    pub carry: Option<std::sync::Arc<Carry>>,
 }
+
+/// What a process had in an earlier snapshot: its fd table and cgroups.
+pub type Carry = std::collections::HashMap<
+    (u32, u64),
+    (
+        Option<Vec<crate::snapshot::OpenFile>>,
+        Option<Vec<crate::parse::cgroup::CgroupEntry>>,
+    ),
+>;
 
 impl SnapshotOptions {
     /// Everything: what `diagnose` reads.
@@ -37,6 +50,7 @@ impl SnapshotOptions {
             mounts: true,
             block: true,
             containers: true,
+            carry: None,
         }
     }
 
@@ -47,6 +61,26 @@ impl SnapshotOptions {
             mounts: false,
             block: true,
             containers: false,
+            carry: None,
+        }
+    }
+
+    /// One process with its open files, the mounts and block devices they are on (what
+    /// `files` and the actions read); `details` adds its status and cmdline.
+    pub fn one_process(pid: u32, details: bool) -> Self {
+        let one = std::collections::BTreeSet::from([pid]);
+        SnapshotOptions {
+            processes: Some(ProcessOptions {
+                fds: FdPolicy::Pids(one.clone()),
+                threads: false,
+                details,
+                only: Some(one),
+                known: None,
+            }),
+            mounts: true,
+            block: true,
+            containers: false,
+            carry: None,
         }
     }
 }
@@ -310,6 +344,19 @@ fn take(
     if let Some(popts) = &opts.processes {
         s.processes =
             process::scan(r, popts, &mut s.gaps).map_err(|e: ReadError| anyhow::Error::new(e))?;
+        if let Some(c) = &opts.carry {
+            for p in &mut s.processes {
+                let Some((fds, cgroups)) = c.get(&p.key()) else {
+                    continue;
+                };
+                if p.fds.is_none() {
+                    p.fds = fds.clone();
+                }
+                if p.cgroups.is_none() {
+                    p.cgroups = cgroups.clone();
+                }
+            }
+        }
         for st in blocked_process_reads(r, &s.processes) {
             let what = format!(
                 "{} of pid {} ({})",
@@ -405,7 +452,7 @@ fn clk_tck() -> u64 {
     rustix::param::clock_ticks_per_second()
 }
 
-pub fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

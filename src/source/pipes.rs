@@ -26,7 +26,7 @@ fn is_pipe(f: &OpenFile) -> bool {
 }
 
 /// Writable pipe or FIFO fds of a process.
-pub fn writable_pipes(p: &Process) -> Vec<&OpenFile> {
+fn writable_pipes(p: &Process) -> Vec<&OpenFile> {
     p.fds
         .iter()
         .flatten()

@@ -17,9 +17,9 @@ use super::reader::{DirHandle, Outcome, Reader};
 /// At most this many fds of one process are read (a connection-pooling server can hold
 /// hundreds of thousands); the rest are counted in a gap. Memory stays bounded: two
 /// snapshots of such a process cost a few MiB, not hundreds.
-pub const MAX_FDS_PER_PROCESS: usize = 20_000;
+const MAX_FDS_PER_PROCESS: usize = 20_000;
 /// At most this many threads of one process are looked at for D state and blkio delay.
-pub const MAX_THREADS_PER_PROCESS: usize = 10_000;
+const MAX_THREADS_PER_PROCESS: usize = 10_000;
 
 /// Which fd tables to read: they cost a few syscalls per open file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,7 +135,8 @@ pub fn scan(
 }
 
 /// Read one process by pid (for `iowhy files PID`), with the same deadlines.
-pub fn read_one(
+#[cfg(test)]
+fn read_one(
     r: &mut Reader,
     pid: u32,
     opts: &ProcessOptions,

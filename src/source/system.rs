@@ -147,7 +147,7 @@ fn has_word(cmdline: &str, w: &str) -> bool {
 
 /// Is the kernel release ("4.18.0-553.el8.x86_64", "6.18.44-fc") older than `v`?
 /// `None` when it does not parse.
-pub fn kernel_before(osrelease: &str, v: (u32, u32)) -> Option<bool> {
+fn kernel_before(osrelease: &str, v: (u32, u32)) -> Option<bool> {
     let mut it = osrelease.trim().split(|c: char| !c.is_ascii_digit());
     let major: u32 = it.next()?.parse().ok()?;
     let minor: u32 = it.next()?.parse().ok()?;

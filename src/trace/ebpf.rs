@@ -197,7 +197,7 @@ pub struct EbpfSession {
     roots: Roots,
     bpf: Ebpf,
     data: TraceData,
-    _tracefs: super::perf::Tracefs,
+    _tracefs: super::tracefs_mount::Tracefs,
     /// RLIMIT_MEMLOCK as it was (raised on kernels before 5.11), put back after the maps
     /// are freed: fields drop in order, after `bpf`.
     _memlock: super::rlimit::Raised,
@@ -242,10 +242,6 @@ impl super::Session for EbpfSession {
         !self._tracefs.mounted_by_us()
     }
 
-    fn layer(&self) -> Layer {
-        Layer::Ebpf
-    }
-
     fn collect(
         &mut self,
         req: &TraceRequest,
@@ -259,7 +255,7 @@ impl super::Session for EbpfSession {
 /// Load and attach everything (the verifier takes a moment); counting starts in `collect`.
 pub fn open(req: &TraceRequest, roots: &Roots) -> Result<EbpfSession> {
     available(roots)?;
-    let tracefs = super::perf::Tracefs::find_or_mount(roots)?;
+    let tracefs = super::tracefs_mount::Tracefs::find_or_mount(roots)?;
     let filter = req.is_filtered();
     let filter_enabled: u32 = filter.into();
     let self_tgid: u32 = std::process::id();
@@ -458,7 +454,7 @@ fn name_of(res: &Resolver, current: &HashMap<(u32, i32), u32>, k: &FileKey) -> O
     // Missing from the kernel's table (aged out): the entry is the fd's latest, at best.
     let now = current.get(&(k.tgid, k.fd)).copied().unwrap_or(k.gen_);
     if now == k.gen_ {
-        res.from_proc(k.tgid, k.fd)
+        res.name_from_proc(k.tgid, k.fd)
     } else {
         None
     }

@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub const SUB_BITS: u32 = 4;
-pub const SUB: usize = 1 << SUB_BITS;
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
 /// Exponents 0..=40 (2^40 ns ≈ 18 min); values above land in the last bucket.
-pub const MAX_EXP: u32 = 40;
-pub const BUCKETS: usize = (MAX_EXP as usize + 1) * SUB;
+const MAX_EXP: u32 = 40;
+const BUCKETS: usize = (MAX_EXP as usize + 1) * SUB;
 
 /// The bucket of a value in nanoseconds.
 pub fn bucket(ns: u64) -> usize {

@@ -7,12 +7,10 @@
 //! - `sampling`: reading `/proc/PID/task/*/syscall` at ~100 Hz — an estimate of the share
 //!   of time spent in sync calls, for when tracing is not allowed.
 
-pub mod delayacct;
 pub mod ebpf;
 pub mod hist;
 pub mod model;
 pub mod perf;
-pub mod perfev;
 pub mod resolve;
 pub mod ring;
 pub mod rlimit;
@@ -83,6 +81,24 @@ impl TraceRequest {
         }
         t
     }
+
+    /// All threads of the target processes (pids given, or processes whose comm matches).
+    pub fn target_tids(&self, roots: &Roots) -> Option<Vec<u32>> {
+        if !self.is_filtered() {
+            return None;
+        }
+        let pids = self.target_pids(roots);
+        let mut r = crate::source::reader::Reader::live(roots.clone());
+        let mut tids = Vec::new();
+        for pid in pids {
+            // A process gone has no threads to watch; task/ is readable by anyone.
+            if let Ok(t) = numbered_entries(&mut r, &roots.pid_dir(pid).join("task")) {
+                tids.extend(t);
+            }
+        }
+        tids.sort_unstable();
+        Some(tids)
+    }
 }
 
 /// The numeric entries of a directory (pids in `/proc`, tids in `/proc/PID/task`).
@@ -114,7 +130,6 @@ pub enum TracingChoice {
 /// window. Dropping it releases every perf fd, BPF program and link, and unmounts tracefs
 /// if it was mounted for us.
 pub trait Session {
-    fn layer(&self) -> Layer;
     /// Whether its kernel objects may be released by a child after this process exits
     /// (see [`release`]): not when the session mounted tracefs itself, which it must
     /// unmount once they are gone.
@@ -179,9 +194,6 @@ pub fn release(session: Box<dyn Session>) {
 struct OffSession;
 
 impl Session for OffSession {
-    fn layer(&self) -> Layer {
-        Layer::Off
-    }
     fn collect(
         &mut self,
         req: &TraceRequest,
@@ -237,16 +249,6 @@ pub fn open(
     Ok((s, why))
 }
 
-/// Open, watch one window, close.
-pub fn run(
-    req: &TraceRequest,
-    roots: &Roots,
-    stop: &AtomicBool,
-    choice: TracingChoice,
-) -> Result<TraceData> {
-    run_keep(req, roots, stop, choice).map(|(d, _)| d)
-}
-
 /// As [`run`], also handing back the session, for the caller to [`release`] once its
 /// report is out.
 pub fn run_keep(
@@ -265,4 +267,19 @@ pub fn run_keep(
 pub fn thread_cpu_s() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// Drop the items on up to 16 threads at once.
+pub fn close_in_parallel<T: Send>(items: Vec<T>) {
+    if items.is_empty() {
+        return;
+    }
+    let per = items.len().div_ceil(16);
+    let mut items = items;
+    std::thread::scope(|s| {
+        while !items.is_empty() {
+            let chunk: Vec<T> = items.drain(..per.min(items.len())).collect();
+            s.spawn(move || drop(chunk));
+        }
+    });
 }

@@ -62,12 +62,12 @@ struct ProcReads {
 const MAX_DENIED: usize = 16;
 
 /// Bound on (process, file) entries: beyond it, new files are counted as dropped.
-pub const MAX_KEYS: usize = 20_000;
+const MAX_KEYS: usize = 20_000;
 /// Bound on remembered fd names (each a path of up to a few hundred bytes): the size of
 /// the eBPF program's fd table (`fdgen`), so it never holds names for more fds than that.
-pub const MAX_NAMES: usize = 65_536;
+const MAX_NAMES: usize = 65_536;
 /// Bound on processes remembered without a traced call yet (exec and exit seen).
-pub const MAX_INFO: usize = 20_000;
+const MAX_INFO: usize = 20_000;
 pub const UNRESOLVED: &str = "(closed before its path could be read)";
 pub const NO_FD: &str = "(no fd: sync or msync)";
 /// `AT_FDCWD` from the kernel's fcntl.h: "relative to the working directory".
@@ -76,7 +76,7 @@ pub const AT_FDCWD: i32 = -100;
 /// `base/rel` without `.` and with `..` folded lexically: the kernel's /proc links give
 /// canonical paths, and a name learnt from an open must compare equal to them. (`..`
 /// after a symlink would be resolved differently by the kernel; rare in log paths.)
-pub fn join_clean(base: &std::path::Path, rel: &str) -> String {
+fn join_clean(base: &std::path::Path, rel: &str) -> String {
     use std::path::Component;
     let mut out = std::path::PathBuf::new();
     for c in base.join(rel).components() {
@@ -141,7 +141,7 @@ impl Resolver {
     }
 
     /// What `/proc/PID/fd/FD` points at now, with the flags from fdinfo.
-    pub fn from_proc(&self, pid: u32, fd: i32) -> Option<Name> {
+    pub fn name_from_proc(&self, pid: u32, fd: i32) -> Option<Name> {
         let path = self.proc_read(pid, |r, roots| r.readlink(&roots.fd_link(pid, fd)))?;
         let flags = self
             .proc_read(pid, |r, roots| {
@@ -289,7 +289,7 @@ impl Resolver {
         let name = match known {
             Some(n) => Some(n),
             None => {
-                let n = self.from_proc(pid, fd);
+                let n = self.name_from_proc(pid, fd);
                 if let Some(n) = &n {
                     self.set_current(pid, fd, n.clone());
                 }
@@ -414,8 +414,9 @@ impl Resolver {
         }
     }
 
+    #[cfg(test)]
     /// Sizes of the tables, for tests of the bounds.
-    pub fn table_sizes(&self) -> (usize, usize, usize, usize) {
+    fn table_sizes(&self) -> (usize, usize, usize, usize) {
         (
             self.current_len,
             self.learnt.len(),
@@ -444,10 +445,6 @@ impl Resolver {
         }
         data.dropped_keys += self.dropped_keys;
         data.procs = self.into_procs();
-    }
-
-    pub fn procs_mut(&mut self) -> &mut BTreeMap<u32, ProcTrace> {
-        &mut self.procs
     }
 }
 
@@ -519,7 +516,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         let res = Resolver::new(Roots::default());
         let n = res
-            .from_proc(std::process::id(), f.as_file().as_raw_fd())
+            .name_from_proc(std::process::id(), f.as_file().as_raw_fd())
             .unwrap();
         assert_eq!(
             std::path::Path::new(&n.path),

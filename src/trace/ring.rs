@@ -3,7 +3,7 @@
 //! perf crates that wrap it (perf-event, perf-event2) do not read tracepoint samples from
 //! per-CPU rings shared by several events (PERF_EVENT_IOC_SET_OUTPUT).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use perf_event_open_sys::bindings::perf_event_mmap_page;
@@ -59,10 +59,6 @@ impl Ring {
             scratch: Vec::new(),
             body: Vec::new(),
         })
-    }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
     }
 
     /// The shared head (written by the kernel) and tail (written by us) counters.

@@ -21,6 +21,7 @@ impl Raised {
         }
     }
 
+    #[cfg(test)]
     pub fn changed(&self) -> bool {
         self.previous.is_some()
     }
@@ -57,7 +58,7 @@ pub fn raise_nofile(needed: usize) -> (u64, u64, Raised) {
 }
 
 /// `major.minor` of a kernel release string (`5.10.0-21-amd64`, `4.18.0-513.el8`).
-pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut it = release.split(['.', '-']);
     let major = it.next()?.parse().ok()?;
     let minor = it.next()?.parse().ok()?;
@@ -75,7 +76,7 @@ pub enum MemlockPlan {
 
 /// The plan for a kernel `version` and the limits `soft`/`hard` (`None`: unlimited);
 /// `privileged`: CAP_SYS_RESOURCE, which may raise the hard limit too.
-pub fn memlock_plan(
+fn memlock_plan(
     version: Option<(u32, u32)>,
     soft: Option<u64>,
     hard: Option<u64>,

@@ -116,10 +116,6 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<SamplingSession> {
 }
 
 impl super::Session for SamplingSession {
-    fn layer(&self) -> Layer {
-        Layer::Sampling
-    }
-
     fn collect(
         &mut self,
         req: &TraceRequest,

@@ -21,7 +21,7 @@ use crate::roots::Roots;
 use crate::source::reader::Reader;
 
 /// PATH_MAX from the kernel's limits.h: no path an open accepts is longer.
-pub const PATH_MAX: usize = 4096;
+const PATH_MAX: usize = 4096;
 
 /// How long a read of another process's memory may take before it is given up. A read
 /// that is not blocked takes a few µs; an open's exit comes within tens of µs, so a path
@@ -34,7 +34,7 @@ pub const READ_DEADLINE: Duration = Duration::from_millis(300);
 /// it passed once and named 12 once, so the test is also load-sensitive, and the cause
 /// is not found yet. Until it is, the reads are made here, after the check for a task
 /// in D on its memory map; the worker and its deadline are tested as units.
-pub const READ_ON_WORKER: bool = false;
+const READ_ON_WORKER: bool = false;
 
 /// Why a read failed, as far as the caller cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,7 +189,7 @@ pub struct MemReader {
 /// Does a D task's `wchan` name a wait that can hold or queue on the mmap_lock: the
 /// lock's rwsem, a VMA write lock, a page fault waiting for a frozen filesystem? ("0" or
 /// nothing: it woke between the two reads.)
-pub fn waits_on_memory(wchan: &str) -> bool {
+fn waits_on_memory(wchan: &str) -> bool {
     ["rwsem", "mmap", "vma", "fault"]
         .iter()
         .any(|k| wchan.contains(k))

@@ -26,4 +26,10 @@ pub struct TopProcess {
     pub io_wait_pct: Option<f64>,
     pub d_state_threads: usize,
     pub wchan: Option<String>,
+    /// With `-a`: bytes read since the first report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accumulated_read_bytes: Option<f64>,
+    /// With `-a`: bytes written since the first report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accumulated_write_bytes: Option<f64>,
 }

@@ -72,41 +72,13 @@ pub fn rotate(roots: &Roots, a: &RotateOptions) -> Result<RotateReport> {
     if !a.dry_run {
         super::resume_stale_pauses(roots);
     }
-    let host = if a.path.is_absolute() {
-        a.path.clone()
-    } else {
-        std::env::current_dir()?.join(&a.path)
-    };
-    let path = roots.host(&host);
-    let md = std::fs::symlink_metadata(&path)
-        .map_err(|e| usage(format!("{}: {e}", a.path.display())))?;
-    if !md.is_file() {
-        return Err(usage(format!("{}: not a regular file", a.path.display())));
-    }
-    let dir = path
-        .parent()
-        .context("the log has no directory")?
-        .to_path_buf();
-    if is_mount_root(&path, &md, &std::fs::metadata(&dir)?) {
-        return Err(usage(format!(
-            "{} is a mount of its own (bind-mounted onto its directory): a rename cannot move it to its rotated name; \
-             rotate it where it is mounted from",
-            a.path.display()
-        )));
-    }
-    // The rotated names (`base.1`, `base.2.gz`, ...) are built from the name as text: a
-    // name that is not UTF-8 would come out as another file's name. Refuse it instead.
-    let base = path
-        .file_name()
-        .context("file name")?
-        .to_str()
-        .ok_or_else(|| {
-            usage(format!(
-                "{}: the file name is not UTF-8; iowhy does not rotate it (rename it with mv, then signal the writer)",
-                crate::hoststr::for_terminal(&a.path.display().to_string())
-            ))
-        })?
-        .to_string();
+    let Log {
+        host,
+        path,
+        md,
+        dir,
+        base,
+    } = the_log(roots, a)?;
     let dev = (rustix::fs::major(md.dev()), rustix::fs::minor(md.dev()));
     let held = holders::scan(roots, dev, md.ino(), &host.display().to_string())?;
     super::test_sync("rotate-scanned");
@@ -194,4 +166,61 @@ pub fn rotate(roots: &Roots, a: &RotateOptions) -> Result<RotateReport> {
     }
     old_files(roots, a, &dir, &base, &plan.removals, &mut report);
     Ok(report)
+}
+
+/// The log to rotate, checked: its host path, its path under the roots, its metadata, its
+/// directory and its UTF-8 base name.
+struct Log {
+    host: PathBuf,
+    path: PathBuf,
+    md: std::fs::Metadata,
+    dir: PathBuf,
+    base: String,
+}
+
+/// Find the log and refuse what cannot be rotated by rename: not a regular file, a mount
+/// of its own, a name that is not UTF-8.
+fn the_log(roots: &Roots, a: &RotateOptions) -> Result<Log> {
+    let host = if a.path.is_absolute() {
+        a.path.clone()
+    } else {
+        std::env::current_dir()?.join(&a.path)
+    };
+    let path = roots.host(&host);
+    let md = std::fs::symlink_metadata(&path)
+        .map_err(|e| usage(format!("{}: {e}", a.path.display())))?;
+    if !md.is_file() {
+        return Err(usage(format!("{}: not a regular file", a.path.display())));
+    }
+    let dir = path
+        .parent()
+        .context("the log has no directory")?
+        .to_path_buf();
+    if is_mount_root(&path, &md, &std::fs::metadata(&dir)?) {
+        return Err(usage(format!(
+            "{} is a mount of its own (bind-mounted onto its directory): a rename cannot move it to its rotated name; \
+             rotate it where it is mounted from",
+            a.path.display()
+        )));
+    }
+    // The rotated names (`base.1`, `base.2.gz`, ...) are built from the name as text: a
+    // name that is not UTF-8 would come out as another file's name. Refuse it instead.
+    let base = path
+        .file_name()
+        .context("file name")?
+        .to_str()
+        .ok_or_else(|| {
+            usage(format!(
+                "{}: the file name is not UTF-8; iowhy does not rotate it (rename it with mv, then signal the writer)",
+                crate::hoststr::for_terminal(&a.path.display().to_string())
+            ))
+        })?
+        .to_string();
+    Ok(Log {
+        host,
+        path,
+        md,
+        dir,
+        base,
+    })
 }

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use super::logs::{active_log, push_log};
 use super::names::{apply_names, apply_runtime_name};
-use super::{Builder, shim_runtime};
-use crate::container::cgroup::Runtime;
+use super::{Builder, ContainerInfo, shim_runtime};
+use crate::container::paths;
 use crate::container::rotation::LogKind;
-use crate::container::{cmdline, oci, paths};
+use crate::container::scan::RuntimeScan;
+use crate::parse::container::cgroup::Runtime;
+use crate::parse::container::{cmdline, oci};
 use crate::parse::fdinfo;
 use crate::snapshot::{Process, Snapshot};
 
@@ -17,7 +19,7 @@ use crate::snapshot::{Process, Snapshot};
 pub(super) fn enrich(b: &mut Builder<'_>, s: &Snapshot) {
     let scan = b.scan;
     // Regular files held open for writing, by path: who writes each log.
-    let mut writers: HashMap<&str, (u32, i32)> = HashMap::new();
+    let mut writers: Writers = HashMap::new();
     for p in &s.processes {
         for f in p.fds.iter().flatten() {
             let writable = f.flags.is_some_and(fdinfo::is_writable);
@@ -29,128 +31,160 @@ pub(super) fn enrich(b: &mut Builder<'_>, s: &Snapshot) {
     let procs: HashMap<u32, &Process> = s.processes.iter().map(|p| (p.pid, p)).collect();
     for c in &mut b.out.containers {
         let id = c.r.id.clone();
-        let task = match &c.r.runtime_namespace {
-            Some(ns) => scan.task(ns, &id),
-            None => scan.tasks.iter().find(|t| t.id == id),
-        };
-        if let Some(t) = task {
-            c.sources.insert("bundle");
-            c.r.runtime_namespace.get_or_insert(t.namespace.clone());
-            apply_names(c, &oci::k8s_names(&t.annotations));
-            if c.r.runtime.is_none() {
-                c.r.runtime = Some(shim_runtime(Some(&t.namespace)));
-            }
-        }
-        if let Some(sb) = scan.storage_bundle(&id) {
-            c.sources.insert("bundle");
-            apply_names(c, &oci::k8s_names(&sb.annotations));
-            let by = match sb
-                .annotations
-                .get(oci::CONTAINER_MANAGER)
-                .map(String::as_str)
-            {
-                Some("libpod") => Some(Runtime::Podman),
-                Some("cri-o") => Some(Runtime::CriO),
-                _ if sb
-                    .annotations
-                    .keys()
-                    .any(|k| k.starts_with("io.kubernetes.cri-o.")) =>
-                {
-                    Some(Runtime::CriO)
-                }
-                _ => None,
-            };
-            if c.r.runtime.is_none() || c.r.runtime == Some(Runtime::Unknown) {
-                c.r.runtime = by.or(c.r.runtime);
-            }
-        }
-        if let Some(d) = scan.docker_container(&id) {
-            c.sources.insert("docker");
-            c.r.runtime = Some(Runtime::Docker);
-            match d.name.as_deref().and_then(cmdline::k8s_runtime_name) {
-                // dockershim / cri-dockerd: `k8s_<container>_<pod>_...`.
-                Some(k) => apply_runtime_name(c, &k),
-                None if c.r.name.is_none() => c.r.name = d.name.clone(),
-                None => {}
-            }
-            apply_names(c, &oci::k8s_names(&d.labels));
-            c.docker_log = d.log.clone();
-            if let Some(path) = d.log_file(scan.docker_daemon.as_ref()) {
-                let w = writers.get(path.as_str()).copied();
-                push_log(
-                    c,
-                    &path,
-                    LogKind::DockerJson,
-                    w.map(|x| x.0),
-                    w.map(|x| x.1),
-                );
-            }
-        }
-        if let Some(l) = scan.link_by_id(&id) {
-            c.sources.insert("pod_logs");
-            c.r.pod.get_or_insert(l.pod.clone());
-            c.r.namespace.get_or_insert(l.namespace.clone());
-            c.r.name.get_or_insert(l.container.clone());
-            if let Some(t) = &l.target {
-                let w = writers.get(t.as_str()).copied();
-                push_log(c, t, LogKind::Cri, w.map(|x| x.0), w.map(|x| x.1));
-            }
-        }
-        if let Some(pod) = c.r.pod_uid.as_deref().and_then(|u| scan.pod_by_uid(u)) {
-            c.sources.insert("pod_logs");
-            c.r.pod.get_or_insert(pod.pod.clone());
-            c.r.namespace.get_or_insert(pod.namespace.clone());
-            if c.r.name.is_none() && !c.r.sandbox && pod.containers.len() == 1 {
-                c.r.name = Some(pod.containers[0].name.clone());
-            }
-            if !c.r.sandbox && !c.logs.iter().any(|l| l.kind == LogKind::Cri) {
-                let dir =
-                    c.r.name
-                        .as_deref()
-                        .and_then(|n| pod.containers.iter().find(|x| x.name == n));
-                if let Some(d) = dir {
-                    if let Some(f) = active_log(&d.files) {
-                        let path = pod.path(&d.name, &f);
-                        let w = writers.get(path.as_str()).copied();
-                        push_log(c, &path, LogKind::Cri, w.map(|x| x.0), w.map(|x| x.1));
-                    }
-                }
-            }
-        }
-        // A file the shim itself writes: `ctr run --log-uri file://...`.
-        if let Some(shim) = c.shim_pid.and_then(|p| procs.get(&p)) {
-            let own_task = shim
-                .cmdline
-                .as_deref()
-                .and_then(cmdline::shim)
-                .is_some_and(|a| a.id.as_deref() == Some(id.as_str()));
-            if own_task {
-                for f in shim.fds.iter().flatten() {
-                    let writable = f.flags.is_some_and(fdinfo::is_writable);
-                    let regular = f.stat.is_some_and(|st| st.is_regular());
-                    // A file under /run is kept: tmpfs fills RAM as surely as a disk.
-                    if writable
-                        && regular
-                        && !f.deleted
-                        && !f.target.starts_with("/dev/")
-                        && !f.target.starts_with(paths::CONTAINERD_STATE)
-                    {
-                        push_log(c, &f.target, LogKind::ShimFile, Some(shim.pid), Some(f.fd));
-                    }
-                }
-            }
-        }
+        from_task(c, scan, &id);
+        from_storage_bundle(c, scan, &id);
+        from_docker(c, scan, &id, &writers);
+        from_pod_link(c, scan, &id, &writers);
+        from_pod_dir(c, scan, &writers);
+        from_shim(c, &procs, &id);
         c.pids.sort_unstable();
         c.pids.dedup();
     }
 }
+/// Who writes each log: the first (pid, fd) holding a regular file open for writing, by path.
+type Writers<'a> = HashMap<&'a str, (u32, i32)>;
+
+/// The task's bundle (containerd): its namespace, the Kubernetes names, the runtime.
+fn from_task(c: &mut ContainerInfo, scan: &RuntimeScan, id: &str) {
+    let task = match &c.r.runtime_namespace {
+        Some(ns) => scan.task(ns, id),
+        None => scan.tasks.iter().find(|t| t.id == id),
+    };
+    if let Some(t) = task {
+        c.sources.insert("bundle");
+        c.r.runtime_namespace.get_or_insert(t.namespace.clone());
+        apply_names(c, &oci::k8s_names(&t.annotations));
+        if c.r.runtime.is_none() {
+            c.r.runtime = Some(shim_runtime(Some(&t.namespace)));
+        }
+    }
+}
+
+/// CRI-O's or Podman's storage bundle: the names, and which of them manages it.
+fn from_storage_bundle(c: &mut ContainerInfo, scan: &RuntimeScan, id: &str) {
+    if let Some(sb) = scan.storage_bundle(id) {
+        c.sources.insert("bundle");
+        apply_names(c, &oci::k8s_names(&sb.annotations));
+        let by = match sb
+            .annotations
+            .get(oci::CONTAINER_MANAGER)
+            .map(String::as_str)
+        {
+            Some("libpod") => Some(Runtime::Podman),
+            Some("cri-o") => Some(Runtime::CriO),
+            _ if sb
+                .annotations
+                .keys()
+                .any(|k| k.starts_with("io.kubernetes.cri-o.")) =>
+            {
+                Some(Runtime::CriO)
+            }
+            _ => None,
+        };
+        if c.r.runtime.is_none() || c.r.runtime == Some(Runtime::Unknown) {
+            c.r.runtime = by.or(c.r.runtime);
+        }
+    }
+}
+
+/// Docker's container directory: the name (dockershim's too), labels, the json log.
+fn from_docker(c: &mut ContainerInfo, scan: &RuntimeScan, id: &str, writers: &Writers) {
+    if let Some(d) = scan.docker_container(id) {
+        c.sources.insert("docker");
+        c.r.runtime = Some(Runtime::Docker);
+        match d.name.as_deref().and_then(cmdline::k8s_runtime_name) {
+            // dockershim / cri-dockerd: `k8s_<container>_<pod>_...`.
+            Some(k) => apply_runtime_name(c, &k),
+            None if c.r.name.is_none() => c.r.name = d.name.clone(),
+            None => {}
+        }
+        apply_names(c, &oci::k8s_names(&d.labels));
+        c.docker_log = d.log.clone();
+        if let Some(path) = d.log_file(scan.docker_daemon.as_ref()) {
+            let w = writers.get(path.as_str()).copied();
+            push_log(
+                c,
+                &path,
+                LogKind::DockerJson,
+                w.map(|x| x.0),
+                w.map(|x| x.1),
+            );
+        }
+    }
+}
+
+/// The `/var/log/containers` link: pod, namespace, container, its log.
+fn from_pod_link(c: &mut ContainerInfo, scan: &RuntimeScan, id: &str, writers: &Writers) {
+    if let Some(l) = scan.link_by_id(id) {
+        c.sources.insert("pod_logs");
+        c.r.pod.get_or_insert(l.pod.clone());
+        c.r.namespace.get_or_insert(l.namespace.clone());
+        c.r.name.get_or_insert(l.container.clone());
+        if let Some(t) = &l.target {
+            let w = writers.get(t.as_str()).copied();
+            push_log(c, t, LogKind::Cri, w.map(|x| x.0), w.map(|x| x.1));
+        }
+    }
+}
+
+/// The `/var/log/pods` directory of the pod: names, and the active log when no link gave one.
+fn from_pod_dir(c: &mut ContainerInfo, scan: &RuntimeScan, writers: &Writers) {
+    if let Some(pod) = c.r.pod_uid.as_deref().and_then(|u| scan.pod_by_uid(u)) {
+        c.sources.insert("pod_logs");
+        c.r.pod.get_or_insert(pod.pod.clone());
+        c.r.namespace.get_or_insert(pod.namespace.clone());
+        if c.r.name.is_none() && !c.r.sandbox && pod.containers.len() == 1 {
+            c.r.name = Some(pod.containers[0].name.clone());
+        }
+        if !c.r.sandbox && !c.logs.iter().any(|l| l.kind == LogKind::Cri) {
+            let dir =
+                c.r.name
+                    .as_deref()
+                    .and_then(|n| pod.containers.iter().find(|x| x.name == n));
+            if let Some(d) = dir {
+                if let Some(f) = active_log(&d.files) {
+                    let path = pod.path(&d.name, &f);
+                    let w = writers.get(path.as_str()).copied();
+                    push_log(c, &path, LogKind::Cri, w.map(|x| x.0), w.map(|x| x.1));
+                }
+            }
+        }
+    }
+}
+
+/// A file the shim itself writes: `ctr run --log-uri file://...`.
+fn from_shim(c: &mut ContainerInfo, procs: &HashMap<u32, &Process>, id: &str) {
+    if let Some(shim) = c.shim_pid.and_then(|p| procs.get(&p)) {
+        let own_task = shim
+            .cmdline
+            .as_deref()
+            .and_then(cmdline::shim)
+            .is_some_and(|a| a.id.as_deref() == Some(id));
+        if own_task {
+            for f in shim.fds.iter().flatten() {
+                let writable = f.flags.is_some_and(fdinfo::is_writable);
+                let regular = f.stat.is_some_and(|st| st.is_regular());
+                // A file under /run is kept: tmpfs fills RAM as surely as a disk.
+                if writable
+                    && regular
+                    && !f.deleted
+                    && !f.target.starts_with("/dev/")
+                    && !f.target.starts_with(paths::CONTAINERD_STATE)
+                {
+                    push_log(c, &f.target, LogKind::ShimFile, Some(shim.pid), Some(f.fd));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
     use super::super::{Role, attribute};
-    use crate::container::cgroup::Runtime;
     use crate::container::rotation::LogKind;
     use crate::container::scan::RuntimeScan;
+    use crate::parse::container::cgroup::Runtime;
     use crate::snapshot::Snapshot;
 
     #[test]

@@ -2,8 +2,8 @@
 //! kubelet log directory.
 
 use super::{ContainerInfo, LogRef};
-use crate::container::podlog::{self, LogFileName};
 use crate::container::rotation::LogKind;
+use crate::parse::container::podlog::{self, LogFileName};
 
 pub(super) fn push_log(
     c: &mut ContainerInfo,

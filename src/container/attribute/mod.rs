@@ -23,9 +23,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::cgroup::{self, Runtime};
 use super::rotation::{DockerLogConfig, LogKind};
 use super::scan::RuntimeScan;
+use crate::parse::container::cgroup::{self, Runtime};
 use crate::snapshot::Snapshot;
 use enrich::enrich;
 pub use logs::active_log;

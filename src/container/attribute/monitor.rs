@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use super::logs::push_log;
 use super::names::apply_runtime_name;
 use super::{Builder, Role, shim_runtime};
-use crate::container::cgroup::Runtime;
-use crate::container::cmdline::{self, ConmonArgs, ShimArgs};
 use crate::container::paths;
 use crate::container::rotation::LogKind;
+use crate::parse::container::cgroup::Runtime;
+use crate::parse::container::cmdline::{self, ConmonArgs, ShimArgs};
 use crate::snapshot::{Process, Snapshot};
 
 /// How far up the parent chain to look for a shim (a container's process tree is shallow;
@@ -117,8 +117,8 @@ impl Builder<'_> {
 mod tests {
     use super::super::fixtures::*;
     use super::super::{Role, attribute};
-    use crate::container::cgroup::Runtime;
     use crate::container::rotation::LogKind;
+    use crate::parse::container::cgroup::Runtime;
     use crate::snapshot::Snapshot;
 
     #[test]

@@ -2,7 +2,7 @@
 //! container name and from annotations or labels.
 
 use super::ContainerInfo;
-use crate::container::{cmdline, oci};
+use crate::parse::container::{cmdline, oci};
 
 /// Names from a runtime's `k8s_...` container name: weaker than annotations (which
 /// overwrite them later), so only filled in where unknown.

@@ -3,9 +3,9 @@
 //! task or shim confirms, the parent shim, a task's `init.pid`, Docker's recorded pid.
 
 use super::shim_runtime;
-use crate::container::cgroup::{self, Runtime};
-use crate::container::cmdline::{ConmonArgs, ShimArgs};
 use crate::container::scan::RuntimeScan;
+use crate::parse::container::cgroup::{self, Runtime};
+use crate::parse::container::cmdline::{ConmonArgs, ShimArgs};
 use crate::snapshot::Process;
 
 pub(super) type Placement = (
@@ -103,8 +103,8 @@ pub(super) fn place(
 mod tests {
     use super::super::fixtures::*;
     use super::super::{Role, attribute};
-    use crate::container::cgroup::Runtime;
     use crate::container::rotation::LogKind;
+    use crate::parse::container::cgroup::Runtime;
     use crate::snapshot::Snapshot;
 
     #[test]

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 /// How long one read may take before it counts as stuck. A /proc read takes microseconds
 /// and a statfs of a healthy local filesystem well under a millisecond; a loaded machine
 /// can stretch that to tens of milliseconds, never to hundreds.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(300);
+const DEFAULT_DEADLINE: Duration = Duration::from_millis(300);
 
 /// The deadline of readers made from now on (`--read-timeout`), in milliseconds.
 static DEADLINE_MS: AtomicU64 = AtomicU64::new(DEFAULT_DEADLINE.as_millis() as u64);
@@ -51,11 +51,11 @@ pub fn default_deadline() -> Duration {
 
 /// Once the command is interrupted, no read is waited for longer than this: a signal
 /// ends a command well within a second even when `--read-timeout` is long.
-pub const STOP_DEADLINE: Duration = Duration::from_millis(50);
+const STOP_DEADLINE: Duration = Duration::from_millis(50);
 
 /// At most this many abandoned threads at once. Each stuck path costs one thread for as
 /// long as it stays stuck (the registry keeps later snapshots from adding more).
-pub const MAX_ABANDONED: usize = 32;
+const MAX_ABANDONED: usize = 32;
 
 /// Set by SIGINT/SIGTERM/SIGHUP (see `cmd::stop_flag`): guarded work then waits for no
 /// read longer than `STOP_DEADLINE`, so a command ends at once even while a read is stuck
@@ -105,7 +105,8 @@ impl Guard {
         *lock(&self.deadline)
     }
 
-    pub fn set_deadline(&self, d: Duration) {
+    #[cfg(test)]
+    fn set_deadline(&self, d: Duration) {
         *lock(&self.deadline) = d.max(Duration::from_millis(1));
     }
 
@@ -256,7 +257,7 @@ impl Heartbeat {
         Some((b.item, stuck))
     }
 
-    pub fn is_abandoned(&self) -> bool {
+    fn is_abandoned(&self) -> bool {
         self.abandoned.load(Ordering::Relaxed)
     }
 }

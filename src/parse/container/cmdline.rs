@@ -9,7 +9,7 @@ fn basename(s: &str) -> &str {
 
 /// A flag's value in Go's `flag`/`pflag` and glib's spellings: `-name v`, `--name v`,
 /// `-name=v`, `--name=v` (and a short `-c v` when `short` is given).
-pub fn flag_value<'a>(argv: &'a [String], long: &str, short: Option<&str>) -> Option<&'a str> {
+fn flag_value<'a>(argv: &'a [String], long: &str, short: Option<&str>) -> Option<&'a str> {
     flag_values(argv, long, short).into_iter().next()
 }
 

@@ -1,43 +1,22 @@
-//! The perf layer: syscall tracepoints (`syscalls:sys_enter_fsync`, ...) opened with
-//! perf_event_open, system-wide, one ring buffer per CPU, sample_period 1: exact call
-//! counts without stopping anyone (strace stops its target on every syscall).
-//!
-//! Measured on the development VM: counts match the writer's own (5000/5000), ~0.2 µs of
-//! consumer CPU per event, no loss with 1 MiB rings per CPU at 1M events/s. Given pids,
-//! a tracepoint filter (`common_pid == TID || ...`) drops other processes in the kernel;
-//! when the filter would not fit (the kernel takes one page) they are dropped here.
-//! Block request latency is not taken from here: perf sampling silently misses most
-//! `block:block_rq_complete` events while the CPU is idle (see the eBPF layer).
-//!
-//! Opens are traced too, so an fd is named by the open that made it: a syscall tracepoint
-//! has the path's address only, so opens go to rings of their own that wake us on every
-//! event, and the path is read from the process's memory right away (`usermem`). Events
-//! of all rings are merged in time order before enter and exit are paired (a thread that
-//! migrates enters on one CPU and leaves on another).
+//! The perf session: one event per CPU and tracepoint, their rings, the pid filter (in
+//! the kernel when it fits, else here), the raised fd limit, and closing it all.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use perf_event_open_sys as sys;
 
+use super::decode::{self, TpInfo};
 use crate::roots::Roots;
+use crate::trace::TraceRequest;
+use crate::trace::model::TraceData;
+use crate::trace::ring::Ring;
+use crate::trace::tracefs_mount::{Tracefs, online_cpus};
 
-use super::model::{Layer, TraceData};
-use super::perfev::{self, CloseIndex, DecodeStats, Ev, FastOpens, Pairer, TpInfo};
-use super::ring::Ring;
-pub use super::tracefs_mount::{Tracefs, online_cpus};
-use super::{Resolver, TraceRequest};
-
-/// How often the main rings are read and their events paired (the open rings are read
-/// as soon as they have anything).
-const ROUND: Duration = Duration::from_millis(200);
-/// After an open's entry without its exit: how soon to look again (an open takes tens of
-/// µs; a short-lived process closes its file within a few ms).
-const OPEN_EXIT_WAIT: Duration = Duration::from_millis(1);
 /// The kernel copies a filter string of at most one page (perf_event_set_filter:
 /// strndup_user(arg, PAGE_SIZE)), NUL included.
 fn max_filter_len() -> usize {
@@ -85,7 +64,7 @@ fn open_tracepoint(id: u32, cpu: i32, wakes: bool) -> std::io::Result<OwnedFd> {
 
 /// Keep these threads: `common_pid` tests, with runs of consecutive tids as ranges (the
 /// threads of a JVM or mysqld are mostly consecutive, so hundreds fit in a page).
-pub fn pid_expr(tids: &[u32]) -> String {
+fn pid_expr(tids: &[u32]) -> String {
     if tids.is_empty() {
         // Nothing to watch (the process is gone): a filter that matches nothing.
         return "common_pid == -1".into();
@@ -118,7 +97,7 @@ fn with_base(base: Option<&str>, pids: &str) -> String {
 
 /// Where the pid filter is applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Filter {
+pub(super) enum Filter {
     /// All processes but ourselves.
     None,
     /// In the kernel, these threads.
@@ -128,19 +107,19 @@ enum Filter {
 }
 
 pub struct PerfSession {
-    roots: Roots,
-    _tracefs: Tracefs,
-    rings: Vec<Ring>,
+    pub(super) roots: Roots,
+    pub(super) _tracefs: Tracefs,
+    pub(super) rings: Vec<Ring>,
     /// Rings of the open events (woken on every event).
-    fast: Vec<Ring>,
-    followers: Vec<OwnedFd>,
+    pub(super) fast: Vec<Ring>,
+    pub(super) followers: Vec<OwnedFd>,
     /// Every event fd with its own filter (ANDed with the pid filter).
-    filters: Vec<(i32, Option<&'static str>)>,
-    tps: HashMap<u16, TpInfo>,
-    filter: Filter,
-    notes: Vec<super::Note>,
+    pub(super) filters: Vec<(i32, Option<&'static str>)>,
+    pub(super) tps: HashMap<u16, TpInfo>,
+    pub(super) filter: Filter,
+    pub(super) notes: Vec<crate::trace::Note>,
     /// The fd limit as it was, put back once the events are closed (in `drop`).
-    nofile: Option<super::rlimit::Raised>,
+    pub(super) nofile: Option<crate::trace::rlimit::Raised>,
 }
 
 impl PerfSession {
@@ -150,7 +129,7 @@ impl PerfSession {
         let mut ids = Vec::new();
         // The first event of a ring makes it (its wakeup settings are the ring's): an open
         // entry for the open rings, so they wake us on every open for writing.
-        for (group, name, tp) in perfev::tracepoints() {
+        for (group, name, tp) in decode::tracepoints() {
             // A kernel without one of these (pwritev2 on old kernels, open on arm64) just
             // loses that one.
             let Ok(fmt) = tracefs.format(group, &name) else {
@@ -169,7 +148,7 @@ impl PerfSession {
         let cpus = online_cpus(roots);
         // One perf event per CPU and tracepoint: 1024 fds by default, and 64 CPUs × 40
         // tracepoints do not fit.
-        let (soft, hard, nofile) = super::rlimit::raise_nofile(cpus.len() * ids.len());
+        let (soft, hard, nofile) = crate::trace::rlimit::raise_nofile(cpus.len() * ids.len());
         let mut rings = Vec::new();
         let mut fast = Vec::new();
         let mut followers = Vec::new();
@@ -249,11 +228,11 @@ impl PerfSession {
 
     /// Keep only the targets: in the kernel when the filter fits and is accepted, else
     /// here (said in the notes). Never an error: a filter refused leaves the run going.
-    fn apply_filter(&mut self, roots: &Roots, req: &TraceRequest) {
+    pub(super) fn apply_filter(&mut self, roots: &Roots, req: &TraceRequest) {
         let me = format!("common_pid != {}", std::process::id());
-        let Some(tids) = target_tids(roots, req) else {
+        let Some(tids) = req.target_tids(roots) else {
             if let Err(e) = self.set_filters(&me) {
-                self.notes.push(super::Note::new(
+                self.notes.push(crate::trace::Note::new(
                     format!("the kernel refused the filter that leaves out iowhy itself ({e}): our own calls are dropped here"),
                     "",
                 ));
@@ -290,7 +269,7 @@ impl PerfSession {
             } else {
                 format!("the kernel refused the pid filter ({e})")
             };
-            self.notes.push(super::Note::new(
+            self.notes.push(crate::trace::Note::new(
                 format!("{why}: other processes' events are dropped in user space (more consumer CPU, same counts)"),
                 "trace fewer processes, or --tracing ebpf (filters by process in the kernel)",
             ));
@@ -303,7 +282,7 @@ impl PerfSession {
         self.filters.iter().map(|(fd, _)| *fd).collect()
     }
 
-    fn enable(&self, on: bool) {
+    pub(super) fn enable(&self, on: bool) {
         for fd in self.all_fds() {
             // SAFETY: perf event fds.
             unsafe {
@@ -323,53 +302,16 @@ impl PerfSession {
 impl Drop for PerfSession {
     fn drop(&mut self) {
         self.enable(false);
-        close_in_parallel(std::mem::take(&mut self.rings));
-        close_in_parallel(std::mem::take(&mut self.fast));
-        close_in_parallel(std::mem::take(&mut self.followers));
+        super::super::close_in_parallel(std::mem::take(&mut self.rings));
+        super::super::close_in_parallel(std::mem::take(&mut self.fast));
+        super::super::close_in_parallel(std::mem::take(&mut self.followers));
         drop(self.nofile.take());
     }
 }
 
-/// Drop the items on up to 16 threads at once.
-pub fn close_in_parallel<T: Send>(items: Vec<T>) {
-    if items.is_empty() {
-        return;
-    }
-    let per = items.len().div_ceil(16);
-    let mut items = items;
-    std::thread::scope(|s| {
-        while !items.is_empty() {
-            let chunk: Vec<T> = items.drain(..per.min(items.len())).collect();
-            s.spawn(move || drop(chunk));
-        }
-    });
-}
-
-/// All threads of the target processes (pids given, or processes whose comm matches).
-pub fn target_tids(roots: &Roots, req: &TraceRequest) -> Option<Vec<u32>> {
-    if !req.is_filtered() {
-        return None;
-    }
-    let pids = req.target_pids(roots);
-    let mut r = crate::source::reader::Reader::live(roots.clone());
-    let mut tids = Vec::new();
-    for pid in pids {
-        // A process gone has no threads to watch; task/ is readable by anyone.
-        if let Ok(t) = super::numbered_entries(&mut r, &roots.pid_dir(pid).join("task")) {
-            tids.extend(t);
-        }
-    }
-    tids.sort_unstable();
-    Some(tids)
-}
-
-impl super::Session for PerfSession {
+impl crate::trace::Session for PerfSession {
     fn detachable(&self) -> bool {
         !self._tracefs.mounted_by_us()
-    }
-
-    fn layer(&self) -> Layer {
-        Layer::Perf
     }
 
     fn collect(
@@ -378,7 +320,7 @@ impl super::Session for PerfSession {
         stop: &AtomicBool,
         tick: &mut dyn FnMut(Duration),
     ) -> Result<TraceData> {
-        collect(self, req, stop, tick)
+        super::collect::collect(self, req, stop, tick)
     }
 }
 
@@ -387,213 +329,6 @@ pub fn open(req: &TraceRequest, roots: &Roots) -> Result<PerfSession> {
     let mut s = PerfSession::open(roots, req.ring_bytes)?;
     s.apply_filter(roots, req);
     Ok(s)
-}
-
-fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// What reading the rings needs besides them.
-struct Reader<'a> {
-    tps: &'a HashMap<u16, TpInfo>,
-    keep: Option<&'a BTreeSet<u32>>,
-}
-
-/// Read every ring of `rings` into `buf`, decoded (and filtered in user space if so);
-/// opens are paired and named on the way.
-#[allow(clippy::too_many_arguments)]
-fn drain_into(
-    rings: &mut [Ring],
-    r: &Reader<'_>,
-    res: &Resolver,
-    opens: &mut FastOpens,
-    data: &mut TraceData,
-    st: &mut DecodeStats,
-    buf: &mut Vec<Ev>,
-) {
-    for ring in rings {
-        ring.drain(|rec| {
-            // Filtering here: look at the sample's pid (its first field) before decoding,
-            // which may read the process's memory.
-            if let (Some(k), sys::bindings::PERF_RECORD_SAMPLE) = (r.keep, rec.kind) {
-                let pid = rec
-                    .body
-                    .get(0..4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                if pid.is_some_and(|p| !k.contains(&p)) {
-                    return;
-                }
-            }
-            let Some(e) = perfev::decode(rec, r.tps, res, data, st) else {
-                return;
-            };
-            if let Some(e) = opens.take(e, res, monotonic_ns) {
-                buf.push(e);
-            }
-        });
-    }
-}
-
-fn collect(
-    s: &mut PerfSession,
-    req: &TraceRequest,
-    stop: &AtomicBool,
-    tick: &mut dyn FnMut(Duration),
-) -> Result<TraceData> {
-    let roots = s.roots.clone();
-    let roots = &roots;
-    let mut data = TraceData::new(Layer::Perf);
-    data.note(
-        "block request latency needs the eBPF layer (perf sampling misses completions)",
-        "--tracing ebpf (root, a kernel with BTF)",
-    );
-    let mut res = Resolver::new(roots.clone()).pruning_on_exit();
-    let mut pairer = Pairer::default();
-    let mut opens = FastOpens::default();
-    let mut st = DecodeStats {
-        mem: super::usermem::MemReader::new(roots.clone(), super::usermem::READ_DEADLINE),
-        ..Default::default()
-    };
-    let mut buf: Vec<Ev> = Vec::new();
-    let cpu0 = super::thread_cpu_s();
-    let start = Instant::now();
-    // Events stamped before this were all in the rings when they were last read: they can
-    // be paired. Later ones wait a round, in case an earlier one sits in another CPU's ring.
-    let mut complete_before = 0u64;
-    let mut last_round = Instant::now() - ROUND;
-    let mut last_refresh = Instant::now();
-    s.enable(true);
-    loop {
-        let left = req.duration.saturating_sub(start.elapsed());
-        let stopping = left.is_zero() || stop.load(Ordering::Relaxed);
-        let mut main_ready = false;
-        if stopping {
-            s.enable(false);
-        } else {
-            let mut wait = left.min(ROUND.saturating_sub(last_round.elapsed()));
-            if opens.waiting() {
-                // An open for writing was read without its exit: look again very soon, the
-                // fd may be closed within milliseconds.
-                wait = wait.min(OPEN_EXIT_WAIT);
-            }
-            main_ready = wait_readable(&s.rings, &s.fast, wait);
-        }
-        let reader = Reader {
-            tps: &s.tps,
-            keep: match &s.filter {
-                Filter::User(t) => Some(t),
-                _ => None,
-            },
-        };
-        let mut drain = |rings: &mut [Ring]| {
-            drain_into(
-                rings, &reader, &res, &mut opens, &mut data, &mut st, &mut buf,
-            )
-        };
-        // Opens first, and at once: the fd is named while it is open.
-        drain(&mut s.fast);
-        if !(stopping || main_ready || last_round.elapsed() >= ROUND) {
-            continue;
-        }
-        // Read the clock before the rings: every event stamped before it is in them now.
-        // (The open rings are not read again after it: names read later than `mark`
-        // could postdate a close that is not in the buffer yet.)
-        let mark = monotonic_ns();
-        drain(&mut s.rings);
-        if stopping {
-            drain(&mut s.fast);
-        }
-        buf.sort_by_key(|e| e.ts);
-        let cut = if stopping {
-            buf.len()
-        } else {
-            buf.partition_point(|e| e.ts < complete_before)
-        };
-        let rest = buf.split_off(cut);
-        let index = if buf.iter().any(|e| e.open.is_some()) {
-            CloseIndex::of(buf.iter().chain(rest.iter()))
-        } else {
-            CloseIndex::default()
-        };
-        for e in buf.drain(..) {
-            pairer.handle(e, &mut res, &index);
-        }
-        buf = rest;
-        complete_before = mark;
-        last_round = Instant::now();
-        tick(start.elapsed());
-        if stopping {
-            break;
-        }
-        // New threads (and, with --comm, new processes) appear: widen the filter twice a
-        // second.
-        if req.is_filtered() && last_refresh.elapsed() >= Duration::from_millis(500) {
-            s.apply_filter(roots, req);
-            last_refresh = Instant::now();
-        }
-    }
-    data.duration_s = start.elapsed().as_secs_f64();
-    data.consumer_cpu_s = super::thread_cpu_s() - cpu0;
-    data.unpaired_events = pairer.unpaired;
-    // Unpaired calls are reported from the counter (trace's header, diagnose's blind
-    // spots), not also as a note.
-    data.notes.append(&mut s.notes);
-    if st.mem_denied {
-        data.note(
-            "paths of opens could not be read from the processes' memory (needs CAP_SYS_PTRACE): they come from /proc, so files closed within a few hundred ms may be unresolved",
-            "run as root",
-        );
-    }
-    for n in mem_notes(&st.mem) {
-        data.notes.push(n);
-    }
-    res.finish_into(&mut data);
-    Ok(data)
-}
-
-/// Blind spots of the memory reads: tasks not read because they were in D, and reads
-/// given up at the deadline (the paths of those opens are unresolved or from /proc).
-fn mem_notes(m: &super::usermem::MemReader) -> Vec<super::Note> {
-    let mut out = Vec::new();
-    for pid in &m.blocked {
-        out.push(super::Note::new(
-            format!(
-                "reading pid {pid}'s memory blocked (no answer within {} ms; its mmap_lock is likely held behind stuck I/O): the paths of its opens after that are unresolved",
-                super::usermem::READ_DEADLINE.as_millis()
-            ),
-            "iowhy diagnose shows what it waits on (wchan, D state)",
-        ));
-    }
-    if !m.skipped_in_d.is_empty() {
-        let pids: Vec<String> = m.skipped_in_d.iter().map(|p| p.to_string()).collect();
-        out.push(super::Note::new(
-            format!(
-                "the memory of tasks in uninterruptible sleep (D) on their memory map was not read, as that can block the reader: the paths of their opens come from /proc or stay unresolved (tids {})",
-                pids.join(", ")
-            ),
-            "",
-        ));
-    }
-    out
-}
-
-/// Wait until a ring has data or `timeout` passes; true when a main ring is readable
-/// (a quarter full: read it now, before it overflows).
-fn wait_readable(rings: &[Ring], fast: &[Ring], timeout: Duration) -> bool {
-    let mut fds: Vec<rustix::event::PollFd<'_>> = rings
-        .iter()
-        .chain(fast)
-        .map(|r| rustix::event::PollFd::new(&r.fd, rustix::event::PollFlags::IN))
-        .collect();
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
-    let _ = rustix::event::poll(&mut fds, Some(&ts));
-    fds[..rings.len()]
-        .iter()
-        .any(|f| f.revents().contains(rustix::event::PollFlags::IN))
 }
 
 #[cfg(test)]
@@ -613,7 +348,7 @@ mod tests {
         };
         setrlimit(Resource::Nofile, low).unwrap();
         {
-            let (soft, h, g) = super::super::rlimit::raise_nofile(hard as usize);
+            let (soft, h, g) = crate::trace::rlimit::raise_nofile(hard as usize);
             assert_eq!((soft, h), (hard, hard));
             assert!(g.changed());
             assert_eq!(getrlimit(Resource::Nofile).current, Some(hard));
@@ -623,7 +358,7 @@ mod tests {
             low,
             "the guard restores at drop"
         );
-        let (_, _, g) = super::super::rlimit::raise_nofile(10);
+        let (_, _, g) = crate::trace::rlimit::raise_nofile(10);
         assert!(!g.changed(), "enough already: nothing to restore");
         drop(g);
         // A whole session, where perf is allowed: raised while open, back after.

@@ -1,6 +1,9 @@
 //! Pairing and naming of the perf layer's events, against this process's real fds.
 use super::*;
 use crate::roots::Roots;
+use crate::trace::AT_FDCWD;
+use crate::trace::model::{SyncKind, WriteKind};
+use crate::trace::perf::decode::OpenKind;
 use std::os::fd::AsRawFd;
 
 fn ev(ts: u64, pid: u32, tid: u32, tp: Tp, arg: i64) -> Ev {

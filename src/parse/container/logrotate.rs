@@ -100,6 +100,7 @@ pub struct Defaults {
 
 /// What one file holds, without reading its includes: its stanzas and the paths it
 /// `include`s, in order. `defaults` carries the globals from earlier files and is updated.
+#[cfg(test)]
 pub fn parse(
     text: &str,
     source: &str,

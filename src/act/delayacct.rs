@@ -10,7 +10,7 @@
 //! tmpfs, so a reboot forgets the state along with the sysctl.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -20,7 +20,7 @@ use crate::roots::Roots;
 use crate::source::reader::Reader;
 
 /// Where the shared state lives, under the root.
-pub const STATE_DIR: &str = "run/iowhy";
+const STATE_DIR: &str = "run/iowhy";
 const STATE_FILE: &str = "delayacct.json";
 const LOCK_FILE: &str = "delayacct.lock";
 /// The lock is held for a few reads and writes: a run that cannot get it within this has
@@ -56,7 +56,7 @@ pub struct Plan {
 
 /// At the start of a run: drop dead runs, put the original back if no live run is left,
 /// then, if `me` wants it on, register and turn it on. `now` is the sysctl's value.
-pub fn plan_start(
+fn plan_start(
     state: Option<State>,
     now: &str,
     me: Option<Run>,
@@ -107,7 +107,7 @@ pub fn plan_start(
 }
 
 /// At the end of a run: unregister `me`; the last live run puts the original back.
-pub fn plan_finish(state: Option<State>, me: Run, alive: impl Fn(&Run) -> bool) -> Plan {
+fn plan_finish(state: Option<State>, me: Run, alive: impl Fn(&Run) -> bool) -> Plan {
     let Some(mut s) = state else {
         return Plan {
             write: None,
@@ -383,8 +383,9 @@ impl Drop for DelayAcctGuard {
     }
 }
 
+#[cfg(test)]
 /// The state file path for a root (for tests and the report).
-pub fn state_path(root: &Path) -> PathBuf {
+pub fn state_path(root: &std::path::Path) -> PathBuf {
     root.join(STATE_DIR).join(STATE_FILE)
 }
 
