@@ -137,3 +137,5 @@ done
 
 echo
 bench/serve.sh "$n" "${IOWHY_SERVE_CHURN_S:-600}"
+echo
+bench/record.sh "${IOWHY_RECORD_S:-600}" 500 "$n"

@@ -84,6 +84,12 @@ pub enum Command {
     /// Prometheus exporter and node agent: per-pod I/O, fsyncs, files, logs and the
     /// verdict, on /metrics; the latest diagnosis on /diagnosis (like node_exporter).
     Serve(cmd::serve::ServeArgs),
+    /// The flight recorder: keep raw samples so that `diagnose --at 03:00` explains a
+    /// stall after it is gone; `record ls`, `record export`.
+    Record(cmd::record::RecordArgs),
+    /// The stalls the recorder caught as they happened (time, duration, worst finding,
+    /// culprit); `incidents show ID` prints one's note.
+    Incidents(cmd::incidents::IncidentsArgs),
     /// Print one raw snapshot (every counter read, nothing computed) as JSON.
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis
@@ -181,7 +187,11 @@ fn run(cli: Cli) -> Result<i32> {
             "--fixture reads its own roots; do not combine it with --proc-root/--sys-root/--root",
         ));
     }
-    if g.fixture.is_none() && needs_roots(cli.command.as_ref()) && !g.sys_root.is_dir() {
+    if g.fixture.is_none()
+        && g.recording().is_none()
+        && needs_roots(cli.command.as_ref())
+        && !g.sys_root.is_dir()
+    {
         // The proc root is checked where snapshots are taken; a missing sysfs would only
         // show up as an empty device list.
         return Err(usage(format!(
@@ -210,6 +220,8 @@ fn run_command(g: &Global, command: Command) -> Result<()> {
         Command::Lab(a) => cmd::lab::run(g, &a),
         Command::Playbook => emit(cmd::playbook::TEXT),
         Command::Serve(a) => cmd::serve::run(g, &a),
+        Command::Record(a) => cmd::record::run(g, &a),
+        Command::Incidents(a) => cmd::incidents::run(&a),
         Command::Snapshot(a) => cmd::snapshot::run(g, &a),
         Command::Capture(a) => cmd::capture::run(g, &a),
         Command::Completions(a) => crate::dist::run_completions(&a),
@@ -250,6 +262,7 @@ fn needs_roots(c: Option<&Command>) -> bool {
                 | Command::GenerateDocs(_)
                 | Command::LabWorker(_)
                 | Command::Guardian(_)
+                | Command::Incidents(_)
         )
     )
 }

@@ -410,6 +410,7 @@ fn deb_holds_the_binary_pages_completions_units_and_docs() {
         "/usr/share/zsh/vendor-completions/_iowhy",
         "/usr/share/fish/vendor_completions.d/iowhy.fish",
         "/etc/default/iowhy-serve",
+        "/etc/default/iowhy-record",
         "/usr/share/doc/iowhy/copyright",
         "/usr/share/doc/iowhy/changelog.Debian.gz",
         "/usr/share/doc/iowhy/CHANGELOG.md",

@@ -37,6 +37,9 @@ _iowhy() {
             iowhy,guardian)
                 cmd="iowhy__subcmd__guardian"
                 ;;
+            iowhy,incidents)
+                cmd="iowhy__subcmd__incidents"
+                ;;
             iowhy,iostat)
                 cmd="iowhy__subcmd__iostat"
                 ;;
@@ -54,6 +57,9 @@ _iowhy() {
                 ;;
             iowhy,reclaim)
                 cmd="iowhy__subcmd__reclaim"
+                ;;
+            iowhy,record)
+                cmd="iowhy__subcmd__record"
                 ;;
             iowhy,rotate)
                 cmd="iowhy__subcmd__rotate"
@@ -76,6 +82,18 @@ _iowhy() {
             iowhy,trace)
                 cmd="iowhy__subcmd__trace"
                 ;;
+            iowhy__subcmd__incidents,show)
+                cmd="iowhy__subcmd__incidents__subcmd__show"
+                ;;
+            iowhy__subcmd__record,export)
+                cmd="iowhy__subcmd__record__subcmd__export"
+                ;;
+            iowhy__subcmd__record,ls)
+                cmd="iowhy__subcmd__record__subcmd__ls"
+                ;;
+            iowhy__subcmd__record,when)
+                cmd="iowhy__subcmd__record__subcmd__when"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +101,7 @@ _iowhy() {
 
     case "${cmd}" in
         iowhy)
-            opts="-d -f -h -V --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --duration --format --tracing --enable-delayacct --exit-code --help --version diagnose iostat top trace files space containers rotate reclaim pause throttle lab playbook serve snapshot capture completions generate-docs lab-worker guardian"
+            opts="-d -f -h -V --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --duration --format --tracing --enable-delayacct --exit-code --window --help --version diagnose iostat top trace files space containers rotate reclaim pause throttle lab playbook serve record incidents snapshot capture completions generate-docs lab-worker guardian"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +139,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --duration)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -141,6 +171,10 @@ _iowhy() {
                     COMPREPLY=($(compgen -W "auto ebpf perf sampling off" -- "${cur}"))
                     return 0
                     ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -149,7 +183,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__capture)
-            opts="-d -h --duration --count --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-d -h --duration --count --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +233,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -207,7 +253,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__completions)
-            opts="-h --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help bash zsh fish"
+            opts="-h --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +291,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -253,7 +311,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__containers)
-            opts="-d -f -h --duration --format --enable-delayacct --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-d -f -h --duration --format --enable-delayacct --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +365,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -315,7 +385,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__diagnose)
-            opts="-d -f -h --duration --format --tracing --enable-delayacct --exit-code --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-d -f -h --duration --format --tracing --enable-delayacct --exit-code --window --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,6 +411,10 @@ _iowhy() {
                     COMPREPLY=($(compgen -W "auto ebpf perf sampling off" -- "${cur}"))
                     return 0
                     ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --proc-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -373,6 +447,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -381,7 +467,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__files)
-            opts="-d -f -h --duration --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-d -f -h --duration --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +521,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -443,7 +541,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__generate__subcmd__docs)
-            opts="-h --out --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-h --out --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +583,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -493,7 +603,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__guardian)
-            opts="-h --undo --pid --start-ticks --deadline-ms --state --proc-root --sys-root --record-dir --path.rootfs --root --fixture --read-timeout --help"
+            opts="-h --undo --pid --start-ticks --deadline-ms --state --proc-root --sys-root --record-dir --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +657,158 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__incidents)
+            opts="-f -h --dir --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__incidents__subcmd__show)
+            opts="-f -h --dir --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -555,7 +817,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__iostat)
-            opts="-x -z -p -y -f -h --device --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-x -z -p -y -f -h --device --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -605,6 +867,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -613,7 +887,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__lab)
-            opts="-d -f -h --duration --dir --size --writers --rate --sync --lines --start-after --format --reader --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help fsync-logger disk-fill deleted-open buffered-flood container-log-flood pipe-block slow-disk frozen-fs cleanup"
+            opts="-d -f -h --duration --dir --size --writers --rate --sync --lines --start-after --format --reader --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help fsync-logger disk-fill deleted-open buffered-flood container-log-flood pipe-block slow-disk frozen-fs cleanup"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,6 +973,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -707,7 +993,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__lab__subcmd__worker)
-            opts="-h --path --rate --max-bytes --sync --fill-to-pct --name --idle --lines --on-hup --first --threads --start-after --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help fsync-logger disk-fill deleted-open buffered-flood pipe-writer pipe-reader direct-writer numbered-logger mmap-stuck"
+            opts="-h --path --rate --max-bytes --sync --fill-to-pct --name --idle --lines --on-hup --first --threads --start-after --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help fsync-logger disk-fill deleted-open buffered-flood pipe-writer pipe-reader direct-writer numbered-logger mmap-stuck"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -789,6 +1075,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -797,7 +1095,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__pause)
-            opts="-f -h --for --measure --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-f -h --for --measure --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -851,6 +1149,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -859,7 +1169,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__playbook)
-            opts="-h --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-h --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -897,6 +1207,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -905,7 +1227,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__reclaim)
-            opts="-f -h --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-f -h --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -951,6 +1273,318 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__record)
+            opts="-h --dir --interval --retain --max-size --min-free --tracing --level --key-every --no-incidents --incident-psi-full --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help ls export when"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-free)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tracing)
+                    COMPREPLY=($(compgen -W "auto ebpf perf sampling off" -- "${cur}"))
+                    return 0
+                    ;;
+                --level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --incident-psi-full)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__record__subcmd__export)
+            opts="-o -h --dir --from --to --output --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__record__subcmd__ls)
+            opts="-f -h --dir --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iowhy__subcmd__record__subcmd__when)
+            opts="-h --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.procfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.sysfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path.rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fixture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -959,7 +1593,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__rotate)
-            opts="-f -h --signal --copytruncate --fallback-copytruncate --keep --compress --timeout --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-f -h --signal --copytruncate --fallback-copytruncate --keep --compress --timeout --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1017,6 +1651,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1025,7 +1671,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__serve)
-            opts="-h --web.listen-address --web.telemetry-path --web.max-requests --interval --collector.timeout --collector.process.top-n --collector.process.linger --collector.fds.refresh --collector.files.top-n --tracing --collector.process --no-collector.process --collector.fds --no-collector.fds --collector.containers --no-collector.containers --collector.tracing --no-collector.tracing --collector.findings --no-collector.findings --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-h --web.listen-address --web.telemetry-path --web.max-requests --interval --collector.timeout --collector.process.top-n --collector.process.linger --collector.fds.refresh --collector.files.top-n --tracing --collector.process --no-collector.process --collector.fds --no-collector.fds --collector.containers --no-collector.containers --collector.tracing --no-collector.tracing --collector.findings --no-collector.findings --record --retain --max-size --min-free --no-incidents --incident-psi-full --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1071,6 +1717,26 @@ _iowhy() {
                     COMPREPLY=($(compgen -W "auto ebpf perf sampling off" -- "${cur}"))
                     return 0
                     ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-free)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --incident-psi-full)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --proc-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1103,6 +1769,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1111,7 +1789,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__snapshot)
-            opts="-h --light --repeat --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-h --light --repeat --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1153,6 +1831,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1161,7 +1851,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__space)
-            opts="-d -f -h --top --depth --duration --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-d -f -h --top --depth --duration --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1223,6 +1913,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1231,7 +1933,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__throttle)
-            opts="-f -h --undo --write-bps --read-bps --write-iops --read-iops --for --device --measure --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-f -h --undo --write-bps --read-bps --write-iops --read-iops --for --device --measure --yes --dry-run --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1305,6 +2007,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1313,7 +2027,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__top)
-            opts="-b -n -d -o -P -a -k -t -q -f -h --batch --iterations --delay --all --only --processes --accumulated --kilobytes --time --quiet --sort --limit --format --tracing --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-b -n -d -o -P -a -k -t -q -f -h --batch --iterations --delay --all --only --processes --accumulated --kilobytes --time --quiet --sort --limit --format --tracing --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1387,6 +2101,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1395,7 +2121,7 @@ _iowhy() {
             return 0
             ;;
         iowhy__subcmd__trace)
-            opts="-p -d -f -h --pid --comm --duration --tracing --ring-size --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --help"
+            opts="-p -d -f -h --pid --comm --duration --tracing --ring-size --format --path.procfs --proc-root --path.sysfs --sys-root --path.rootfs --root --fixture --read-timeout --at --store --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1469,6 +2195,18 @@ _iowhy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1525,7 +2263,7 @@ _iowhy_with_pids() {
 }
 
 _iowhy_subcommands() {
-    echo "diagnose iostat top trace files space containers rotate reclaim pause throttle lab playbook serve snapshot capture completions"
+    echo "diagnose iostat top trace files space containers rotate reclaim pause throttle lab playbook serve record incidents snapshot capture completions"
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then

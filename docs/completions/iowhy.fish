@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_iowhy_global_optspecs
-    string join \n proc-root= sys-root= root= fixture= read-timeout= d/duration= f/format= tracing= enable-delayacct exit-code h/help V/version
+    string join \n proc-root= sys-root= root= fixture= read-timeout= at= store= file= d/duration= f/format= tracing= enable-delayacct exit-code window= h/help V/version
 end
 
 function __fish_iowhy_needs_command
@@ -29,6 +29,9 @@ complete -c iowhy -n "__fish_iowhy_needs_command" -l sys-root -l path.sysfs -d '
 complete -c iowhy -n "__fish_iowhy_needs_command" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_needs_command" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_needs_command" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_needs_command" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_needs_command" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_needs_command" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_needs_command" -s d -l duration -d 'How long to watch the machine (e.g. 5s, 500ms, 1m). Rates are averages over it' -r
 complete -c iowhy -n "__fish_iowhy_needs_command" -s f -l format -d 'text: the story for a person; json: the stable contract (DESIGN.md); markdown: an incident note for a ticket' -r -f -a "text\t''
 json\t''
@@ -38,6 +41,7 @@ ebpf\t''
 perf\t''
 sampling\t''
 off\t''"
+complete -c iowhy -n "__fish_iowhy_needs_command" -l window -d 'With --at: the recorded window around TIME whose intervals are replayed (the report is the worst one, with a timeline of every finding)' -r
 complete -c iowhy -n "__fish_iowhy_needs_command" -l enable-delayacct -d 'Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per process. Processes started before it stay unknown'
 complete -c iowhy -n "__fish_iowhy_needs_command" -l exit-code -d 'Exit by the worst finding, for monitoring checks and cron (the Nagios/Icinga plugin convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose'
 complete -c iowhy -n "__fish_iowhy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -56,6 +60,8 @@ complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "throttle" -d 'Limit a p
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "lab" -d 'Reproduce an incident on purpose, bounded and self-cleaning (for training and tests)'
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "playbook" -d 'Print the I/O-stall checklist as Markdown'
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "serve" -d 'Prometheus exporter and node agent: per-pod I/O, fsyncs, files, logs and the verdict, on /metrics; the latest diagnosis on /diagnosis (like node_exporter)'
+complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "record" -d 'The flight recorder: keep raw samples so that `diagnose --at 03:00` explains a stall after it is gone; `record ls`, `record export`'
+complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "incidents" -d 'The stalls the recorder caught as they happened (time, duration, worst finding, culprit); `incidents show ID` prints one\'s note'
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "snapshot" -d 'Print one raw snapshot (every counter read, nothing computed) as JSON'
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "capture" -d 'Copy the kernel files iowhy reads (two time points) into DIR, for offline diagnosis with --fixture DIR or to attach to a bug report'
 complete -c iowhy -n "__fish_iowhy_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh or fish (the package installs them)'
@@ -71,11 +77,15 @@ ebpf\t''
 perf\t''
 sampling\t''
 off\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l window -d 'With --at: the recorded window around TIME whose intervals are replayed (the report is the worst one, with a timeline of every finding)' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l enable-delayacct -d 'Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per process. Processes started before it stay unknown'
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -l exit-code -d 'Exit by the worst finding, for monitoring checks and cron (the Nagios/Icinga plugin convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose'
 complete -c iowhy -n "__fish_iowhy_using_subcommand diagnose" -s h -l help -d 'Print help'
@@ -87,6 +97,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l sys-root -l path.
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -s x -d 'Extended statistics (r/s w/s ... aqu-sz %util), like `iostat -x`'
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -s z -d 'Leave out devices with no activity in the interval, like `iostat -z`'
 complete -c iowhy -n "__fish_iowhy_using_subcommand iostat" -s p -d 'Every device and partition, idle ones too, like `iostat -p ALL`'
@@ -111,6 +124,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l sys-root -l path.sys
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s b -l batch -d 'Batch mode: print reports one after another instead of the interactive screen (also when stdout is not a terminal)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -l all -d 'Show every process, not only those doing I/O (iotop without -o)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand top" -s o -l only -d 'Only processes doing I/O (the default; iotop\'s -o)'
@@ -136,6 +152,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l sys-root -l path.s
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand trace" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -s d -l duration -d 'Window for the growth of each file (0 for a single look, without growth)' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -s f -l format -r -f -a "text\t''
@@ -145,6 +164,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l sys-root -l path.s
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand files" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand files" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l top -d 'How many of the biggest files and directories to list' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l depth -d 'Directory totals down to this depth below PATH (like du --max-depth)' -r
@@ -156,6 +178,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l sys-root -l path.s
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand space" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand space" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -s d -l duration -d 'How long to watch (rates are averages over it)' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -s f -l format -r -f -a "text\t''
@@ -165,6 +190,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l sys-root -l p
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -l enable-delayacct -d 'Turn kernel.task_delayacct on for this run (and back off after) to see I/O wait per container and shim. Processes started before it stay unknown'
 complete -c iowhy -n "__fish_iowhy_using_subcommand containers" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l signal -d 'The signal that makes the writers reopen their log: HUP, USR1 or USR2' -r
@@ -177,6 +205,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l sys-root -l path.
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l copytruncate -d 'Copy and truncate in place instead of renaming (for O_APPEND writers that cannot reopen)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l fallback-copytruncate -d 'If no writer reopens, undo the rename and copytruncate instead (O_APPEND writers only)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand rotate" -l compress -d 'gzip rotated files once no process holds them (owner and mode kept)'
@@ -189,6 +220,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l sys-root -l path
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l yes -d 'Truncate without asking (for scripts)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -l dry-run -d 'Say what would be freed, and do nothing'
 complete -c iowhy -n "__fish_iowhy_using_subcommand reclaim" -s h -l help -d 'Print help'
@@ -201,6 +235,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l sys-root -l path.s
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l yes -d 'Pause a process others depend on (a shim, a database) without asking'
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -l dry-run -d 'Say what would be done, and do nothing'
 complete -c iowhy -n "__fish_iowhy_using_subcommand pause" -s h -l help -d 'Print help'
@@ -218,6 +255,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l sys-root -l pat
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l undo -d 'Lift a throttle set earlier'
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l yes -d 'Throttle a process others depend on without asking'
 complete -c iowhy -n "__fish_iowhy_using_subcommand throttle" -l dry-run
@@ -243,12 +283,18 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l sys-root -l path.sys
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand playbook" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l web.listen-address -d 'Address to listen on (repeatable). Localhost only unless you say otherwise: the metrics name processes and files of this host' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l web.telemetry-path -d 'Path under which the metrics are served' -r
@@ -264,11 +310,19 @@ ebpf\t''
 perf\t''
 sampling\t''
 off\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l record -d 'Also keep a flight recording of every sample in DIR (as `iowhy record --dir DIR` does): one agent, both jobs. --retain, --max-size and --min-free apply to it' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l retain -d 'Remove segments older than this (0: keep by age forever)' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l max-size -d 'Remove the oldest segments while the store is bigger than this (0: no limit)' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l min-free -d 'Remove the oldest segments while its filesystem has less free than this' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l incident-psi-full -d 'PSI io `full` share (of a window, or of any second with a kernel trigger) that starts an incident; a critical finding starts one too' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l collector.process -d 'Per-process counters: /proc/PID/io, delay accounting, D state (on by default)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l no-collector.process -d 'Turn off --collector.process.'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l collector.fds -d 'fd tables: deleted-open bytes and the rules\' view of files (on by default)'
@@ -279,13 +333,103 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l collector.tracing 
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l no-collector.tracing -d 'Turn off --collector.tracing.'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l collector.findings -d 'The rules over each window: iowhy_findings and /diagnosis (on by default)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l no-collector.findings -d 'Turn off --collector.findings.'
+complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -l no-incidents -d 'Do not capture incidents (a stall\'s 1 s samples and its note)'
 complete -c iowhy -n "__fish_iowhy_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l dir -d 'The store: one segment file per start and per UTC hour' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l interval -d 'How often to sample' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l retain -d 'Remove segments older than this (0: keep by age forever)' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l max-size -d 'Remove the oldest segments while the store is bigger than this (0: no limit)' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l min-free -d 'Remove the oldest segments while its filesystem has less free than this' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l tracing -d 'The tracing layer for sync calls and per-file writes (auto = perf: it costs writers nothing measurable)' -r -f -a "auto\t''
+ebpf\t''
+perf\t''
+sampling\t''
+off\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l level -d 'zstd level of the samples' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l key-every -d 'A sample compressed on its own every N (the others against the previous one)' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l incident-psi-full -d 'PSI io `full` share (of a window, or of any second with a kernel trigger) that starts an incident; a critical finding starts one too' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -l no-incidents -d 'Do not capture incidents (a stall\'s 1 s samples and its note)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -f -a "ls" -d 'What the store holds: segments, coverage, gaps, reboots, bytes per day'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -f -a "export" -d 'Write the samples between two times into one file that `iowhy diagnose --file` reads on any machine (attach it to a ticket)'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and not __fish_seen_subcommand_from ls export when" -f -a "when" -d 'Print what a TIME means (local time and UTC), as --at reads it'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l dir -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -s f -l format -r -f -a "text\t''
+json\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l dir -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l from -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l to -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -s o -l output -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand record; and __fish_seen_subcommand_from when" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l dir -d 'The recorder\'s store (iowhy record --dir, serve --record)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -s f -l format -r -f -a "text\t''
+json\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and not __fish_seen_subcommand_from show" -f -a "show" -d 'One incident\'s note: the report of its worst window'
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l dir -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -s f -l format -r -f -a "text\t''
+json\t''
+markdown\t''"
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand incidents; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l repeat -d 'Take this many snapshots in a row and print only a summary line (for timing)' -r
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -l light -d 'Read only stat, status and io of each process (what `top` reads every interval), not cmdline, wchan, cgroup, threads and fd tables'
 complete -c iowhy -n "__fish_iowhy_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -s d -l duration -d 'Time between the captured time points' -r
@@ -295,12 +439,18 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l sys-root -l path
 complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand capture" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l sys-root -l path.sysfs -d 'Where sysfs is mounted' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l out -d 'The docs directory: pages go to DIR/man, completion scripts to DIR/completions' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l proc-root -l path.procfs -d 'Where procfs is mounted (node_exporter\'s --path.procfs)' -r -F
@@ -308,6 +458,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l sys-root -
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l path -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l rate -d 'Bytes per second (disk-fill, deleted-open growth) or lines per second (fsync-logger); 0 = unlimited' -r
@@ -330,6 +483,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l sys-root -l p
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -l idle -d 'pipe-reader: hold the read end but never read'
 complete -c iowhy -n "__fish_iowhy_using_subcommand lab-worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l undo -r -f -a "cont\t'SIGCONT the target (after `pause`)'
@@ -344,6 +500,9 @@ complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l record-dir -d '
 complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l root -l path.rootfs -d 'Where the host\'s / is mounted (for mountpoints and files)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l fixture -d 'Read a captured fixture (DIR/t0, DIR/t1, ... from `iowhy capture`) instead of the live machine: offline diagnosis of a capture, and the tests' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l read-timeout -d 'How long one kernel read may take before it counts as stuck and is given up on (a `cmdline` behind a stuck page fault, statfs of a hung mount); the report then says what did not answer' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l at -d 'Read the flight recorder\'s samples from TIME on instead of the machine (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an offset, or none for local time), 03:00 (the last such local time), yesterday 03:00, 10m ago, epoch seconds' -r
+complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l store -d 'The store --at reads (iowhy record --dir)' -r -F
+complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -l file -d 'One recording file to read instead of the store: a segment, or the bundle of `iowhy record export` (from another machine)' -r -F
 complete -c iowhy -n "__fish_iowhy_using_subcommand guardian" -s h -l help -d 'Print help (see more with \'--help\')'
 
 # Added by iowhy: a positional PID completes to the live processes.

@@ -36,6 +36,7 @@ pub fn run(g: &Global, a: &ContainersArgs) -> Result<()> {
         tracing: crate::cmd::Tracing::Off,
         enable_delayacct: a.enable_delayacct,
         exit_code: false,
+        window: Duration::from_secs(300),
     };
     let d = super::diagnose::diagnose(g, &da)?;
     let out = match a.format {

@@ -40,6 +40,19 @@ pub struct DiagnoseArgs {
     /// convention): 0 none or only info, 1 warning, 2 critical, 3 could not diagnose.
     #[arg(long)]
     pub exit_code: bool,
+    /// With --at: the recorded window around TIME whose intervals are replayed (the
+    /// report is the worst one, with a timeline of every finding).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_window)]
+    pub window: Duration,
+}
+
+/// A replay window: from one interval to a week.
+fn parse_window(s: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?}: a window is at least 1s"));
+    }
+    Ok(d)
 }
 
 /// The `--exit-code` status of a diagnosis that ran: its worst finding, as a Nagios plugin
@@ -79,6 +92,9 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<i32> {
             MIN_WINDOW.as_millis()
         )));
     }
+    if let Some(src) = g.recording() {
+        return replay(g, a, &src);
+    }
     let (d, session) = diagnose_keep(g, a)?;
     let out = match a.format {
         OutputFormat::Text => render::text::render(&d),
@@ -97,6 +113,59 @@ pub fn run(g: &Global, a: &DiagnoseArgs) -> Result<i32> {
         trace::release(s);
     }
     r.map(|()| code)
+}
+
+/// `diagnose --at TIME` (or `--file F`): the rules on every recorded interval of the
+/// window; the report of the worst, with the timeline.
+fn replay(g: &Global, a: &DiagnoseArgs, src: &crate::record::store::Source) -> Result<i32> {
+    use crate::record::{replay, store, when};
+    if g.fixture.is_some() {
+        return Err(usage(
+            "--at/--file read a recording; do not combine them with --fixture",
+        ));
+    }
+    let half = i64::try_from(a.window.as_millis() / 2).unwrap_or(i64::MAX / 4);
+    let (at, from, to) = match &g.at {
+        Some(t) => {
+            let at = when::parse(t)?;
+            (Some(at), at - half, at + half)
+        }
+        None => (None, i64::MIN / 2, i64::MAX / 2),
+    };
+    let loaded = store::load(src, from, to)?;
+    let at = at.unwrap_or_else(|| loaded.entries.first().map_or(0, |e| e.wall_unix_ms));
+    let (from, to) = match &g.at {
+        Some(_) => (from, to),
+        None => (
+            loaded.entries.first().map_or(0, |e| e.wall_unix_ms),
+            loaded.entries.last().map_or(0, |e| e.wall_unix_ms),
+        ),
+    };
+    let out = replay::replay(loaded, at, from, to);
+    let Some(d) = out.worst else {
+        return Err(usage(format!(
+            "no recorded interval between {} and {} ({})",
+            when::show(from),
+            when::show(to),
+            store::coverage(src).unwrap_or_else(|| "the recording is empty".into())
+        )));
+    };
+    let r = out.replay;
+    let text = match a.format {
+        OutputFormat::Text => render::replay::text(&r) + &render::text::render(&d),
+        OutputFormat::Markdown => render::replay::markdown(&r) + &render::markdown::render(&d),
+        OutputFormat::Json => {
+            let mut report = render::build_report(&d);
+            report.replay = Some(r);
+            serde_json::to_string_pretty(&report)? + "\n"
+        }
+    };
+    emit(&text)?;
+    Ok(if a.exit_code {
+        exit_code_of(&d.findings)
+    } else {
+        0
+    })
 }
 
 /// Take the two snapshots, trace in between, run the rules. Ctrl-C during the window
@@ -186,7 +255,7 @@ fn diagnose_keep(g: &Global, a: &DiagnoseArgs) -> Result<(Diagnosis, OpenSession
     let found = findings::run_all(&iv);
     let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
     let mut d = Diagnosis::new(iv, found, layer);
-    d.capabilities.fixture = !live;
+    d.capabilities.fixture = !live && !c.is_recording();
     if let Some(t) = &d.interval.trace {
         d.blind_spots.extend(trace_blind_spots(t));
     }

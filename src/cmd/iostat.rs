@@ -64,7 +64,7 @@ pub fn run(g: &Global, a: &IostatArgs) -> Result<()> {
     let mut printed = 0u64;
     let mut next = Instant::now();
     let mut header_done = false;
-    while printed < total {
+    while printed < total && !c.exhausted() {
         let s = c.snapshot(&opts)?;
         if prev.is_some() || !a.skip_since_boot || a.interval.is_none() {
             let itv = match &prev {

@@ -6,11 +6,13 @@ pub mod capture;
 pub mod containers;
 pub mod diagnose;
 pub mod files;
+pub mod incidents;
 pub mod iostat;
 pub mod lab;
 pub mod pause;
 pub mod playbook;
 pub mod reclaim;
+pub mod record;
 pub mod rotate;
 pub mod serve;
 pub mod snapshot;
@@ -52,6 +54,19 @@ pub struct Global {
     /// says what did not answer.
     #[arg(long, global = true, value_name = "DURATION", default_value = "300ms", value_parser = parse_read_timeout, env = "IOWHY_READ_TIMEOUT")]
     pub read_timeout: Duration,
+    /// Read the flight recorder's samples from TIME on instead of the machine
+    /// (diagnose: the --window around TIME). TIME: 2026-03-08T03:00:00Z (or with an
+    /// offset, or none for local time), 03:00 (the last such local time), yesterday 03:00,
+    /// 10m ago, epoch seconds.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The store --at reads (iowhy record --dir).
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::record::DEFAULT_DIR)]
+    pub store: PathBuf,
+    /// One recording file to read instead of the store: a segment, or the bundle of
+    /// `iowhy record export` (from another machine).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// A read deadline: long enough for a loaded machine, short enough not to stall a report.
@@ -78,7 +93,29 @@ impl Global {
         Roots::new(&self.proc_root, &self.sys_root, &self.root)
     }
 
+    /// The recording `--at` reads, when one is asked for.
+    pub fn recording(&self) -> Option<crate::record::store::Source> {
+        use crate::record::store::Source;
+        match (&self.file, &self.at) {
+            (Some(f), _) => Some(Source::File(f.clone())),
+            (None, Some(_)) => Some(Source::Dir(self.store.clone())),
+            (None, None) => None,
+        }
+    }
+
     pub fn collector(&self) -> Result<Collector> {
+        if let Some(src) = self.recording() {
+            if self.fixture.is_some() {
+                return Err(crate::error::usage(
+                    "--at/--file read a recording; do not combine them with --fixture",
+                ));
+            }
+            let at = match &self.at {
+                Some(t) => Some(crate::record::when::parse(t)?),
+                None => None,
+            };
+            return crate::record::replay::collector(&src, at);
+        }
         match &self.fixture {
             Some(dir) => Collector::fixture(dir),
             None => Collector::new(Origin::Live(self.roots())),

@@ -66,6 +66,14 @@ pub struct ServeArgs {
     pub tracing: Tracing,
     #[command(flatten)]
     pub collectors: CollectorFlags,
+    /// Also keep a flight recording of every sample in DIR (as `iowhy record --dir DIR`
+    /// does): one agent, both jobs. --retain, --max-size and --min-free apply to it.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub retention: crate::cmd::record::RetentionArgs,
+    #[command(flatten)]
+    pub incidents: crate::cmd::record::IncidentArgs,
 }
 
 macro_rules! collector_flags {
@@ -179,6 +187,12 @@ impl ServeArgs {
             },
             collectors,
             fds_refresh: self.fds_refresh,
+            record: self.record.as_ref().map(|d| {
+                let mut r = crate::record::RecordOptions::new(d.clone(), self.interval);
+                r.retention = self.retention.retention();
+                r
+            }),
+            incidents: self.incidents.options(),
         })
     }
 }

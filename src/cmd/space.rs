@@ -47,6 +47,11 @@ pub struct SpaceArgs {
 }
 
 pub fn run(g: &Global, a: &SpaceArgs) -> Result<()> {
+    if a.path.is_some() && g.recording().is_some() {
+        return Err(usage(
+            "a recording holds no directory tree: use iowhy space --at without PATH (filesystems and deleted-open files)",
+        ));
+    }
     let roots = g.roots();
     let walk_root = match &a.path {
         Some(p) => {

@@ -137,7 +137,7 @@ pub fn run(g: &Global, a: &TopArgs) -> Result<()> {
     let mut prev = c.snapshot(&opts)?;
     let mut acc = Accumulated::default();
     for i in 0..total {
-        if !c.wait(a.delay, &stop, |_| {}) {
+        if !c.wait(a.delay, &stop, |_| {}) || c.exhausted() {
             break;
         }
         let s = c.snapshot(&opts)?;

@@ -307,6 +307,48 @@ const EXTRAS: &[(&str, Extras)] = &[
         },
     ),
     (
+        "record",
+        Extras {
+            examples: &[
+                (
+                    "Record every 10 seconds into /var/log/iowhy/rec, a week at most:",
+                    "sudo iowhy record --retain 7d --max-size 1G",
+                ),
+                (
+                    "What the store holds (coverage, gaps, reboots, bytes per day):",
+                    "sudo iowhy record ls",
+                ),
+                (
+                    "The last night's stall, for a ticket; diagnose --file reads it anywhere:",
+                    "sudo iowhy record export --from 02:30 --to 03:30 -o stall.iowhyrec",
+                ),
+                (
+                    "Then, what was it at 3 am:",
+                    "sudo iowhy diagnose --at 03:00 --window 10m",
+                ),
+            ],
+            see_also: &["iowhy-diagnose(1)", "iowhy-incidents(1)", "iowhy-serve(1)"],
+            exit: &[],
+        },
+    ),
+    (
+        "incidents",
+        Extras {
+            examples: &[
+                (
+                    "The stalls the recorder caught (time, duration, worst finding, culprit):",
+                    "sudo iowhy incidents",
+                ),
+                (
+                    "One incident's note, for a ticket:",
+                    "sudo iowhy incidents show 3 --format markdown",
+                ),
+            ],
+            see_also: &["iowhy-record(1)", "iowhy-diagnose(1)"],
+            exit: &[],
+        },
+    ),
+    (
         "serve",
         Extras {
             examples: &[

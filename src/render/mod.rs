@@ -3,6 +3,7 @@
 pub mod containers;
 pub mod json;
 pub mod markdown;
+pub mod replay;
 pub mod report;
 pub mod table;
 pub mod text;

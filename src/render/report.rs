@@ -234,6 +234,7 @@ pub fn build_report(d: &Diagnosis) -> Report {
         containers: super::containers::containers_json(iv),
         pods: super::containers::pods_json(iv),
         shims: super::containers::shims_json(iv),
+        replay: None,
     }
 }
 

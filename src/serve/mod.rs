@@ -14,36 +14,20 @@ pub(crate) mod exporter;
 pub(crate) mod http;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::findings;
-use crate::interval::{Interval, IntervalOptions};
 use crate::render::{self, Diagnosis};
 use crate::roots::Roots;
-use crate::source::process::{FdPolicy, ProcessOptions};
-use crate::source::{Collector, Origin, SnapshotOptions};
-use crate::trace::{self, TraceRequest, TracingChoice};
+use crate::sampler::{Consumer, Sampler, SamplerOptions, Tee};
+use crate::trace::TracingChoice;
 use exporter::{CollectorRun, ExportOptions, Exporter, Family, Value};
 use http::{Request, Response};
 
-/// What can be turned off with `--no-collector.NAME`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Collectors {
-    /// Per-process counters (`/proc/PID/io`, delay accounting, D state).
-    pub process: bool,
-    /// fd tables: deleted-open bytes, the rules' view of files.
-    pub fds: bool,
-    /// Container runtimes and pod logs.
-    pub containers: bool,
-    /// Sync calls and per-file writes (perf or eBPF).
-    pub tracing: bool,
-    /// The rules over each window (`iowhy_findings`, `/diagnosis`).
-    pub findings: bool,
-}
+pub use crate::sampler::Collectors;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -58,6 +42,22 @@ pub struct ServeOptions {
     /// Every fd table is read again this often (between, only those of processes that
     /// did I/O).
     pub fds_refresh: Duration,
+    /// `--record DIR`: the flight recorder on the same sampler.
+    pub record: Option<crate::record::RecordOptions>,
+    /// With `record`: incidents captured as they happen, in its store.
+    pub incidents: Option<crate::record::incident::IncidentOptions>,
+}
+
+impl ServeOptions {
+    pub fn sampler(&self) -> SamplerOptions {
+        SamplerOptions {
+            interval: self.interval,
+            tracing: self.tracing,
+            collectors: self.collectors,
+            fds_refresh: self.fds_refresh,
+            burst: None,
+        }
+    }
 }
 
 /// The latest window's report, rendered once per sample (the interval behind it is not
@@ -84,248 +84,44 @@ pub(crate) fn build_revision() -> &'static str {
     option_env!("IOWHY_GIT_REVISION").unwrap_or("unknown")
 }
 
-/// Which processes' fd tables and cgroups to read in the next sample.
-///
-/// fd tables cost three or four syscalls per open file: a sample re-reads them only for
-/// processes that did I/O (or waited on it) in the last window, and for everyone every
-/// `refresh`; the others keep the table of their last read (an idle process's files do
-/// not grow). A process's cgroup is read once per life, and again at each refresh (an
-/// `iowhy throttle` moves it).
-struct Reuse {
-    refresh: Duration,
-    last_full: Option<Instant>,
-    active: std::collections::BTreeSet<u32>,
-}
-
-impl Reuse {
-    fn options(&mut self, c: &Collectors, prev: &crate::snapshot::Snapshot) -> SnapshotOptions {
-        let full = self.last_full.is_none_or(|t| t.elapsed() >= self.refresh);
-        if full {
-            self.last_full = Some(Instant::now());
-        }
-        let fds = match (c.fds, full) {
-            (false, _) => FdPolicy::None,
-            (true, true) => FdPolicy::All,
-            (true, false) => FdPolicy::Pids(std::mem::take(&mut self.active)),
-        };
-        let known = (!full).then(|| {
-            Arc::new(
-                prev.processes
-                    .iter()
-                    .filter(|p| p.cgroups.is_some())
-                    .map(|p| p.key())
-                    .collect(),
-            )
-        });
-        SnapshotOptions {
-            processes: c.process.then_some(ProcessOptions {
-                fds,
-                threads: true,
-                details: true,
-                only: None,
-                known,
-            }),
-            mounts: true,
-            block: true,
-            containers: c.containers && c.process,
-            // The processes not re-read keep what the last sample had for them.
-            carry: (!full).then(|| {
-                Arc::new(
-                    prev.processes
-                        .iter()
-                        .map(|p| (p.key(), (p.fds.clone(), p.cgroups.clone())))
-                        .collect(),
-                )
-            }),
-        }
-    }
-
-    /// The processes to re-read next time: those that did I/O in this window.
-    fn learn(&mut self, iv: &Interval) {
-        self.active = iv
-            .processes
-            .iter()
-            .filter(|p| {
-                p.rchar_per_s.unwrap_or(0.0) > 0.0
-                    || p.wchar_per_s.unwrap_or(0.0) > 0.0
-                    || p.syscw_per_s.unwrap_or(0.0) > 0.0
-                    || p.d_tasks > 0
-                    || p.started_in_window
-            })
-            .map(|p| p.pid)
-            .chain(iv.after.pipe_waits.iter().map(|w| w.pid))
-            .collect();
-    }
-}
-
-struct Sampler {
-    collector: Collector,
-    session: Option<Box<dyn trace::Session>>,
-    notes: Vec<trace::Note>,
+/// The sampler's consumer for the server: the exporter's accounts and the reports.
+struct Publisher {
     exporter: Exporter,
-    opts: ServeOptions,
-    reuse: Reuse,
+    latest: Arc<Mutex<Latest>>,
 }
 
-impl Sampler {
-    fn open(roots: &Roots, opts: &ServeOptions) -> Result<Sampler> {
-        let collector = Collector::new(Origin::Live(roots.clone()))?;
-        let (session, notes) = if opts.collectors.tracing && opts.tracing != TracingChoice::Off {
-            let req = TraceRequest {
-                duration: opts.interval,
-                ..Default::default()
-            };
-            match trace::open(&req, roots, opts.tracing) {
-                Ok((s, why)) => (Some(s), why),
-                Err(e) => (
-                    None,
-                    vec![trace::Note::new(
-                        format!("tracing unavailable: {e:#}"),
-                        "run as root",
-                    )],
-                ),
-            }
-        } else {
-            (None, Vec::new())
-        };
-        Ok(Sampler {
-            collector,
-            session,
-            notes,
-            exporter: Exporter::new(opts.export),
-            reuse: Reuse {
-                refresh: opts.fds_refresh,
-                last_full: None,
-                active: Default::default(),
-            },
-            opts: opts.clone(),
+impl Publisher {
+    fn reports(d: &Diagnosis) -> Result<Reports> {
+        Ok(Reports {
+            json: serde_json::to_string_pretty(&render::build_report(d))? + "\n",
+            markdown: render::markdown::render(d),
+            text: render::text::render(d),
         })
     }
+}
 
-    /// Sample until `stop`, publishing each interval.
-    fn run(mut self, latest: &Mutex<Latest>, stop: &AtomicBool) {
-        let empty = crate::snapshot::Snapshot::default();
-        let mut prev = loop {
-            let o = self.reuse.options(&self.opts.collectors, &empty);
-            match self.collector.snapshot(&o) {
-                Ok(s) => break s,
-                Err(e) => {
-                    set_error(latest, format!("first snapshot failed: {e:#}"));
-                    if sleep_or_stop(self.opts.interval, stop) {
-                        return;
-                    }
-                }
-            }
-        };
-        while !stop.load(Ordering::Relaxed) {
-            let mut runs = Vec::new();
-            let traced = self.watch(stop, &mut runs);
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let before = std::mem::take(&mut prev);
-            match self.sample(before, traced, runs) {
-                Ok((next, families, reports)) => {
-                    if let Ok(mut l) = latest.lock() {
-                        l.families = Arc::new(families);
-                        l.reports = Some(Arc::new(reports));
-                        l.published = Some(Instant::now());
-                        l.error = None;
-                    }
-                    prev = next;
-                }
-                Err(e) => {
-                    // The window is lost; the next one starts from a fresh snapshot.
-                    set_error(latest, format!("snapshot failed: {e:#}"));
-                    let o = self.reuse.options(&self.opts.collectors, &prev);
-                    if let Ok(s) = self.collector.snapshot(&o) {
-                        prev = s;
-                    }
-                }
-            }
-        }
-    }
-
-    /// One window: tracing drains for `interval` (or a plain wait without it).
-    fn watch(
-        &mut self,
-        stop: &AtomicBool,
-        runs: &mut Vec<CollectorRun>,
-    ) -> Option<trace::TraceData> {
-        let Some(s) = self.session.as_mut() else {
-            sleep_or_stop(self.opts.interval, stop);
-            return None;
-        };
-        let req = TraceRequest {
-            duration: self.opts.interval,
-            ..Default::default()
-        };
-        let r = s.collect(&req, stop, &mut |_| {});
-        let ok = r.is_ok();
-        let d = r.ok().map(|mut d| {
-            d.notes.extend(self.notes.iter().cloned());
-            d
-        });
-        runs.push(CollectorRun {
-            name: "tracing",
-            success: ok,
-            seconds: d.as_ref().map(|d| d.consumer_cpu_s).unwrap_or(0.0),
-        });
-        d
-    }
-
-    /// The snapshot that closes the window, the rules over it, the metrics and reports.
-    fn sample(
-        &mut self,
-        prev: crate::snapshot::Snapshot,
-        traced: Option<trace::TraceData>,
-        mut runs: Vec<CollectorRun>,
-    ) -> Result<(crate::snapshot::Snapshot, Vec<Family>, Reports)> {
-        let t1 = Instant::now();
-        let o = self.reuse.options(&self.opts.collectors, &prev);
-        let s = self.collector.snapshot(&o)?;
-        drop(o);
-        let took = t1.elapsed().as_secs_f64();
-        runs.push(CollectorRun {
-            name: "process",
-            success: !s.stuck.iter().any(|r| r.pid.is_some()),
-            seconds: took,
-        });
-        runs.push(CollectorRun {
-            name: "filesystem",
-            success: !s.stuck.iter().any(|r| r.mountpoint.is_some()),
-            seconds: took,
-        });
-        let iv = Interval::with_trace(prev, s, IntervalOptions::default(), traced);
-        self.reuse.learn(&iv);
-        let t2 = Instant::now();
-        let found = if self.opts.collectors.findings {
-            findings::run_all(&iv)
-        } else {
-            Vec::new()
-        };
-        runs.push(CollectorRun {
-            name: "findings",
-            success: true,
-            seconds: t2.elapsed().as_secs_f64(),
-        });
-        self.exporter.observe(&iv, &found, runs);
+impl Consumer for Publisher {
+    fn window(&mut self, d: &Diagnosis, runs: &[CollectorRun]) {
+        self.exporter
+            .observe(&d.interval, &d.findings, runs.to_vec());
         let families = self
             .exporter
             .families(env!("CARGO_PKG_VERSION"), build_revision());
-        let layer = iv.trace.as_ref().map(|t| t.layer.name()).unwrap_or("none");
-        let mut d = Diagnosis::new(iv, found, layer);
-        if let Some(t) = &d.interval.trace {
-            d.blind_spots
-                .extend(crate::cmd::diagnose::trace_blind_spots(t));
+        match Publisher::reports(d) {
+            Ok(reports) => {
+                if let Ok(mut l) = self.latest.lock() {
+                    l.families = Arc::new(families);
+                    l.reports = Some(Arc::new(reports));
+                    l.published = Some(Instant::now());
+                    l.error = None;
+                }
+            }
+            Err(e) => set_error(&self.latest, format!("rendering the report failed: {e:#}")),
         }
-        let reports = Reports {
-            json: serde_json::to_string_pretty(&render::build_report(&d))? + "\n",
-            markdown: render::markdown::render(&d),
-            text: render::text::render(&d),
-        };
-        // The snapshot that closed this window opens the next one.
-        Ok((d.interval.after, families, reports))
+    }
+
+    fn failed(&mut self, why: String) {
+        set_error(&self.latest, why);
     }
 }
 
@@ -333,18 +129,6 @@ fn set_error(latest: &Mutex<Latest>, e: String) {
     if let Ok(mut l) = latest.lock() {
         l.error = Some(e);
     }
-}
-
-/// Sleep `d`, waking early on `stop`; true when stopped.
-fn sleep_or_stop(d: Duration, stop: &AtomicBool) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if stop.load(Ordering::Relaxed) {
-            return true;
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(100)));
-    }
-    stop.load(Ordering::Relaxed)
 }
 
 const LANDING: &str = "<html><head><title>iowhy</title></head><body>
@@ -426,7 +210,26 @@ fn route(req: &Request, latest: &Mutex<Latest>, opts: &ServeOptions) -> Response
 pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let listeners = http::bind(&opts.listen)?;
     let latest = Arc::new(Mutex::new(Latest::default()));
-    let (l2, st, r2, o1) = (latest.clone(), stop.clone(), roots.clone(), opts.clone());
+    let mut consumers: Vec<Box<dyn Consumer + Send>> = vec![Box::new(Publisher {
+        exporter: Exporter::new(opts.export),
+        latest: latest.clone(),
+    })];
+    let mut sopts = opts.sampler();
+    if let Some(r) = &opts.record {
+        consumers.push(Box::new(crate::record::Recorder::start(r, roots)?));
+        if let Some(io) = &opts.incidents {
+            let burst = Arc::new(crate::record::incident::Burst::default());
+            let inc = crate::record::incident::Incidents::new(&r.dir, io.clone(), burst.clone())?;
+            if let Err(e) = inc.watch_psi(roots) {
+                eprintln!(
+                    "iowhy serve: no PSI trigger ({e:#}): stalls are seen per --interval only"
+                );
+            }
+            sopts.burst = Some(burst);
+            consumers.push(Box::new(inc));
+        }
+    }
+    let (st, r2, o1) = (stop.clone(), roots.clone(), sopts);
     // The sampler (its collector and tracing session) lives on its own thread; whether
     // it could open comes back before anything is served.
     let (opened, ok) = std::sync::mpsc::channel::<Result<()>>();
@@ -435,7 +238,8 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
         .spawn(move || match Sampler::open(&r2, &o1) {
             Ok(s) => {
                 let _ = opened.send(Ok(()));
-                s.run(&l2, &st);
+                let mut tee = Tee(consumers);
+                s.run(&mut tee, &st);
             }
             Err(e) => {
                 let _ = opened.send(Err(e));
@@ -448,57 +252,4 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
     http::run(listeners, handler, opts.max_requests, stop);
     let _ = sampler_thread.join();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idle_processes_keep_their_fd_table_and_writers_are_read_again() {
-        let iv = crate::findings::fixture_interval("fsync-logger");
-        let writer = crate::findings::fixture_lab_pids("fsync-logger")[0];
-        let mut reuse = Reuse {
-            refresh: Duration::from_secs(60),
-            last_full: None,
-            active: Default::default(),
-        };
-        let c = Collectors {
-            process: true,
-            fds: true,
-            containers: true,
-            tracing: true,
-            findings: true,
-        };
-        // The first sample reads everything.
-        let o = reuse.options(&c, &iv.before);
-        let p = o.processes.unwrap();
-        assert_eq!(p.fds, FdPolicy::All);
-        assert!(p.known.is_none());
-        // After a window, only the writer (it did I/O) is read again, and cgroups of the
-        // processes already seen are not.
-        reuse.learn(&iv);
-        assert!(reuse.active.contains(&writer), "{:?}", reuse.active);
-        let o = reuse.options(&c, &iv.after);
-        let p = o.processes.unwrap();
-        match &p.fds {
-            FdPolicy::Pids(s) => assert!(s.contains(&writer) && s.len() < iv.after.processes.len()),
-            other => panic!("{other:?}"),
-        }
-        assert!(p.known.unwrap().contains(&iv.after.processes[0].key()));
-        // What is not read is carried from the last snapshot.
-        let carry = o.carry.expect("a carry table");
-        let idle = iv
-            .after
-            .processes
-            .iter()
-            .find(|p| p.pid != writer && p.fds.as_ref().is_some_and(|f| !f.is_empty()))
-            .unwrap();
-        let (fds, cgroups) = &carry[&idle.key()];
-        assert_eq!(
-            fds.as_ref().map(|f| f.len()),
-            idle.fds.as_ref().map(|f| f.len())
-        );
-        assert!(cgroups.is_some());
-    }
 }

@@ -93,6 +93,11 @@ pub enum Origin {
         points: Vec<PathBuf>,
         next: usize,
     },
+    /// Samples of a flight recording (`--at`), read in turn.
+    Recording {
+        samples: Vec<Snapshot>,
+        next: usize,
+    },
     /// Capture while reading live: each snapshot is also written to `DIR/tN`.
     Capture {
         roots: Roots,
@@ -115,6 +120,12 @@ impl Collector {
             }
             Origin::Capture { roots, .. } => {
                 check_proc_root(roots)?;
+                None
+            }
+            Origin::Recording { samples, .. } => {
+                if samples.is_empty() {
+                    return Err(usage("the recording holds no sample at that time"));
+                }
                 None
             }
             Origin::Fixture { points, .. } => {
@@ -171,7 +182,21 @@ impl Collector {
     }
 
     pub fn is_live(&self) -> bool {
-        !matches!(self.origin, Origin::Fixture { .. })
+        !matches!(
+            self.origin,
+            Origin::Fixture { .. } | Origin::Recording { .. }
+        )
+    }
+
+    /// A recording replayed to its last sample: commands that step through samples
+    /// (iostat, top) stop there instead of failing.
+    pub fn exhausted(&self) -> bool {
+        matches!(&self.origin, Origin::Recording { samples, next } if *next >= samples.len())
+    }
+
+    /// Replaying a flight recording (`--at`)?
+    pub fn is_recording(&self) -> bool {
+        matches!(self.origin, Origin::Recording { .. })
     }
 
     /// The roots of the live machine, or of the fixture's first time point.
@@ -181,6 +206,8 @@ impl Collector {
             Origin::Fixture { points, next } => {
                 Roots::under(&points[(*next).min(points.len() - 1)])
             }
+            // Nothing of a recording is on this machine's filesystems.
+            Origin::Recording { .. } => Roots::under(Path::new("/nonexistent/iowhy-recording")),
         }
     }
 
@@ -204,6 +231,16 @@ impl Collector {
                 let mut s = take(&mut r, opts, Some(&meta))?;
                 s.wall_unix_ms = meta.wall_unix_ms;
                 Ok(s)
+            }
+            Origin::Recording { samples, next } => {
+                let Some(s) = samples.get_mut(*next) else {
+                    return Err(usage(format!(
+                        "the recording has {} sample(s) from that time on; this command needs more",
+                        samples.len()
+                    )));
+                };
+                *next += 1;
+                Ok(std::mem::take(s))
             }
             Origin::Capture { roots, dir, next } => {
                 let out = dir.join(format!("t{next}"));
@@ -415,7 +452,7 @@ fn clk_tck() -> u64 {
     rustix::param::clock_ticks_per_second()
 }
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -2,7 +2,7 @@
 //! sub-buckets (so a percentile is within ~6% of the true value), from 1 ns to ~18 min.
 //! The eBPF program computes the same bucket index in the kernel (`bpf/iowhy.bpf.c`).
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
@@ -35,13 +35,44 @@ pub fn bounds(b: usize) -> (u64, u64) {
     (lo, lo + step)
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hist {
-    #[serde(skip)]
+    /// Stored (by the flight recorder) as `[bucket, count]` pairs of the non-empty buckets.
+    #[serde(
+        default,
+        serialize_with = "sparse_counts",
+        deserialize_with = "dense_counts"
+    )]
     counts: Vec<u32>,
     pub count: u64,
     pub total_ns: u64,
     pub max_ns: u64,
+}
+
+fn sparse_counts<S: Serializer>(counts: &[u32], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, n)| (b, *n)),
+    )
+}
+
+/// Bucket indexes out of range (a damaged or foreign recording) are an error, not a panic.
+fn dense_counts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    let pairs = Vec::<(usize, u32)>::deserialize(d)?;
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut counts = vec![0; BUCKETS];
+    for (b, n) in pairs {
+        let slot = counts.get_mut(b).ok_or_else(|| {
+            serde::de::Error::custom(format!("histogram bucket {b} out of range"))
+        })?;
+        *slot = n;
+    }
+    Ok(counts)
 }
 
 impl Hist {

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::hist::Hist;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncKind {
     Fsync,
@@ -45,7 +45,7 @@ impl SyncKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteKind {
     Write,
@@ -76,7 +76,7 @@ impl WriteKind {
 }
 
 /// Write calls of one kind: how many, the bytes they returned, and the time spent in them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteStat {
     pub calls: u64,
     pub bytes: u64,
@@ -84,7 +84,7 @@ pub struct WriteStat {
 }
 
 /// One file of one process (an fd number while it pointed at one path).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FileTrace {
     pub fd: i32,
     /// `None` when the fd was closed before its path could be resolved.
@@ -129,7 +129,7 @@ impl FileTrace {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProcTrace {
     pub pid: u32,
     pub comm: String,
@@ -137,6 +137,7 @@ pub struct ProcTrace {
     pub exec_in_window: Option<String>,
     pub exited_in_window: bool,
     /// Keyed by (fd, path): an fd reused for another file is another entry.
+    #[serde(with = "pairs")]
     pub files: BTreeMap<(i32, String), FileTrace>,
     /// Sampling layer: samples taken and the share spent in any sync call.
     pub samples: u64,
@@ -144,7 +145,7 @@ pub struct ProcTrace {
 }
 
 /// One syscall of one process, all its files together: the line `strace -c` prints.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyscallStat {
     pub calls: u64,
     /// Bytes written (write calls only).
@@ -155,6 +156,19 @@ pub struct SyscallStat {
 }
 
 impl ProcTrace {
+    /// The process without its files (the flight recorder keeps only the busiest).
+    pub fn clone_without_files(&self) -> ProcTrace {
+        ProcTrace {
+            pid: self.pid,
+            comm: self.comm.clone(),
+            exec_in_window: self.exec_in_window.clone(),
+            exited_in_window: self.exited_in_window,
+            files: BTreeMap::new(),
+            samples: self.samples,
+            sampled_sync_share: self.sampled_sync_share,
+        }
+    }
+
     pub fn sync_count(&self) -> u64 {
         self.files.values().map(|f| f.sync_count()).sum()
     }
@@ -187,7 +201,7 @@ impl ProcTrace {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockOp {
     Read,
@@ -220,7 +234,7 @@ impl BlockOp {
 }
 
 /// Block request latency for one device and one kind of request.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BlockLat {
     /// Insert (into the scheduler) → issue (to the driver): waiting in the queue.
     pub queue: Hist,
@@ -228,7 +242,7 @@ pub struct BlockLat {
     pub device: Hist,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
     Ebpf,
@@ -249,7 +263,7 @@ impl Layer {
 }
 
 /// Something a layer could not see, and how to see it (empty when there is no better way).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
     pub what: String,
     pub hint: String,
@@ -276,7 +290,7 @@ impl From<&str> for Note {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TraceData {
     pub layer: Layer,
     /// Sampling gives estimates (shares of time), not counts.
@@ -284,6 +298,7 @@ pub struct TraceData {
     pub duration_s: f64,
     pub procs: BTreeMap<u32, ProcTrace>,
     /// (major, minor) → op → latency.
+    #[serde(with = "pairs")]
     pub block: BTreeMap<(u32, u32), BTreeMap<BlockOp, BlockLat>>,
     pub events: u64,
     /// Events the kernel dropped because we did not read fast enough: reported, never hidden.
@@ -319,6 +334,30 @@ impl TraceData {
 
     pub fn note(&mut self, what: impl Into<String>, hint: impl Into<String>) {
         self.notes.push(Note::new(what, hint));
+    }
+}
+
+/// Maps keyed by tuples as a list of `[key, value]` pairs: JSON object keys are strings
+/// only, and the flight recorder stores trace data as JSON.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

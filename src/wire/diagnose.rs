@@ -34,6 +34,9 @@ pub struct Report {
     /// I/O by shim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shims: Vec<ShimJson>,
+    /// `diagnose --at`: the recorded window this report comes from, and its timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<super::record::Replay>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

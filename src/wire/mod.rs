@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod files;
 pub mod iostat;
 pub mod lab;
+pub mod record;
 pub mod space;
 pub mod top;
 pub mod trace;
