@@ -289,6 +289,14 @@ pub const SAMPLE_TIMESTAMP: Field = f(
     "When the sample served was taken (Unix time): iowhy samples every --interval and serves the latest sample to every scrape.",
 );
 
+pub const INCIDENTS: Field = f(
+    "iowhy_incidents_total",
+    Counter,
+    Unit::Count,
+    &["kind"],
+    "Incidents the flight recorder opened since iowhy started (serve --record), by the kind of the stall's worst finding (or psi_io_full): iowhy incidents lists them, iowhy incidents show ID prints one.",
+);
+
 /// Every family `serve` exports, in the order it prints them.
 pub const ALL: &[Field] = &[
     PROCESS_READ_BYTES,
@@ -311,6 +319,7 @@ pub const ALL: &[Field] = &[
     COLLECTOR_SUCCESS,
     COLLECTOR_DURATION,
     SAMPLE_TIMESTAMP,
+    INCIDENTS,
 ];
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ const IOWHY_METRICS: &[&str] = &[
     "iowhy_scrape_collector_success",
     "iowhy_scrape_collector_duration_seconds",
     "iowhy_last_sample_timestamp_seconds",
+    "iowhy_incidents_total",
 ];
 /// Histograms: their series are NAME_bucket, NAME_sum and NAME_count.
 const IOWHY_HISTOGRAMS: &[&str] = &["iowhy_fsync_duration_seconds"];

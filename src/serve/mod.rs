@@ -88,6 +88,8 @@ pub(crate) fn build_revision() -> &'static str {
 struct Publisher {
     exporter: Exporter,
     latest: Arc<Mutex<Latest>>,
+    /// With `--record`: the incidents opened so far, by kind.
+    incidents: Option<crate::record::incident::Counts>,
 }
 
 impl Publisher {
@@ -104,9 +106,12 @@ impl Consumer for Publisher {
     fn window(&mut self, d: &Diagnosis, runs: &[CollectorRun]) {
         self.exporter
             .observe(&d.interval, &d.findings, runs.to_vec());
-        let families = self
+        let mut families = self
             .exporter
             .families(env!("CARGO_PKG_VERSION"), build_revision());
+        if let Some(f) = self.incidents.as_ref().and_then(incidents_family) {
+            families.push(f);
+        }
         match Publisher::reports(d) {
             Ok(reports) => {
                 if let Ok(mut l) = self.latest.lock() {
@@ -123,6 +128,18 @@ impl Consumer for Publisher {
     fn failed(&mut self, why: String) {
         set_error(&self.latest, why);
     }
+}
+
+/// `iowhy_incidents_total{kind}`, once there is one.
+fn incidents_family(c: &crate::record::incident::Counts) -> Option<Family> {
+    let counts = c.lock().unwrap_or_else(|e| e.into_inner());
+    (!counts.is_empty()).then(|| Family {
+        field: crate::fields::INCIDENTS,
+        samples: counts
+            .iter()
+            .map(|(k, n)| (vec![k.clone()], Value::Num(*n as f64)))
+            .collect(),
+    })
 }
 
 fn set_error(latest: &Mutex<Latest>, e: String) {
@@ -210,13 +227,15 @@ fn route(req: &Request, latest: &Mutex<Latest>, opts: &ServeOptions) -> Response
 pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<()> {
     let listeners = http::bind(&opts.listen)?;
     let latest = Arc::new(Mutex::new(Latest::default()));
-    let mut consumers: Vec<Box<dyn Consumer + Send>> = vec![Box::new(Publisher {
+    let mut publisher = Publisher {
         exporter: Exporter::new(opts.export),
         latest: latest.clone(),
-    })];
+        incidents: None,
+    };
+    let mut rest: Vec<Box<dyn Consumer + Send>> = Vec::new();
     let mut sopts = opts.sampler();
     if let Some(r) = &opts.record {
-        consumers.push(Box::new(crate::record::Recorder::start(r, roots)?));
+        rest.push(Box::new(crate::record::Recorder::start(r, roots)?));
         if let Some(io) = &opts.incidents {
             let burst = Arc::new(crate::record::incident::Burst::default());
             let inc = crate::record::incident::Incidents::new(&r.dir, io.clone(), burst.clone())?;
@@ -226,9 +245,12 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
                 );
             }
             sopts.burst = Some(burst);
-            consumers.push(Box::new(inc));
+            publisher.incidents = Some(inc.counts.clone());
+            rest.push(Box::new(inc));
         }
     }
+    let mut consumers: Vec<Box<dyn Consumer + Send>> = vec![Box::new(publisher)];
+    consumers.extend(rest);
     let (st, r2, o1) = (stop.clone(), roots.clone(), sopts);
     // The sampler (its collector and tracing session) lives on its own thread; whether
     // it could open comes back before anything is served.
@@ -252,4 +274,43 @@ pub fn run(roots: &Roots, opts: ServeOptions, stop: Arc<AtomicBool>) -> Result<(
     http::run(listeners, handler, opts.max_requests, stop);
     let _ = sampler_thread.join();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorders_incidents_are_counted_in_the_metrics_by_kind() {
+        let iv = crate::findings::fixture_interval("fsync-logger");
+        let found = crate::findings::run_all(&iv);
+        let d = Diagnosis::new(iv, found, "perf");
+        let counts: crate::record::incident::Counts = Default::default();
+        let latest = Arc::new(Mutex::new(Latest::default()));
+        let mut p = Publisher {
+            exporter: Exporter::new(crate::serve::exporter::ExportOptions {
+                top_n: 20,
+                files_top_n: 10,
+                linger_s: 600.0,
+            }),
+            latest: latest.clone(),
+            incidents: Some(counts.clone()),
+        };
+        let text = |l: &Mutex<Latest>| expo::render((*l.lock().unwrap().families).clone());
+        p.window(&d, &[]);
+        // None yet: no series (a counter appears with its first incident).
+        assert!(!text(&latest).contains("iowhy_incidents_total"));
+        counts.lock().unwrap().insert("fsync_storm".into(), 2);
+        p.window(&d, &[]);
+        let out = text(&latest);
+        assert!(
+            out.contains("# TYPE iowhy_incidents_total counter\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("iowhy_incidents_total{kind=\"fsync_storm\"} 2\n"),
+            "{out}"
+        );
+        assert_eq!(expo::lint(&out), Vec::<String>::new());
+    }
 }
