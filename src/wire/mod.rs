@@ -87,24 +87,7 @@ mod tests {
     #[test]
     fn kinds_and_severities_travel_by_their_names() {
         use crate::findings::{Kind, Severity};
-        let kinds = [
-            Kind::DeviceSaturated,
-            Kind::TopIoWriter,
-            Kind::FsyncStorm,
-            Kind::FilesystemFull,
-            Kind::InodeExhaustion,
-            Kind::DeletedFileHeldOpen,
-            Kind::RunawayLog,
-            Kind::IoPressure,
-            Kind::DStateTasks,
-            Kind::DirtyWritebackPressure,
-            Kind::PipeBlocked,
-            Kind::ContainerLogFlood,
-            Kind::LogRotationMissing,
-            Kind::FilesystemUnresponsive,
-            Kind::FilesystemFrozen,
-        ];
-        for k in kinds {
+        for k in Kind::ALL {
             let s = serde_json::to_string(&k).unwrap();
             assert_eq!(s, format!("\"{}\"", k.as_str()));
             assert_eq!(serde_json::from_str::<Kind>(&s).unwrap(), k);
